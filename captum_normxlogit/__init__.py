@@ -1,0 +1,29 @@
+r"""NormXLogit for Captum: forward-only, signed token attribution for any transformer.
+
+Public face only; the code lives in underscore packages, as in ``captum.attr``.
+"""
+from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._models.adapter import ConfigActivation, Head, ModelAdapter
+from captum_normxlogit._models.families import Family
+from captum_normxlogit._models.registry import (
+    UnsupportedModelError,
+    adapter_for,
+    register_family,
+    supported_models,
+)
+from captum_normxlogit._utils.reduce import reduce_hidden
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigActivation",
+    "Family",
+    "Head",
+    "ModelAdapter",
+    "NormXLogit",
+    "UnsupportedModelError",
+    "adapter_for",
+    "reduce_hidden",
+    "register_family",
+    "supported_models",
+]

@@ -1,0 +1,345 @@
+r"""NormXLogit as a Captum attribution: final and layer-wise token scores from one forward pass."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from captum.attr import LayerAttribution
+from captum.log import log_usage
+from torch import Tensor, nn
+
+from captum_normxlogit._models.adapter import ModelAdapter
+from captum_normxlogit._models.registry import adapter_for
+from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode
+from captum_normxlogit._utils.inputs import (
+    ModelInputs,
+    TensorOrTuple,
+    flatten_layers,
+    format_inputs,
+    format_output,
+    parse_forward_args,
+    resolve_target,
+)
+
+__all__ = ["NormXLogit"]
+
+LayerSpec = Union[None, int, nn.Module, Sequence[Union[int, nn.Module]]]
+
+
+class NormXLogit(LayerAttribution):
+    r"""NormXLogit (Abbasi, Modarres & Pilehvar, EMNLP 2025): a forward-only,
+    signed token attribution for any transformer with a prediction head.
+
+    For token ``i`` and target ``y``::
+
+        NormXLogit(x_i) = ||x_i^0||_2 * HoT(x_i^L)[y]
+
+    where ``x_i^0`` is token ``i``'s embedding-layer output (Hugging Face's
+    ``hidden_states[0]``: word + position (+ type) embeddings and their norm),
+    ``x_i^L`` its last hidden state, and ``HoT`` the model's own head applied to
+    that one vector (BERT: pooler dense + tanh, then the classifier; causal LMs:
+    the final norm, then the unembedding). The score is the raw signed logit
+    scaled by the norm: positive tokens push towards ``y``.
+
+    The layer-wise form reads ``HoT`` on block ``l``'s output instead of the last
+    one (the norm factor stays at layer 0), like a logit lens per token. For
+    regression heads (one label) the score is ``||x_i^0|| * |HoT(x_i^L) - f(x)|``,
+    the distance between the token's own reading and the model's output, as the
+    paper writes it: **larger means the token reads further from the
+    prediction**; negate it if you want "closest to the prediction" first.
+
+    Everything is computed from one forward pass under ``torch.no_grad()``, in
+    eval mode (the model's ``training`` flags are restored afterwards), with
+    hooks that are removed even when the pass raises. For language-model heads
+    only the target rows of the output layer are read, so no ``(B, T, vocab)``
+    tensor is built.
+
+    Paper: https://arxiv.org/abs/2411.16252
+
+    Args:
+        model (nn.Module): A Hugging Face task model (``*ForSequenceClassification``,
+            ``*ForCausalLM``, ``*ForMaskedLM`` of a registered family; see
+            :func:`captum_normxlogit.supported_models`) or any model described by
+            ``adapter``.
+        layer (None, int, nn.Module or list, optional): ``None`` gives the
+            paper's final scores. A transformer block (one of
+            ``adapter.blocks``) or an int ``l`` in ``0..L`` reads the head on
+            that block's output (hidden state ``l``; 0 is the embedding output);
+            a list of them returns a list. Default: None
+        multiply_by_inputs (bool, optional): Multiply by the embedding norm
+            (NormXLogit). ``False`` gives LogAt alone, the paper's ablation.
+            Default: True
+        adapter (ModelAdapter, optional): Where the model keeps its parts; looked
+            up from ``model.config.model_type`` when None. Default: None
+        mask_token_id (int, optional): The ``[MASK]`` id, needed for masked-LM
+            heads to locate the predicted position. Default: None
+
+    Example::
+
+        >>> nx = NormXLogit(model)                       # a BertForSequenceClassification
+        >>> enc = tokenizer(["a gorgeous , witty movie ."], return_tensors="pt")
+        >>> scores = nx.attribute(enc.input_ids, additional_forward_args=(enc.attention_mask,))
+        >>> scores.shape                                 # (batch, seq_len)
+        >>> ig = IntegratedGradients(nx.forward_func)    # same function, same targets
+
+    Attributes:
+        forward_func (callable): The wrapped model as a plain tensor function,
+            ``forward_func(inputs, attention_mask=None, token_type_ids=None)``:
+            ``input_ids`` ``(B, T)`` or ``inputs_embeds`` ``(B, T, H)`` in, the
+            logits ``(B, C)`` of a classifier out, or for a causal LM the
+            next-token logits ``(B, V)`` after the last non-pad position (masked
+            LM: at the mask position). It is differentiable and leaves the
+            model's mode alone: hand it unchanged to ``IntegratedGradients``,
+            ``LayerIntegratedGradients``, ``Saliency``, ``InputXGradient`` or
+            ``captum.metrics.infidelity`` so every method explains one function.
+        adapter (ModelAdapter): Where the model keeps its parts.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: LayerSpec = None,
+        multiply_by_inputs: bool = True,
+        adapter: Optional[ModelAdapter] = None,
+        mask_token_id: Optional[int] = None,
+    ) -> None:
+        if adapter is None:
+            adapter = adapter_for(model)
+        elif adapter.model is not model:
+            raise ValueError("adapter was built for a different model than the one passed.")
+        self.adapter = adapter
+        self.mask_token_id = mask_token_id
+        self._multiply_by_inputs = multiply_by_inputs
+        self._layers, self._layer_is_list = flatten_layers(layer) if layer is not None else ([None], False)
+        for spec in self._layers:
+            self._layer_index(spec, attribute_to_layer_input=False)  # validate now, fail early
+        super().__init__(self._forward_func, layer)  # type: ignore[arg-type]
+
+    # -- Captum conventions ----------------------------------------------------------------
+    @classmethod
+    def get_name(cls) -> str:
+        return "NormXLogit"
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return self._multiply_by_inputs
+
+    def has_convergence_delta(self) -> bool:
+        return False
+
+    @property
+    def model(self) -> nn.Module:
+        r"""The explained model."""
+        return self.adapter.model
+
+    @property
+    def n_layers(self) -> int:
+        r"""Number of transformer blocks ``L``; layer indices run over ``0..L``."""
+        return self.adapter.n_layers
+
+    def attribute_future(self) -> None:  # type: ignore[override]
+        raise NotImplementedError("NormXLogit runs one synchronous forward pass; attribute_future is not offered.")
+
+    # -- public API -------------------------------------------------------------------------
+    @log_usage(part_of_slo=False)
+    def attribute(  # type: ignore[override]
+        self,
+        inputs: TensorOrTuple,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Union[TensorOrTuple, List[TensorOrTuple]]:
+        r"""Score every token of every example.
+
+        Args:
+            inputs (Tensor or tuple[Tensor]): ``input_ids`` of shape ``(B, T)``
+                (integer dtype) or ``inputs_embeds`` of shape ``(B, T, H)``
+                (float, the vectors the model's input embedding table produces),
+                as a tensor or a 1-tuple.
+            target (int, list[int], Tensor or None, optional): The class (or
+                vocabulary id) whose logit is read, one per example or one for
+                all. ``None`` uses the model's own prediction from the same pass:
+                the argmax class; for a causal LM the argmax next token after the
+                last non-pad position; for a masked LM the argmax id at the
+                ``mask_token_id`` position. Regression heads take ``None`` only.
+                Default: None
+            additional_forward_args (Tensor or tuple, optional): ``attention_mask``
+                or ``(attention_mask, token_type_ids)``, positionally, each
+                ``(B, T)``. Padding may be on either side. Default: None (no padding)
+            attribute_to_layer_input (bool, optional): With a block as ``layer``,
+                read the head on the block's input instead of its output.
+                Default: False
+
+        Returns:
+            *Tensor* or *tuple[Tensor]* of **attributions**, shape ``(B, T)``,
+            float32, signed, with the same structure as ``inputs``; pad
+            positions are exactly 0. A list of those when ``layer`` is a list.
+        """
+        indices = [self._layer_index(spec, attribute_to_layer_input) for spec in self._layers]
+        model_inputs = self._validate(inputs, additional_forward_args)
+        scores = self._scores(model_inputs, target, indices)
+        results = [format_output(scores[i], model_inputs.is_tuple) for i in indices]
+        return results if self._layer_is_list else results[0]
+
+    def attribute_all_layers(
+        self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None
+    ) -> Tensor:
+        r"""Layer-wise scores of every hidden state, from one forward pass.
+
+        Args:
+            inputs, target, additional_forward_args: As in :meth:`attribute`.
+
+        Returns:
+            *Tensor* of shape ``(B, L + 1, T)``: index 0 reads the head on the
+            embedding output, index ``l`` on block ``l``'s output, index ``L``
+            equals :meth:`attribute` with ``layer=None``. Pads are 0.
+        """
+        model_inputs = self._validate(inputs, additional_forward_args)
+        indices = list(range(self.n_layers + 1))
+        scores = self._scores(model_inputs, target, indices)
+        return torch.stack([scores[i] for i in indices], dim=1)
+
+    def embedding_norm(self, inputs: TensorOrTuple, additional_forward_args: Any = None) -> TensorOrTuple:
+        r"""The norm factor alone (the paper's "ℓ2 norm" ablation).
+
+        Returns:
+            *Tensor* or *tuple[Tensor]*: ``||x_i^0||_2`` of shape ``(B, T)``,
+            float32, same structure as ``inputs``; pads are 0.
+        """
+        model_inputs = self._validate(inputs, additional_forward_args)
+        with torch.no_grad(), eval_mode(self.model):
+            states = self._run(model_inputs, wanted={0})
+        norm = states[0].float().norm(dim=-1)
+        mask = model_inputs.attention_mask.to(norm.device).bool()
+        return format_output(torch.where(mask, norm, torch.zeros_like(norm)), model_inputs.is_tuple)
+
+    # -- internals -------------------------------------------------------------------------
+    def _layer_index(self, spec: Any, attribute_to_layer_input: bool) -> int:
+        n = self.n_layers
+        if spec is None:
+            if attribute_to_layer_input:
+                raise ValueError("attribute_to_layer_input=True needs a block as layer.")
+            return n
+        if isinstance(spec, bool) or not isinstance(spec, (int, nn.Module)):
+            raise TypeError(f"layer must be None, an int, a transformer block or a list of them, got {spec!r}.")
+        if isinstance(spec, int):
+            if not 0 <= spec <= n:
+                raise ValueError(f"layer index {spec} out of range: this model has hidden states 0..{n}.")
+            if attribute_to_layer_input:
+                if spec == 0:
+                    raise ValueError("layer 0 (the embedding output) has no input hidden state.")
+                return spec - 1
+            return spec
+        positions = [i for i, block in enumerate(self.adapter.blocks) if block is spec]
+        if not positions:
+            raise ValueError(
+                f"layer {type(spec).__name__} is not one of the model's {n} transformer blocks "
+                "(adapter.blocks); pass one of them or an int index 0..L."
+            )
+        if len(positions) > 1:
+            raise ValueError(
+                f"layer {type(spec).__name__} is shared by layers {[p + 1 for p in positions]}; "
+                "pass an int index instead."
+            )
+        return positions[0] if attribute_to_layer_input else positions[0] + 1
+
+    def _embedding_table(self) -> Optional[nn.Embedding]:
+        get = getattr(self.model, "get_input_embeddings", None)
+        table = get() if callable(get) else None
+        return table if isinstance(table, nn.Embedding) else None
+
+    def _validate(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+        table = self._embedding_table()
+        dim = table.embedding_dim if table is not None else -1
+        tensor, is_tuple = format_inputs(inputs, dim, table.num_embeddings if table is not None else None)
+        model_inputs = parse_forward_args(additional_forward_args, tensor, is_tuple)
+        if self.adapter.requires_right_padding:
+            mask = model_inputs.attention_mask
+            left = (mask[:, 1:] > mask[:, :-1]).any(-1).nonzero().flatten().tolist()
+            if left:
+                raise ValueError(
+                    f"Examples {left} are not right-padded, but {type(self.model).__name__} reads position 0 "
+                    "and counts positions from the first slot, so left padding changes its prediction. "
+                    "Pad on the right (tokenizer.padding_side = 'right')."
+                )
+        return model_inputs
+
+    def _run(self, inputs: ModelInputs, wanted: set) -> HiddenStates:
+        adapter = self.adapter
+        kwargs = adapter.forward_kwargs(inputs.tensor, inputs.attention_mask, inputs.token_type_ids)
+        with capture_hidden_states(adapter.blocks, wanted) as states:
+            states.output = adapter.runner(**kwargs)
+        states.check_complete()
+        return states
+
+    def _prediction_position(self, inputs: ModelInputs) -> Tensor:
+        r"""Where an LM head's prediction is read, ``(B,)``."""
+        mask = inputs.attention_mask
+        if self.adapter.task == "causal_lm":
+            positions = torch.arange(mask.shape[1], device=mask.device)
+            return (positions * mask).argmax(-1)
+        if self.mask_token_id is None:
+            raise ValueError(
+                "A masked-LM head needs mask_token_id=tokenizer.mask_token_id to find the predicted position."
+            )
+        if inputs.is_embeds:
+            raise ValueError("A masked-LM head locates [MASK] in input_ids; pass ids, not inputs_embeds.")
+        is_mask = inputs.tensor == self.mask_token_id
+        counts = is_mask.sum(-1)
+        bad = (counts != 1).nonzero().flatten().tolist()
+        if bad:
+            raise ValueError(
+                f"Examples {bad} hold {counts[bad].tolist()} mask tokens (id {self.mask_token_id}); "
+                "a masked-LM prediction needs exactly one per example."
+            )
+        return is_mask.long().argmax(-1)
+
+    def _predicted_logits(self, inputs: ModelInputs, states: HiddenStates) -> Tensor:
+        r"""The model's own output for each example: ``(B, C)`` or ``(B, V)``."""
+        if self.adapter.task == "sequence_classification":
+            return states.output.logits
+        last = states[self.n_layers]
+        position = self._prediction_position(inputs).to(last.device)
+        return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
+
+    def _scores(self, inputs: ModelInputs, target: Any, indices: List[int]) -> Dict[int, Tensor]:
+        adapter = self.adapter
+        needs_prediction = target is None and adapter.task != "sequence_classification"
+        if adapter.is_regression and target is not None:
+            raise ValueError("A regression head (one label) has no classes: pass target=None.")
+        if target is not None:  # validate before running anything
+            resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, None)
+        if adapter.task == "masked_lm" and target is None:
+            self._prediction_position(inputs)  # raise now, not after the forward pass
+        wanted = set(indices) | {0} | ({self.n_layers} if needs_prediction else set())
+        with torch.no_grad(), eval_mode(self.model):
+            states = self._run(inputs, wanted)
+            predicted = None
+            if target is None:
+                predicted = self._predicted_logits(inputs, states).argmax(-1)
+            target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, predicted)
+            if adapter.is_regression:
+                target_ids = torch.zeros_like(target_ids)
+            norm = states[0].float().norm(dim=-1)
+            mask = inputs.attention_mask.to(norm.device).bool()
+            scores: Dict[int, Tensor] = {}
+            for index in dict.fromkeys(indices):
+                logat = adapter.target_logits(states[index], target_ids).to(norm.device)
+                if adapter.is_regression:
+                    logat = (logat - states.output.logits[:, :1].float().to(norm.device)).abs()
+                value = norm * logat if self._multiply_by_inputs else logat
+                scores[index] = torch.where(mask, value, torch.zeros_like(value))
+        return scores
+
+    def _forward_func(
+        self, inputs: Tensor, attention_mask: Optional[Tensor] = None, token_type_ids: Optional[Tensor] = None
+    ) -> Tensor:
+        model_inputs = ModelInputs(
+            inputs,
+            attention_mask if attention_mask is not None else torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device),
+            token_type_ids,
+            False,
+        )
+        wanted = set() if self.adapter.task == "sequence_classification" else {self.n_layers}
+        states = self._run(model_inputs, wanted)
+        return self._predicted_logits(model_inputs, states)

@@ -1,0 +1,304 @@
+r"""The one object that knows where a model keeps its parts.
+
+NormXLogit needs four things from a model: the sequence of transformer blocks
+(whose inputs and outputs are the hidden states), the module to run for one
+forward pass, the model's own prediction head split into a *transform* and a
+final linear *output* layer, and a few conventions (task, positions, caching).
+:class:`ModelAdapter` holds exactly those, already resolved to modules, and is
+the public way to explain a model that the registry does not know.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ConfigActivation", "Head", "ModelAdapter", "TASKS"]
+
+#: Tasks a head can serve. ``sequence_classification`` with one label is regression.
+TASKS = ("sequence_classification", "causal_lm", "masked_lm")
+
+
+@dataclass(frozen=True)
+class ConfigActivation:
+    r"""An activation named by a config attribute, e.g. DeBERTa's ``pooler_hidden_act``.
+
+    Args:
+        attribute (str): Name of the ``model.config`` attribute whose value is a
+            key of ``transformers.activations.ACT2FN``.
+    """
+
+    attribute: str
+
+
+#: One step of a head's transform: a module path relative to the model (a
+#: trailing ``?`` marks a part the architecture may leave as ``None``), a module,
+#: a :class:`ConfigActivation`, or any tensor-to-tensor callable.
+Step = Union[str, nn.Module, ConfigActivation, Callable[[Tensor], Tensor]]
+
+
+@dataclass(frozen=True)
+class Head:
+    r"""The model's own prediction head, as applied to one token's vector.
+
+    The head computes ``logits = output(transform(h))`` where ``transform`` is
+    everything up to the last linear layer (final norm, pooler dense + tanh, MLM
+    transform, ...) and ``output`` is that linear layer. Splitting it this way
+    lets NormXLogit read only the target rows of a vocabulary-sized output.
+
+    Args:
+        task (str): One of ``"sequence_classification"`` (one label means
+            regression), ``"causal_lm"`` or ``"masked_lm"``.
+        transform (sequence of Step): Steps applied in order to a ``(..., H)``
+            tensor. Strings are module paths relative to the model; a trailing
+            ``?`` allows that module to be ``None`` (then it is skipped).
+            Default: ``()``
+        output (str or nn.Linear): The final linear layer, or its path.
+        softcap (str, float or None, optional): Logit soft-capping
+            ``cap * tanh(logit / cap)`` after ``output``; a string names the
+            config attribute that holds ``cap`` (a ``None`` value disables it).
+            Default: None
+    """
+
+    task: str
+    transform: Tuple[Step, ...] = ()
+    output: Union[str, nn.Module] = ""
+    softcap: Union[str, float, None] = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"Head.task must be one of {TASKS}, got {self.task!r}.")
+        if not self.output:
+            raise ValueError("Head.output must name the head's final linear layer.")
+        object.__setattr__(self, "transform", tuple(self.transform))
+
+
+def _resolve_module(model: nn.Module, path: str) -> Optional[nn.Module]:
+    optional = path.endswith("?")
+    path = path.rstrip("?")
+    obj: Any = model
+    for part in path.split("."):
+        if not hasattr(obj, part):
+            raise AttributeError(
+                f"{type(model).__name__} has no attribute path {path!r} "
+                f"(missing {part!r}); its layout differs from the registered family."
+            )
+        obj = getattr(obj, part)
+    if obj is None and optional:
+        return None
+    if not isinstance(obj, nn.Module):
+        raise TypeError(
+            f"{type(model).__name__}.{path} is {type(obj).__name__}, expected a torch module."
+        )
+    return obj
+
+
+def _resolve_step(model: nn.Module, step: Step) -> Optional[Callable[[Tensor], Tensor]]:
+    if isinstance(step, str):
+        return _resolve_module(model, step)
+    if isinstance(step, ConfigActivation):
+        from transformers.activations import ACT2FN
+
+        config = getattr(model, "config", None)
+        name = getattr(config, step.attribute, None)
+        if name is None:
+            raise AttributeError(f"model.config has no activation attribute {step.attribute!r}.")
+        return ACT2FN[name]
+    if callable(step):
+        return step
+    raise TypeError(f"Unsupported head step {step!r}: use a module path, a module or a callable.")
+
+
+def _resolve_blocks(model: nn.Module, backbone: nn.Module, blocks: Any) -> List[nn.Module]:
+    if isinstance(blocks, str):
+        container = _resolve_module(backbone, blocks)
+        blocks = list(container)  # type: ignore[arg-type]
+    elif callable(blocks) and not isinstance(blocks, nn.Module):
+        blocks = list(blocks(model))
+    else:
+        blocks = list(blocks)
+    if not blocks or not all(isinstance(b, nn.Module) for b in blocks):
+        raise TypeError("ModelAdapter.blocks must be a non-empty sequence of modules.")
+    return blocks
+
+
+class ModelAdapter:
+    r"""Everything NormXLogit needs to know about one model.
+
+    The registry builds one for every supported Hugging Face family; build one
+    yourself to explain any other model whose blocks run one after another and
+    whose head reads a single token vector.
+
+    Args:
+        model (nn.Module): The model whose predictions are explained.
+        head (Head): The model's head (see :class:`Head`). Module paths in it are
+            resolved against ``model``.
+        blocks (sequence of nn.Module, str or callable): The ``L`` transformer
+            blocks in execution order (hidden state ``l`` is the output of block
+            ``l``; hidden state 0 is the input of block 0). A string is a path
+            relative to ``backbone``; a callable gets ``model`` and returns the
+            list. One module may appear several times when it is called several
+            times (ALBERT shares layers).
+        backbone (nn.Module or str, optional): The module run for language-model
+            heads instead of the full model, so that no ``(B, T, vocab)`` logits
+            are computed. Classification heads always run the full model so the
+            prediction is the model's own. Default: None (the full model)
+        position_ids_from_mask (bool, optional): Pass
+            ``position_ids = cumsum(attention_mask) - 1`` so a left-padded
+            sequence sees the same positions as when alone (decoders with
+            rotary or learned absolute positions). Default: False
+        use_cache (bool or None, optional): Value passed as ``use_cache`` (decoders:
+            ``False`` avoids building a KV cache); None passes nothing.
+            Default: None
+        requires_right_padding (bool, optional): Reject left-padded batches.
+            Encoders need this: their heads read position 0 and their absolute
+            positions count from the first slot, so left padding changes the
+            model's own prediction. Default: False
+
+    Example::
+
+        >>> from captum_normxlogit import Head, ModelAdapter, NormXLogit
+        >>> adapter = ModelAdapter(
+        ...     model,
+        ...     head=Head("causal_lm", transform=("model.norm",), output="lm_head"),
+        ...     blocks="layers",
+        ...     backbone="model",
+        ...     position_ids_from_mask=True,
+        ...     use_cache=False,
+        ... )
+        >>> nx = NormXLogit(model, adapter=adapter)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        head: Head,
+        blocks: Union[Sequence[nn.Module], str, Callable[[nn.Module], Sequence[nn.Module]]],
+        backbone: Union[nn.Module, str, None] = None,
+        position_ids_from_mask: bool = False,
+        use_cache: Optional[bool] = None,
+        requires_right_padding: bool = False,
+    ) -> None:
+        if not isinstance(head, Head):
+            raise TypeError(f"head must be a captum_normxlogit.Head, got {type(head).__name__}.")
+        self.model = model
+        self.head = head
+        self.task = head.task
+        if isinstance(backbone, str):
+            backbone = _resolve_module(model, backbone)
+        self.backbone: nn.Module = model if backbone is None else backbone
+        self.blocks: List[nn.Module] = _resolve_blocks(model, self.backbone, blocks)
+        steps = (_resolve_step(model, s) for s in head.transform)
+        self.transform_steps: List[Callable[[Tensor], Tensor]] = [s for s in steps if s is not None]
+        output = head.output if isinstance(head.output, nn.Module) else _resolve_module(model, head.output)
+        if not isinstance(output, nn.Linear):
+            raise TypeError(
+                f"Head.output must be an nn.Linear, got {type(output).__name__}; "
+                "NormXLogit reads target rows of its weight."
+            )
+        self.output: nn.Linear = output
+        self.softcap: Optional[float] = self._resolve_softcap(head.softcap)
+        self.position_ids_from_mask = position_ids_from_mask
+        self.use_cache = use_cache
+        self.requires_right_padding = requires_right_padding
+
+    # -- facts -----------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        r"""Number of transformer blocks ``L`` (hidden states are ``0..L``)."""
+        return len(self.blocks)
+
+    @property
+    def num_outputs(self) -> int:
+        r"""Number of classes or vocabulary size of the head."""
+        return self.output.out_features
+
+    @property
+    def is_regression(self) -> bool:
+        r"""True for a one-label sequence classification (regression) head."""
+        return self.task == "sequence_classification" and self.num_outputs == 1
+
+    def _resolve_softcap(self, softcap: Union[str, float, None]) -> Optional[float]:
+        if isinstance(softcap, str):
+            config = getattr(self.model, "config", None)
+            if config is None or not hasattr(config, softcap):
+                raise AttributeError(f"model.config has no soft-capping attribute {softcap!r}.")
+            softcap = getattr(config, softcap)
+        return None if softcap is None else float(softcap)
+
+    # -- the head ----------------------------------------------------------------
+    def transform(self, hidden: Tensor) -> Tensor:
+        r"""Apply the head up to its last linear layer: ``(..., H) -> (..., H')``."""
+        for step in self.transform_steps:
+            hidden = step(hidden)
+        return hidden
+
+    def _cap(self, logits: Tensor) -> Tensor:
+        if self.softcap is None:
+            return logits
+        return torch.tanh(logits / self.softcap) * self.softcap
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        r"""Full head logits ``(..., H) -> (..., C)``; use only on a few vectors for LMs."""
+        x = self.transform(hidden)
+        weight = self.output.weight
+        return self._cap(nn.functional.linear(x.to(weight.device), weight, self.output.bias))
+
+    def target_logits(self, hidden: Tensor, target: Tensor) -> Tensor:
+        r"""Logit of ``target[b]`` for every token: ``(B, T, H), (B,) -> (B, T)``.
+
+        Only the ``B`` target rows of the output layer are read, so nothing of
+        size ``(B, T, C)`` is materialised. Computed in float32.
+        """
+        x = self.transform(hidden)
+        weight = self.output.weight
+        target = target.to(weight.device)
+        rows = weight[target].float()
+        out = torch.einsum("bth,bh->bt", x.to(weight.device).float(), rows)
+        if self.output.bias is not None:
+            out = out + self.output.bias[target].float().unsqueeze(1)
+        return self._cap(out)
+
+    # -- running the model -------------------------------------------------------------
+    def input_device(self) -> torch.device:
+        r"""Device of the input embedding table (where inputs must go)."""
+        embeddings = getattr(self.model, "get_input_embeddings", lambda: None)()
+        if isinstance(embeddings, nn.Module):
+            return next(embeddings.parameters()).device
+        return next(self.model.parameters()).device
+
+    def forward_kwargs(
+        self,
+        inputs: Tensor,
+        attention_mask: Optional[Tensor],
+        token_type_ids: Optional[Tensor],
+    ) -> Dict[str, Any]:
+        r"""Keyword arguments for one forward pass of :attr:`runner`."""
+        device = self.input_device()
+        key = "input_ids" if not inputs.is_floating_point() else "inputs_embeds"
+        kwargs: Dict[str, Any] = {key: inputs.to(device)}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask.to(device)
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids.to(device)
+        if self.position_ids_from_mask and attention_mask is not None:
+            positions = attention_mask.to(device).long().cumsum(-1) - 1
+            kwargs["position_ids"] = positions.clamp(min=0)
+        if self.use_cache is not None:
+            kwargs["use_cache"] = self.use_cache
+        return kwargs
+
+    @property
+    def runner(self) -> nn.Module:
+        r"""The module called for the forward pass: the full model for
+        classification heads (their output is the model's own prediction), the
+        backbone for language-model heads (no vocabulary-sized logits)."""
+        return self.model if self.task == "sequence_classification" else self.backbone
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelAdapter(model={type(self.model).__name__}, task={self.task!r}, "
+            f"n_layers={self.n_layers}, output={self.output})"
+        )

@@ -1,0 +1,164 @@
+r"""One declarative entry per Hugging Face model family.
+
+Adding a family is one :class:`Family` in :data:`FAMILIES` plus its test row.
+Every path is looked up explicitly when a model is wrapped and a missing part
+raises; nothing is guessed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from captum_normxlogit._models.adapter import ConfigActivation, Head
+
+__all__ = ["Family", "FAMILIES"]
+
+
+@dataclass(frozen=True)
+class Family:
+    r"""Where one model family keeps its parts.
+
+    Args:
+        model_types (tuple of str): ``config.model_type`` values of the family.
+        backbone (str): Attribute of the task model holding the base model.
+        blocks (str or callable): Path of the block list relative to the backbone,
+            or ``callable(model) -> list of modules`` in execution order.
+        heads (mapping): Task-model class name (e.g. ``"BertForMaskedLM"``) to
+            its :class:`Head`; module paths are relative to the task model.
+        decoder (bool, optional): Causal decoder: pass ``use_cache=False``.
+            Default: False
+        position_ids_from_mask (bool, optional): Pass positions computed from the
+            attention mask (see :class:`ModelAdapter`). Default: False
+        check (callable, optional): ``check(model)`` raises for configurations
+            the entry does not describe. Default: None
+    """
+
+    model_types: Tuple[str, ...]
+    backbone: str
+    blocks: Union[str, Callable[[nn.Module], Sequence[nn.Module]]]
+    heads: Mapping[str, Head]
+    decoder: bool = False
+    position_ids_from_mask: bool = False
+    check: Optional[Callable[[nn.Module], None]] = None
+
+
+def _albert_blocks(model: nn.Module) -> List[nn.Module]:
+    # ALBERT calls its shared layer groups once per hidden layer, in this order.
+    config = model.config
+    groups = model.albert.encoder.albert_layer_groups
+    per_group = config.num_hidden_layers / config.num_hidden_groups
+    return [groups[int(i / per_group)] for i in range(config.num_hidden_layers)]
+
+
+def _deberta_v2_check(model: nn.Module) -> None:
+    if getattr(model.deberta.encoder, "conv", None) is not None:
+        raise NotImplementedError(
+            "DeBERTa-v2 with conv_kernel_size > 0 adds a convolution after block 0 that is not "
+            "part of any block output; pass a custom ModelAdapter if you need it."
+        )
+
+
+_ROBERTA_CLS = Head("sequence_classification", ("classifier.dense", torch.tanh), "classifier.out_proj")
+_ROBERTA_MLM = Head(
+    "masked_lm", ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
+)
+
+
+def _decoder(
+    model_types: Tuple[str, ...],
+    prefix: str,
+    backbone: str,
+    blocks: str,
+    final_norm: Tuple[str, ...],
+    causal_lm_class: Optional[str] = None,
+    softcap: Optional[str] = None,
+    position_ids_from_mask: bool = True,
+    classifier: bool = True,
+) -> Family:
+    heads = {causal_lm_class or f"{prefix}ForCausalLM": Head("causal_lm", final_norm, "lm_head", softcap)}
+    if classifier:
+        heads[f"{prefix}ForSequenceClassification"] = Head("sequence_classification", final_norm, "score")
+    return Family(
+        model_types, backbone, blocks, heads, decoder=True, position_ids_from_mask=position_ids_from_mask
+    )
+
+
+FAMILIES: List[Family] = [
+    Family(
+        ("bert",), "bert", "encoder.layer",
+        {
+            "BertForSequenceClassification": Head(
+                "sequence_classification", ("bert.pooler.dense", "bert.pooler.activation"), "classifier"
+            ),
+            "BertForMaskedLM": Head("masked_lm", ("cls.predictions.transform",), "cls.predictions.decoder"),
+        },
+    ),
+    Family(
+        ("roberta", "xlm-roberta", "camembert"), "roberta", "encoder.layer",
+        {
+            f"{p}For{t}": h
+            for p in ("Roberta", "XLMRoberta", "Camembert")
+            for t, h in (("SequenceClassification", _ROBERTA_CLS), ("MaskedLM", _ROBERTA_MLM))
+        },
+    ),
+    Family(
+        ("distilbert",), "distilbert", "transformer.layer",
+        {
+            "DistilBertForSequenceClassification": Head(
+                "sequence_classification", ("pre_classifier", nn.functional.relu), "classifier"
+            ),
+            "DistilBertForMaskedLM": Head(
+                "masked_lm", ("vocab_transform", "activation", "vocab_layer_norm"), "vocab_projector"
+            ),
+        },
+    ),
+    Family(
+        ("albert",), "albert", _albert_blocks,
+        {
+            "AlbertForSequenceClassification": Head(
+                "sequence_classification", ("albert.pooler", "albert.pooler_activation"), "classifier"
+            ),
+            "AlbertForMaskedLM": Head(
+                "masked_lm",
+                ("predictions.dense", "predictions.activation", "predictions.LayerNorm"),
+                "predictions.decoder",
+            ),
+        },
+    ),
+    Family(
+        ("electra",), "electra", "encoder.layer",
+        {
+            "ElectraForSequenceClassification": Head(
+                "sequence_classification", ("classifier.dense", "classifier.activation"), "classifier.out_proj"
+            ),
+            "ElectraForMaskedLM": Head("masked_lm", ("generator_predictions",), "generator_lm_head"),
+        },
+    ),
+    Family(
+        ("deberta-v2",), "deberta", "encoder.layer",
+        {
+            "DebertaV2ForSequenceClassification": Head(
+                "sequence_classification", ("pooler.dense", ConfigActivation("pooler_hidden_act")), "classifier"
+            ),
+        },
+        check=_deberta_v2_check,
+    ),
+    _decoder(("gpt2",), "GPT2", "transformer", "h", ("transformer.ln_f",), causal_lm_class="GPT2LMHeadModel"),
+    _decoder(("llama",), "Llama", "model", "layers", ("model.norm",)),
+    _decoder(("mistral",), "Mistral", "model", "layers", ("model.norm",)),
+    _decoder(("qwen2",), "Qwen2", "model", "layers", ("model.norm",)),
+    _decoder(("gemma",), "Gemma", "model", "layers", ("model.norm",)),
+    _decoder(("gemma2",), "Gemma2", "model", "layers", ("model.norm",), softcap="final_logit_softcapping"),
+    _decoder(("phi",), "Phi", "model", "layers", ("model.final_layernorm",)),
+    # OPT derives positions from the attention mask itself; its final norm and
+    # output projection are absent in some checkpoints (opt-350m).
+    _decoder(
+        ("opt",), "OPT", "model", "decoder.layers",
+        ("model.decoder.final_layer_norm?", "model.decoder.project_out?"),
+        position_ids_from_mask=False,
+    ),
+    _decoder(("gpt_neox",), "GPTNeoX", "gpt_neox", "layers", ("gpt_neox.final_layer_norm",)),
+]

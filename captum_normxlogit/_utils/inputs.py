@@ -1,0 +1,153 @@
+r"""Validation of what users hand to ``attribute``: every check raises before the model runs."""
+from __future__ import annotations
+
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+__all__ = ["ModelInputs", "format_inputs", "format_output", "parse_forward_args", "resolve_target"]
+
+TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
+
+
+class ModelInputs(NamedTuple):
+    r"""Validated inputs of one ``attribute`` call."""
+
+    tensor: Tensor  # ids (B, T) long or embeds (B, T, H) float
+    attention_mask: Tensor  # (B, T) long, 1 = real token
+    token_type_ids: Optional[Tensor]
+    is_tuple: bool
+
+    @property
+    def is_embeds(self) -> bool:
+        return self.tensor.is_floating_point()
+
+
+def format_inputs(inputs: TensorOrTuple, embedding_dim: int, num_embeddings: Optional[int]) -> Tuple[Tensor, bool]:
+    r"""Unpack a tensor or 1-tuple and check it is ids ``(B, T)`` or embeds ``(B, T, H)``."""
+    is_tuple = isinstance(inputs, tuple)
+    if is_tuple:
+        if len(inputs) != 1:
+            raise ValueError(
+                f"NormXLogit takes one input tensor (input_ids or inputs_embeds), got a tuple of {len(inputs)}; "
+                "pass the attention mask and token_type_ids through additional_forward_args."
+            )
+        inputs = inputs[0]
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor or a 1-tuple of one, got {type(inputs).__name__}.")
+    if inputs.is_floating_point():
+        if inputs.dim() != 3 or inputs.shape[-1] != embedding_dim:
+            raise ValueError(
+                f"Float inputs of shape {tuple(inputs.shape)} are neither input_ids nor inputs_embeds: pass "
+                f"input_ids as a torch.long (B, T) tensor, or inputs_embeds as a float (B, T, {embedding_dim}) tensor."
+            )
+    elif inputs.dtype in (torch.long, torch.int, torch.int32, torch.int16, torch.uint8):
+        if inputs.dim() != 2:
+            raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(inputs.shape)}.")
+        inputs = inputs.long()
+        if num_embeddings is not None and inputs.numel() and (inputs.min() < 0 or inputs.max() >= num_embeddings):
+            raise ValueError(
+                f"input_ids must lie in [0, {num_embeddings}) (the model's vocabulary), "
+                f"got values in [{int(inputs.min())}, {int(inputs.max())}]."
+            )
+    else:
+        raise TypeError(f"inputs dtype {inputs.dtype} is neither integer ids nor float embeddings.")
+    if inputs.shape[0] == 0:
+        raise ValueError("inputs hold an empty batch (batch size 0).")
+    if inputs.shape[1] == 0:
+        raise ValueError("inputs hold an empty sequence (seq_len 0): there is no token to attribute.")
+    return inputs, is_tuple
+
+
+def _as_long_2d(name: str, value: Any, shape: Tuple[int, int]) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} has shape {tuple(value.shape)} but the inputs need {shape} (batch, seq_len).")
+    return value.long()
+
+
+def parse_forward_args(additional_forward_args: Any, inputs: Tensor, is_tuple: bool) -> ModelInputs:
+    r"""Read ``(attention_mask[, token_type_ids])`` from Captum's positional extras."""
+    args: Tuple[Any, ...]
+    if additional_forward_args is None:
+        args = ()
+    elif isinstance(additional_forward_args, tuple):
+        args = additional_forward_args
+    else:
+        args = (additional_forward_args,)
+    if len(args) > 2:
+        raise ValueError(
+            f"additional_forward_args takes (attention_mask,) or (attention_mask, token_type_ids), "
+            f"got {len(args)} values."
+        )
+    shape = (inputs.shape[0], inputs.shape[1])
+    mask = args[0] if args else None
+    if mask is None:
+        mask = torch.ones(shape, dtype=torch.long, device=inputs.device)
+    else:
+        mask = _as_long_2d("attention_mask", mask, shape)
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("attention_mask must hold only 0 (padding) and 1 (token).")
+        empty = (mask.sum(-1) == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"Examples {empty} have an empty sequence (attention_mask all 0): nothing to attribute.")
+    token_type_ids = None
+    if len(args) == 2 and args[1] is not None:
+        token_type_ids = _as_long_2d("token_type_ids", args[1], shape)
+    return ModelInputs(inputs, mask, token_type_ids, is_tuple)
+
+
+def resolve_target(target: Any, batch_size: int, num_outputs: int, predicted: Optional[Tensor]) -> Tensor:
+    r"""Turn a Captum-style target into one class/token id per example, ``(B,)`` long.
+
+    ``None`` takes ``predicted`` (the model's own argmax from the same pass).
+    """
+    if target is None:
+        if predicted is None:
+            raise ValueError("target=None needs the model's prediction, which is unavailable here.")
+        return predicted
+    if isinstance(target, tuple) or (isinstance(target, list) and target and isinstance(target[0], tuple)):
+        raise ValueError(
+            "Tuple targets index multi-dimensional outputs; NormXLogit scores one class or token per "
+            "example: pass an int, a list of ints or a 1-D tensor."
+        )
+    if isinstance(target, bool):
+        raise TypeError("target must be an int, a list of ints or a 1-D tensor, not a bool.")
+    if isinstance(target, int):
+        out = torch.full((batch_size,), target, dtype=torch.long)
+    elif isinstance(target, (list, Tensor)):
+        out = torch.as_tensor(target)
+        if out.is_floating_point() or out.dtype == torch.bool:
+            raise TypeError(f"target must hold integer ids, got dtype {out.dtype}.")
+        if out.dim() == 0:
+            out = out.expand(batch_size)
+        if out.dim() != 1 or out.shape[0] != batch_size:
+            raise ValueError(
+                f"target must hold one id per example ({batch_size}), got shape {tuple(out.shape)}."
+            )
+        out = out.long()
+    else:
+        raise TypeError(f"target must be None, an int, a list of ints or a 1-D tensor, got {type(target).__name__}.")
+    bad = ((out < 0) | (out >= num_outputs)).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(
+            f"target {out[bad].tolist()} (examples {bad}) out of range: the head has {num_outputs} outputs, "
+            f"so targets must lie in [0, {num_outputs})."
+        )
+    return out
+
+
+def format_output(scores: Tensor, is_tuple: bool) -> TensorOrTuple:
+    r"""Return ``scores`` with the same structure the inputs had."""
+    return (scores,) if is_tuple else scores
+
+
+def flatten_layers(layer: Any) -> Tuple[List[Any], bool]:
+    r"""``layer`` as a list, and whether the user passed a list."""
+    if isinstance(layer, (list, tuple)):
+        if not layer:
+            raise ValueError("layer is an empty list: pass a block, an index or None.")
+        return list(layer), True
+    return [layer], False
