@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 import torch
-from captum.attr.visualization import VisualizationDataRecord
+from captum.attr import visualization as captum_viz
 from torch import Tensor
 
 __all__ = ["scale_signed", "to_visualization_records"]
@@ -34,7 +34,7 @@ def to_visualization_records(
     true_labels: Optional[Sequence[str]] = None,
     attributed: Optional[Sequence[str]] = None,
     attention_mask: Optional[Tensor] = None,
-) -> List[VisualizationDataRecord]:
+) -> List[captum_viz.VisualizationDataRecord]:
     r"""One ``VisualizationDataRecord`` per example, scaled for ``visualize_text``.
 
     Args:
@@ -61,7 +61,7 @@ def to_visualization_records(
         if len(words) != row.numel():
             raise ValueError(f"Example {b} has {len(words)} tokens but {row.numel()} scores.")
         records.append(
-            VisualizationDataRecord(
+            captum_viz.VisualizationDataRecord(
                 scale_signed(row),
                 float(probabilities[b]),
                 predicted[b],
