@@ -14,7 +14,7 @@ process's peak-RSS mark is then reset (``/proc/self/clear_refs``) and the
 figure is the new peak (``VmHWM``) minus the RSS just before the call: what
 the call itself needed on top of the model and inputs.
 
-Usage: python benchmarks/bench_core.py [--repeats 5] [--ig-steps 50] [--ig-internal-batch 128]
+Usage: python benchmarks/bench_core.py [--repeats 15] [--ig-steps 50] [--ig-internal-batch 128]
 """
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _peak_memory(args, method: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per cheap method (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per cheap method (default: %(default)s)")
     parser.add_argument("--ig-repeats", type=int, default=3, help="timed runs of IG (default: %(default)s)")
     parser.add_argument("--ig-steps", type=int, default=50)
     parser.add_argument("--ig-internal-batch", type=int, default=128,

@@ -50,10 +50,10 @@ def _sentiment(n_sentences: int, ig_steps: int, colour: bool) -> List[ExplainedE
     ids, mask, types = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
 
     nx = NormXLogit(model)
-    nxl, nx_seconds = _timed(lambda: nx.attribute(ids, additional_forward_args=(mask, types)))
-    with torch.no_grad():
+    with torch.no_grad():  # the prediction; also warms the model up before anything is timed
         probs = nx.forward_func(ids, mask, types).softmax(-1)
     predicted = probs.argmax(-1)
+    nxl, nx_seconds = _timed(lambda: nx.attribute(ids, additional_forward_args=(mask, types)))
 
     # IG baseline: every real token -> [PAD], keeping [CLS]/[SEP] (Captum's BERT tutorial convention).
     specials = torch.stack(
@@ -101,10 +101,10 @@ def _next_token(ig_steps: int, colour: bool) -> List[ExplainedExample]:
     model, tokenizer = load_smollm2()
     ids = tokenizer(LM_PROMPT, return_tensors="pt")["input_ids"]
     nx = NormXLogit(model)
-    scores, nx_seconds = _timed(lambda: nx.attribute(ids))
-    with torch.no_grad():
+    with torch.no_grad():  # the prediction; also warms the model up before anything is timed
         probs = nx.forward_func(ids).softmax(-1)
     token = int(probs.argmax(-1))
+    scores, nx_seconds = _timed(lambda: nx.attribute(ids))
     baseline = torch.full_like(ids, tokenizer.pad_token_id)
     lig = LayerIntegratedGradients(nx.forward_func, model.get_input_embeddings())
     ig, ig_seconds = _timed(
