@@ -258,9 +258,10 @@ class NormXLogit(LayerAttribution):
             left = (mask[:, 1:] > mask[:, :-1]).any(-1).nonzero().flatten().tolist()
             if left:
                 raise ValueError(
-                    f"Examples {left} are not right-padded, but {type(self.model).__name__} reads position 0 "
-                    "and counts positions from the first slot, so left padding changes its prediction. "
-                    "Pad on the right (tokenizer.padding_side = 'right')."
+                    f"Examples {left} are not right-padded, but {type(self.model).__name__} is an encoder: "
+                    "its classifier reads position 0 and most encoders count positions from the first slot, "
+                    "so left padding changes the model's output. Pad on the right "
+                    "(tokenizer.padding_side = 'right')."
                 )
         return model_inputs
 
@@ -273,9 +274,9 @@ class NormXLogit(LayerAttribution):
         return states
 
     def _prediction_position(self, inputs: ModelInputs) -> Tensor:
-        r"""Where an LM head's prediction is read, ``(B,)``."""
+        r"""Where the head's prediction is read, ``(B,)``: last real token or [MASK]."""
         mask = inputs.attention_mask
-        if self.adapter.task == "causal_lm":
+        if self.adapter.prediction_at == "last_token":
             positions = torch.arange(mask.shape[1], device=mask.device)
             return (positions * mask).argmax(-1)
         if self.mask_token_id is None:
@@ -296,7 +297,7 @@ class NormXLogit(LayerAttribution):
 
     def _predicted_logits(self, inputs: ModelInputs, states: HiddenStates) -> Tensor:
         r"""The model's own output for each example: ``(B, C)`` or ``(B, V)``."""
-        if self.adapter.task == "sequence_classification":
+        if self.adapter.prediction_at == "model_output":
             return states.output.logits
         last = states[self.n_layers]
         position = self._prediction_position(inputs).to(last.device)
@@ -304,29 +305,27 @@ class NormXLogit(LayerAttribution):
 
     def _scores(self, inputs: ModelInputs, target: Any, indices: List[int]) -> Dict[int, Tensor]:
         adapter = self.adapter
-        needs_prediction = target is None and adapter.task != "sequence_classification"
         if adapter.is_regression and target is not None:
             raise ValueError("A regression head (one label) has no classes: pass target=None.")
         if target is not None:  # validate before running anything
             resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, None)
-        if adapter.task == "masked_lm" and target is None:
+        needs_prediction = target is None or adapter.is_regression
+        by_head = needs_prediction and adapter.prediction_at != "model_output"
+        if by_head:
             self._prediction_position(inputs)  # raise now, not after the forward pass
-        wanted = set(indices) | {0} | ({self.n_layers} if needs_prediction else set())
+        wanted = set(indices) | {0} | ({self.n_layers} if by_head else set())
         with torch.no_grad(), eval_mode(self.model):
             states = self._run(inputs, wanted)
-            predicted = None
-            if target is None:
-                predicted = self._predicted_logits(inputs, states).argmax(-1)
-            target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, predicted)
-            if adapter.is_regression:
-                target_ids = torch.zeros_like(target_ids)
+            predicted = self._predicted_logits(inputs, states) if needs_prediction else None
+            predicted_ids = predicted.argmax(-1) if predicted is not None else None
+            target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, predicted_ids)
             norm = states[0].float().norm(dim=-1)
             mask = inputs.attention_mask.to(norm.device).bool()
             scores: Dict[int, Tensor] = {}
             for index in dict.fromkeys(indices):
                 logat = adapter.target_logits(states[index], target_ids).to(norm.device)
-                if adapter.is_regression:
-                    logat = (logat - states.output.logits[:, :1].float().to(norm.device)).abs()
+                if adapter.is_regression:  # distance to the model's own output, as the paper writes it
+                    logat = (logat - predicted[:, :1].float().to(norm.device)).abs()
                 value = norm * logat if self._multiply_by_inputs else logat
                 scores[index] = torch.where(mask, value, torch.zeros_like(value))
         return scores
@@ -340,6 +339,6 @@ class NormXLogit(LayerAttribution):
             token_type_ids,
             False,
         )
-        wanted = set() if self.adapter.task == "sequence_classification" else {self.n_layers}
+        wanted = set() if self.adapter.prediction_at == "model_output" else {self.n_layers}
         states = self._run(model_inputs, wanted)
         return self._predicted_logits(model_inputs, states)

@@ -15,10 +15,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConfigActivation", "Head", "ModelAdapter", "TASKS"]
+__all__ = ["ConfigActivation", "Head", "ModelAdapter", "PREDICTION_SITES", "TASKS"]
 
 #: Tasks a head can serve. ``sequence_classification`` with one label is regression.
 TASKS = ("sequence_classification", "causal_lm", "masked_lm")
+
+#: Where the model's own prediction is read: the full model's ``logits`` output,
+#: the head at the last non-pad token, or the head at the ``[MASK]`` token.
+PREDICTION_SITES = ("model_output", "last_token", "mask_token")
+_DEFAULT_SITE = {"sequence_classification": "model_output", "causal_lm": "last_token", "masked_lm": "mask_token"}
 
 
 @dataclass(frozen=True)
@@ -153,9 +158,17 @@ class ModelAdapter:
             ``False`` avoids building a KV cache); None passes nothing.
             Default: None
         requires_right_padding (bool, optional): Reject left-padded batches.
-            Encoders need this: their heads read position 0 and their absolute
-            positions count from the first slot, so left padding changes the
-            model's own prediction. Default: False
+            Encoders need this: their classifiers read position 0 and most of
+            them count absolute positions from the first slot, so left padding
+            changes the model's own output. Default: False
+        prediction_at (str, optional): Where the model's own prediction is read
+            (one of :data:`PREDICTION_SITES`): ``"model_output"`` runs the full
+            model and takes its ``logits`` (encoder classifiers, which pool
+            position 0 themselves); ``"last_token"`` applies the head at the
+            last non-pad position found from the attention mask (causal LMs and
+            decoder classifiers, so ``inputs_embeds`` with right padding work
+            too); ``"mask_token"`` at the ``[MASK]`` position (masked LMs). The
+            last two run only ``backbone``. Default: None (by task)
 
     Example::
 
@@ -180,6 +193,7 @@ class ModelAdapter:
         position_ids_from_mask: bool = False,
         use_cache: Optional[bool] = None,
         requires_right_padding: bool = False,
+        prediction_at: Optional[str] = None,
     ) -> None:
         if not isinstance(head, Head):
             raise TypeError(f"head must be a captum_normxlogit.Head, got {type(head).__name__}.")
@@ -203,6 +217,11 @@ class ModelAdapter:
         self.position_ids_from_mask = position_ids_from_mask
         self.use_cache = use_cache
         self.requires_right_padding = requires_right_padding
+        self.prediction_at = prediction_at or _DEFAULT_SITE[self.task]
+        if self.prediction_at not in PREDICTION_SITES:
+            raise ValueError(f"prediction_at must be one of {PREDICTION_SITES}, got {prediction_at!r}.")
+        if self.prediction_at == "model_output" and self.task != "sequence_classification":
+            raise ValueError("prediction_at='model_output' reads class logits; use it for sequence classification only.")
 
     # -- facts -----------------------------------------------------------------
     @property
@@ -292,10 +311,10 @@ class ModelAdapter:
 
     @property
     def runner(self) -> nn.Module:
-        r"""The module called for the forward pass: the full model for
-        classification heads (their output is the model's own prediction), the
-        backbone for language-model heads (no vocabulary-sized logits)."""
-        return self.model if self.task == "sequence_classification" else self.backbone
+        r"""The module called for the forward pass: the full model when its
+        ``logits`` are the prediction (``prediction_at="model_output"``), else
+        the backbone, so no vocabulary-sized logits are computed."""
+        return self.model if self.prediction_at == "model_output" else self.backbone
 
     def __repr__(self) -> str:
         return (

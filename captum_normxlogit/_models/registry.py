@@ -93,4 +93,5 @@ def adapter_for(model: nn.Module) -> ModelAdapter:
         position_ids_from_mask=family.position_ids_from_mask,
         use_cache=False if family.decoder else None,
         requires_right_padding=not family.decoder,
+        prediction_at="last_token" if family.decoder else None,
     )
