@@ -75,10 +75,13 @@ def capture_hidden_states(blocks: List[nn.Module], wanted: Iterable[int]) -> Ite
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
     r"""Run in eval mode and restore every submodule's ``training`` flag afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
+    training = [m for m in model.modules() if m.training]
+    if not training:  # the usual case: touch nothing (flag writes cost ~ms on big models)
+        yield
+        return
     try:
         model.eval()
         yield
     finally:
-        for module, flag in flags:
-            module.training = flag
+        for module in training:
+            module.training = True
