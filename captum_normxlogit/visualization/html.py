@@ -2,13 +2,13 @@ r"""A standalone HTML page comparing methods over the same tokens; needs no IPyt
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from torch import Tensor
 
+from captum_normxlogit.resources._cache import atomic_write_text
 from captum_normxlogit.visualization.records import scale_signed
 
 __all__ = ["ExplainedExample", "render_html", "write_html"]
@@ -92,14 +92,4 @@ def render_html(examples: Sequence[ExplainedExample], title: str = "Token attrib
 
 def write_html(path: str, page: str) -> None:
     r"""Write ``page`` atomically: a reader never sees a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_text(Path(path), page)

@@ -1,0 +1,41 @@
+"""The `normxlogit` command."""
+import subprocess
+import sys
+
+import pytest
+
+from captum_normxlogit import __version__
+from captum_normxlogit.cli import main
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "demo" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--ig-steps", "0"])
+    assert info.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.real
+def test_demo_runs_on_the_real_models(tmp_path):
+    page = tmp_path / "demo.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "captum_normxlogit.cli", "demo", "--html", str(page), "--sentences", "2",
+         "--ig-steps", "4", "--colour", "never"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "gorgeous[" in result.stdout and "' Paris'" in result.stdout
+    text = page.read_text(encoding="utf-8")
+    assert "NormXLogit" in text and "LayerIG" in text and "gorgeous" in text
