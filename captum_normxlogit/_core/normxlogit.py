@@ -1,7 +1,7 @@
 r"""NormXLogit as a Captum attribution: final and layer-wise token scores from one forward pass."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from captum.attr import LayerAttribution
@@ -333,12 +333,9 @@ class NormXLogit(LayerAttribution):
     def _forward_func(
         self, inputs: Tensor, attention_mask: Optional[Tensor] = None, token_type_ids: Optional[Tensor] = None
     ) -> Tensor:
-        model_inputs = ModelInputs(
-            inputs,
-            attention_mask if attention_mask is not None else torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device),
-            token_type_ids,
-            False,
-        )
+        if attention_mask is None:
+            attention_mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
+        model_inputs = ModelInputs(inputs, attention_mask, token_type_ids, False)
         wanted = set() if self.adapter.prediction_at == "model_output" else {self.n_layers}
         states = self._run(model_inputs, wanted)
         return self._predicted_logits(model_inputs, states)
