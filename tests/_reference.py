@@ -21,12 +21,19 @@ import transformers as T
 _DECODER_CLASSES = (
     T.GPT2ForSequenceClassification, T.LlamaForSequenceClassification, T.GPT2LMHeadModel, T.LlamaForCausalLM,
     T.MistralForCausalLM, T.Qwen2ForCausalLM, T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM,
-    T.OPTForCausalLM, T.GPTNeoXForCausalLM,
+    T.OPTForCausalLM, T.GPTNeoXForCausalLM, T.Qwen3ForCausalLM, T.Phi3ForCausalLM, T.Olmo2ForCausalLM,
+    T.StableLmForCausalLM, T.Starcoder2ForCausalLM, T.GPTJForCausalLM, T.GPTNeoForCausalLM, T.BloomForCausalLM,
+    T.FalconForCausalLM, T.MistralForSequenceClassification, T.Qwen2ForSequenceClassification,
+    T.GemmaForSequenceClassification, T.Gemma2ForSequenceClassification, T.PhiForSequenceClassification,
+    T.OPTForSequenceClassification, T.GPTNeoXForSequenceClassification,
 )
 _MLM_CLASSES = (T.BertForMaskedLM, T.RobertaForMaskedLM, T.DistilBertForMaskedLM, T.AlbertForMaskedLM,
                 T.ElectraForMaskedLM)
 _CLM_CLASSES = (T.GPT2LMHeadModel, T.LlamaForCausalLM, T.MistralForCausalLM, T.Qwen2ForCausalLM,
-                T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM, T.OPTForCausalLM, T.GPTNeoXForCausalLM)
+                T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM, T.OPTForCausalLM, T.GPTNeoXForCausalLM,
+                T.Qwen3ForCausalLM, T.Phi3ForCausalLM, T.Olmo2ForCausalLM, T.StableLmForCausalLM,
+                T.Starcoder2ForCausalLM, T.GPTJForCausalLM, T.GPTNeoForCausalLM, T.BloomForCausalLM,
+                T.FalconForCausalLM)
 
 
 def is_decoder(model) -> bool:
@@ -56,20 +63,21 @@ def run(model, ids=None, mask=None, token_type_ids=None, inputs_embeds=None):
 
 def _final_norm(model, x):
     """The decoder's final norm (and OPT's project_out): the step between the last block and the head."""
-    if isinstance(model, (T.GPT2LMHeadModel, T.GPT2ForSequenceClassification)):
+    if isinstance(model, (T.GPT2LMHeadModel, T.GPT2ForSequenceClassification, T.GPTJForCausalLM,
+                          T.GPTNeoForCausalLM, T.BloomForCausalLM, T.FalconForCausalLM)):
         return model.transformer.ln_f(x)
-    if isinstance(model, T.PhiForCausalLM):
+    if isinstance(model, (T.PhiForCausalLM, T.PhiForSequenceClassification)):
         return model.model.final_layernorm(x)
-    if isinstance(model, T.OPTForCausalLM):
+    if isinstance(model, (T.OPTForCausalLM, T.OPTForSequenceClassification)):
         dec = model.model.decoder
         if dec.final_layer_norm is not None:
             x = dec.final_layer_norm(x)
         if dec.project_out is not None:
             x = dec.project_out(x)
         return x
-    if isinstance(model, T.GPTNeoXForCausalLM):
+    if isinstance(model, (T.GPTNeoXForCausalLM, T.GPTNeoXForSequenceClassification)):
         return model.gpt_neox.final_layer_norm(x)
-    return model.model.norm(x)   # Llama, Mistral, Qwen2, Gemma, Gemma-2, Llama classifier
+    return model.model.norm(x)   # Llama, Mistral, Qwen2/3, Gemma, Gemma-2, Phi-3, OLMo-2, StableLM, StarCoder2
 
 
 def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.Tensor:
@@ -107,7 +115,7 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.
     if isinstance(m, _DECODER_CLASSES):
         if not last_layer:
             x = _final_norm(m, x)
-        if isinstance(m, (T.GPT2ForSequenceClassification, T.LlamaForSequenceClassification)):
+        if type(m).__name__.endswith("ForSequenceClassification"):   # every decoder classifier: `score`
             return m.score(x)[0, 0]
         logits = m.lm_head(x)[0, 0]   # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
         cap = getattr(m.config, "final_logit_softcapping", None)

@@ -94,6 +94,20 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
         vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_inner=37, n_positions=64, resid_pdrop=0.0,
         embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2, num_labels=3)),
     "llama_cls": lambda: T.LlamaForSequenceClassification(_llama_cfg(num_labels=3)),
+    "mistral_cls": lambda: T.MistralForSequenceClassification(_llama_cfg(T.MistralConfig, num_labels=3)),
+    "qwen2_cls": lambda: T.Qwen2ForSequenceClassification(_llama_cfg(T.Qwen2Config, num_labels=3)),
+    "gemma_cls": lambda: T.GemmaForSequenceClassification(_llama_cfg(T.GemmaConfig, head_dim=8, num_labels=3)),
+    "gemma2_cls": lambda: T.Gemma2ForSequenceClassification(_llama_cfg(
+        T.Gemma2Config, head_dim=8, query_pre_attn_scalar=8, sliding_window=4, num_labels=3)),
+    "phi_cls": lambda: T.PhiForSequenceClassification(T.PhiConfig(
+        **{**_DEC, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "num_labels": 3})),
+    "opt_cls": lambda: T.OPTForSequenceClassification(T.OPTConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, ffn_dim=37, num_attention_heads=4,
+        max_position_embeddings=64, word_embed_proj_dim=16, dropout=0.0, init_std=INIT, pad_token_id=PAD,
+        bos_token_id=2, eos_token_id=2, num_labels=3)),
+    "gptneox_cls": lambda: T.GPTNeoXForSequenceClassification(T.GPTNeoXConfig(
+        **{**_DEC, "hidden_dropout": 0.0, "attention_dropout": 0.0, "bos_token_id": 2, "eos_token_id": 2,
+           "num_labels": 3})),
     # regression (num_labels = 1)
     "bert_reg": lambda: T.BertForSequenceClassification(_bert_cfg(num_labels=1)),
     # masked LMs
@@ -121,6 +135,24 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
         bos_token_id=2, eos_token_id=2)),
     "gptneox_lm": lambda: T.GPTNeoXForCausalLM(T.GPTNeoXConfig(
         **{**_DEC, "hidden_dropout": 0.0, "attention_dropout": 0.0, "bos_token_id": 2, "eos_token_id": 2})),
+    "qwen3_lm": lambda: T.Qwen3ForCausalLM(_llama_cfg(T.Qwen3Config, head_dim=8)),
+    "phi3_lm": lambda: T.Phi3ForCausalLM(_llama_cfg(T.Phi3Config, resid_pdrop=0.0, embd_pdrop=0.0)),
+    "olmo2_lm": lambda: T.Olmo2ForCausalLM(_llama_cfg(T.Olmo2Config)),
+    "stablelm_lm": lambda: T.StableLmForCausalLM(_llama_cfg(T.StableLmConfig)),
+    "starcoder2_lm": lambda: T.Starcoder2ForCausalLM(_llama_cfg(T.Starcoder2Config, residual_dropout=0.0)),
+    "gptj_lm": lambda: T.GPTJForCausalLM(T.GPTJConfig(
+        vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, rotary_dim=4, n_positions=64, resid_pdrop=0.0,
+        embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2)),
+    "gptneo_lm": lambda: T.GPTNeoForCausalLM(T.GPTNeoConfig(
+        vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=4, attention_types=[[["global", "local"], 1]],
+        max_position_embeddings=64, resid_dropout=0.0, embed_dropout=0.0, attention_dropout=0.0,
+        initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2)),
+    "bloom_lm": lambda: T.BloomForCausalLM(T.BloomConfig(
+        vocab_size=VOCAB, hidden_size=32, n_layer=2, n_head=4, hidden_dropout=0.0, attention_dropout=0.0,
+        initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2)),
+    "falcon_lm": lambda: T.FalconForCausalLM(T.FalconConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, hidden_dropout=0.0,
+        attention_dropout=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2)),
 }
 
 
@@ -153,6 +185,13 @@ SPECS: dict[str, Spec] = {s.name: s for s in [
     Spec("deberta_cls", "cls", False, _b("deberta.encoder.layer"), True),
     Spec("gpt2_cls", "cls", True, _b("transformer.h"), False),
     Spec("llama_cls", "cls", True, _b("model.layers"), False),
+    Spec("mistral_cls", "cls", True, _b("model.layers"), False),
+    Spec("qwen2_cls", "cls", True, _b("model.layers"), False),
+    Spec("gemma_cls", "cls", True, _b("model.layers"), False),
+    Spec("gemma2_cls", "cls", True, _b("model.layers"), False),
+    Spec("phi_cls", "cls", True, _b("model.layers"), False),
+    Spec("opt_cls", "cls", True, _b("model.decoder.layers"), False),
+    Spec("gptneox_cls", "cls", True, _b("gpt_neox.layers"), False),
     Spec("bert_reg", "reg", False, _b("bert.encoder.layer"), True),
     Spec("bert_mlm", "mlm", False, _b("bert.encoder.layer"), True),
     Spec("roberta_mlm", "mlm", False, _b("roberta.encoder.layer"), False),
@@ -168,6 +207,15 @@ SPECS: dict[str, Spec] = {s.name: s for s in [
     Spec("phi_lm", "clm", True, _b("model.layers"), False),
     Spec("opt_lm", "clm", True, _b("model.decoder.layers"), False),
     Spec("gptneox_lm", "clm", True, _b("gpt_neox.layers"), False),
+    Spec("qwen3_lm", "clm", True, _b("model.layers"), False),
+    Spec("phi3_lm", "clm", True, _b("model.layers"), False),
+    Spec("olmo2_lm", "clm", True, _b("model.layers"), False),
+    Spec("stablelm_lm", "clm", True, _b("model.layers"), False),
+    Spec("starcoder2_lm", "clm", True, _b("model.layers"), False),
+    Spec("gptj_lm", "clm", True, _b("transformer.h"), False),
+    Spec("gptneo_lm", "clm", True, _b("transformer.h"), False),
+    Spec("bloom_lm", "clm", True, _b("transformer.h"), False),
+    Spec("falcon_lm", "clm", True, _b("transformer.h"), False),
 ]}
 assert set(SPECS) == set(FACTORIES)
 NAMES = list(SPECS)

@@ -161,4 +161,16 @@ FAMILIES: List[Family] = [
         position_ids_from_mask=False,
     ),
     _decoder(("gpt_neox",), "GPTNeoX", "gpt_neox", "layers", ("gpt_neox.final_layer_norm",)),
+    # Causal LMs only: their sequence classifiers are not tested here, so not registered.
+    *(
+        _decoder((model_type,), prefix, "model", "layers", ("model.norm",), classifier=False)
+        for model_type, prefix in (
+            ("qwen3", "Qwen3"), ("phi3", "Phi3"), ("olmo2", "Olmo2"), ("stablelm", "StableLm"),
+            ("starcoder2", "Starcoder2"),
+        )
+    ),
+    *(
+        _decoder((model_type,), prefix, "transformer", "h", ("transformer.ln_f",), classifier=False)
+        for model_type, prefix in (("gptj", "GPTJ"), ("gpt_neo", "GPTNeo"), ("bloom", "Bloom"), ("falcon", "Falcon"))
+    ),
 ]
