@@ -291,3 +291,24 @@ def test_adapter_for_another_model_is_rejected(bert):
     other = bert_classifier(seed=1)
     with pytest.raises(ValueError, match="different model"):
         NormXLogit(bert, adapter=NormXLogit(other).adapter)
+
+
+def test_a_model_dispatched_by_accelerate_gives_the_same_scores(llama, tmp_path):
+    # CI has no GPU, so offload to disk instead: offloaded modules keep their weights on the meta
+    # device and accelerate's hooks load them per call, the machinery a GPU/CPU split uses too
+    # (benchmarks/device_check.py checks a real cuda:0/CPU split). Head and embeddings are offloaded.
+    accelerate = pytest.importorskip("accelerate")
+    ids, mask = batch(left=True)
+    reference = NormXLogit(llama)
+    expected = reference.attribute_all_layers(ids, additional_forward_args=(mask,))
+    expected_logits = reference.forward_func(ids, mask).detach()
+    device_map = {"model.embed_tokens": "disk", "model.layers.0": "cpu", "model.layers.1": "disk",
+                  "model.norm": "disk", "model.rotary_emb": "cpu", "lm_head": "disk"}
+    dispatched = accelerate.dispatch_model(llama_lm(), device_map=device_map, offload_dir=str(tmp_path))
+    assert dispatched.lm_head.weight.device.type == "meta"
+    nx = NormXLogit(dispatched)
+    got = nx.attribute_all_layers(ids, additional_forward_args=(mask,))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(nx.forward_func(ids, mask).detach(), expected_logits, rtol=0, atol=1e-6)
+    assert dispatched.lm_head.weight.device.type == "meta"  # offloaded again afterwards
+    assert _hook_count(dispatched) == 0

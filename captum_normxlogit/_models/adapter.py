@@ -9,8 +9,9 @@ the public way to explain a model that the registry does not know.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -114,6 +115,34 @@ def _resolve_step(model: nn.Module, step: Step) -> Optional[Callable[[Tensor], T
     if callable(step):
         return step
     raise TypeError(f"Unsupported head step {step!r}: use a module path, a module or a callable.")
+
+
+@contextmanager
+def _loaded(module: nn.Module) -> Iterator[None]:
+    r"""Make an ``accelerate``-offloaded module's weights real for a direct read.
+
+    With a ``device_map`` that offloads a module, its parameters sit on the
+    ``meta`` device between calls and its ``_hf_hook`` loads them around each
+    forward; reading ``weight`` directly needs the same load and unload.
+    """
+    hook = getattr(module, "_hf_hook", None)
+    if hook is None or not any(p.device.type == "meta" for p in module.parameters(recurse=False)):
+        yield
+        return
+    hook.pre_forward(module)
+    try:
+        yield
+    finally:
+        hook.post_forward(module, None)
+
+
+def _execution_device(module: nn.Module) -> torch.device:
+    r"""Where ``module`` computes: its accelerate execution device, else its weights' device."""
+    hook = getattr(module, "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    if device is not None:
+        return torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+    return next(module.parameters()).device
 
 
 def _resolve_blocks(model: nn.Module, backbone: nn.Module, blocks: Any) -> List[nn.Module]:
@@ -262,8 +291,9 @@ class ModelAdapter:
     def logits(self, hidden: Tensor) -> Tensor:
         r"""Full head logits ``(..., H) -> (..., C)``; use only on a few vectors for LMs."""
         x = self.transform(hidden)
-        weight = self.output.weight
-        return self._cap(nn.functional.linear(x.to(weight.device), weight, self.output.bias))
+        with _loaded(self.output):
+            weight = self.output.weight
+            return self._cap(nn.functional.linear(x.to(weight.device), weight, self.output.bias))
 
     def target_logits(self, hidden: Tensor, target: Tensor) -> Tensor:
         r"""Logit of ``target[b]`` for every token: ``(B, T, H), (B,) -> (B, T)``.
@@ -272,21 +302,20 @@ class ModelAdapter:
         size ``(B, T, C)`` is materialised. Computed in float32.
         """
         x = self.transform(hidden)
-        weight = self.output.weight
-        target = target.to(weight.device)
-        rows = weight[target].float()
-        out = torch.einsum("bth,bh->bt", x.to(weight.device).float(), rows)
-        if self.output.bias is not None:
-            out = out + self.output.bias[target].float().unsqueeze(1)
+        with _loaded(self.output):
+            weight, bias = self.output.weight, self.output.bias
+            target = target.to(weight.device)
+            rows = weight[target].float()
+            out = torch.einsum("bth,bh->bt", x.to(weight.device).float(), rows)
+            if bias is not None:
+                out = out + bias[target].float().unsqueeze(1)
         return self._cap(out)
 
     # -- running the model -------------------------------------------------------------
     def input_device(self) -> torch.device:
         r"""Device of the input embedding table (where inputs must go)."""
         embeddings = getattr(self.model, "get_input_embeddings", lambda: None)()
-        if isinstance(embeddings, nn.Module):
-            return next(embeddings.parameters()).device
-        return next(self.model.parameters()).device
+        return _execution_device(embeddings if isinstance(embeddings, nn.Module) else self.model)
 
     def forward_kwargs(
         self,
