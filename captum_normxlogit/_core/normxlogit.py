@@ -295,30 +295,34 @@ class NormXLogit(LayerAttribution):
             )
         return is_mask.long().argmax(-1)
 
-    def _predicted_logits(self, inputs: ModelInputs, states: HiddenStates) -> Tensor:
-        r"""The model's own output for each example: ``(B, C)`` or ``(B, V)``."""
+    def _predicted_logits(self, states: HiddenStates, position: Optional[Tensor]) -> Tensor:
+        r"""The model's own output for each example: ``(B, C)`` or ``(B, V)``.
+
+        ``position`` is :meth:`_prediction_position`, unused for ``prediction_at="model_output"``.
+        """
         if self.adapter.prediction_at == "model_output":
             return states.output.logits
         last = states[self.n_layers]
-        position = self._prediction_position(inputs).to(last.device)
+        position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
 
     def _scores(self, inputs: ModelInputs, target: Any, indices: List[int]) -> Dict[int, Tensor]:
         adapter = self.adapter
         if adapter.is_regression and target is not None:
             raise ValueError("A regression head (one label) has no classes: pass target=None.")
-        if target is not None:  # validate before running anything
-            resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, None)
+        # Everything that can be wrong with the request raises before the model runs.
+        target_ids = None
+        if target is not None:
+            target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs)
         needs_prediction = target is None or adapter.is_regression
         by_head = needs_prediction and adapter.prediction_at != "model_output"
-        if by_head:
-            self._prediction_position(inputs)  # raise now, not after the forward pass
+        position = self._prediction_position(inputs) if by_head else None
         wanted = set(indices) | {0} | ({self.n_layers} if by_head else set())
         with torch.no_grad(), eval_mode(self.model):
             states = self._run(inputs, wanted)
-            predicted = self._predicted_logits(inputs, states) if needs_prediction else None
-            predicted_ids = predicted.argmax(-1) if predicted is not None else None
-            target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs, predicted_ids)
+            predicted = self._predicted_logits(states, position) if needs_prediction else None
+            if target_ids is None:
+                target_ids = predicted.argmax(-1)
             norm = states[0].float().norm(dim=-1)
             mask = inputs.attention_mask.to(norm.device).bool()
             scores: Dict[int, Tensor] = {}
@@ -336,6 +340,7 @@ class NormXLogit(LayerAttribution):
         if attention_mask is None:
             attention_mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         model_inputs = ModelInputs(inputs, attention_mask, token_type_ids, False)
-        wanted = set() if self.adapter.prediction_at == "model_output" else {self.n_layers}
-        states = self._run(model_inputs, wanted)
-        return self._predicted_logits(model_inputs, states)
+        if self.adapter.prediction_at == "model_output":
+            return self._predicted_logits(self._run(model_inputs, set()), None)
+        position = self._prediction_position(model_inputs)
+        return self._predicted_logits(self._run(model_inputs, {self.n_layers}), position)

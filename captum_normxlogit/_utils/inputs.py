@@ -99,15 +99,11 @@ def parse_forward_args(additional_forward_args: Any, inputs: Tensor, is_tuple: b
     return ModelInputs(inputs, mask, token_type_ids, is_tuple)
 
 
-def resolve_target(target: Any, batch_size: int, num_outputs: int, predicted: Optional[Tensor]) -> Tensor:
+def resolve_target(target: Any, batch_size: int, num_outputs: int) -> Tensor:
     r"""Turn a Captum-style target into one class/token id per example, ``(B,)`` long.
 
-    ``None`` takes ``predicted`` (the model's own argmax from the same pass).
+    ``target=None`` (the model's own prediction) is resolved by the caller after the pass.
     """
-    if target is None:
-        if predicted is None:
-            raise ValueError("target=None needs the model's prediction, which is unavailable here.")
-        return predicted
     if isinstance(target, tuple) or (isinstance(target, list) and target and isinstance(target[0], tuple)):
         raise ValueError(
             "Tuple targets index multi-dimensional outputs; NormXLogit scores one class or token per "
