@@ -1,11 +1,15 @@
-r"""The ``normxlogit`` command."""
+r"""The ``normxlogit`` command: a dispatcher over ``captum_normxlogit._commands``."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import List, Optional
 
 __all__ = ["main"]
+
+# Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
+COMMANDS = ("demo",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,22 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    demo = commands.add_parser(
-        "demo",
-        help="explain real sentences (fine-tuned MiniLM) and a SmolLM2 next token, beside Integrated Gradients",
-        description=(
-            "Explain a few real Rotten-Tomatoes sentences with the fine-tuned MiniLM classifier and one "
-            "next-token prediction of SmolLM2-135M, NormXLogit beside LayerIntegratedGradients. Prints "
-            "coloured tokens and writes an HTML page. The first run fine-tunes MiniLM (a few minutes) "
-            "and caches it outside the repository."
-        ),
-    )
-    demo.add_argument("--html", default="normxlogit-demo.html", help="where to write the HTML page (default: %(default)s)")
-    demo.add_argument("--sentences", type=int, default=4, help="number of sentences to explain (default: %(default)s)")
-    demo.add_argument("--ig-steps", type=int, default=50, help="Integrated Gradients steps (default: %(default)s)")
-    demo.add_argument("--no-llm", action="store_true", help="skip the SmolLM2 next-token example")
-    demo.add_argument("--colour", choices=("auto", "always", "never"), default="auto", help="terminal colours")
+    for name in COMMANDS:
+        importlib.import_module(f"captum_normxlogit._commands.{name}").register(commands)
     return parser
 
 
@@ -43,15 +33,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "demo":
-        if args.sentences < 1 or args.ig_steps < 1:
-            parser.error("--sentences and --ig-steps must be at least 1")
-        from captum_normxlogit._demo import run_demo
-
-        colour = {"auto": None, "always": True, "never": False}[args.colour]
-        return run_demo(args.html, args.sentences, args.ig_steps, llm=not args.no_llm, colour=colour)
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    # The subparser that matched is the one whose defaults set ``run``.
+    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    return int(args.run(args, sub) or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,2 @@
+r"""Comprehensiveness, sufficiency and AOPC (being written)."""
+__all__: list = []

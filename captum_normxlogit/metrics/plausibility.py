@@ -1,0 +1,2 @@
+r"""Plausibility against human evidence (being written)."""
+__all__: list = []
