@@ -246,11 +246,10 @@ class CaptumMethod(AttributionMethod):
 class RandomMethod(AttributionMethod):
     r"""Uniform random scores: the baseline every method must beat.
 
-    Each example's generator is seeded from ``seed`` and the example's own
-    token ids, so a row's scores depend only on its content, not on the batch
-    it sits in, and two different inputs of the same length get different
-    orders (re-seeding with one constant per instance, as the authors did,
-    would rank position k the same in every template sentence).
+    Each example uses a generator seeded with ``seed`` (as the authors re-seed
+    per instance), so a row's scores depend only on its length, not on the
+    batch it sits in. Consequently every input of one length gets the same
+    order: for template data of equal lengths, draw a seed per item instead.
 
     Args:
         seed (int, optional): Default: 12 (the paper's seed)
@@ -264,19 +263,10 @@ class RandomMethod(AttributionMethod):
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
         rows = []
-        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist()):
-            real = tuple(i for i, m in zip(ids, mask) if m)
-            generator = torch.Generator().manual_seed(_stable_seed(self.seed, real))
-            rows.append(torch.rand(len(ids), generator=generator))
+        for _ in range(input_ids.shape[0]):
+            generator = torch.Generator().manual_seed(self.seed)
+            rows.append(torch.rand(input_ids.shape[1], generator=generator))
         return torch.stack(rows).to(input_ids.device)
-
-
-def _stable_seed(seed: int, ids: Sequence[int]) -> int:
-    # FNV-1a over the ids: the same seed in every process and Python version.
-    value = 0xCBF29CE484222325 ^ seed
-    for token in ids:
-        value = ((value ^ (token & 0xFFFFFFFF)) * 0x100000001B3) % (1 << 63)
-    return value
 
 
 METHOD_KEYS = ("normxlogit", "logat", "norm", "ig", "layer_ig", "saliency", "inputxgradient", "random")

@@ -104,17 +104,12 @@ def test_keep_specials_baseline_by_hand():
     assert torch.equal(keep_specials_baseline(ids, mask, PAD, (1, 2)), expected)
 
 
-def test_random_rows_depend_only_on_the_seed_and_the_tokens():
+def test_random_rows_depend_only_on_the_seed_and_length():
     ids, mask = batch(lengths=(5, 5, 3))
-    ids[1, :5] = ids[0, :5]
     scores = RandomMethod(seed=3)(ids, mask, torch.zeros(3, dtype=torch.long))
-    torch.testing.assert_close(scores[0], scores[1])  # same tokens, same scores
+    assert torch.equal(scores[0], scores[1])
     alone = RandomMethod(seed=3)(ids[2:], mask[2:], torch.zeros(1, dtype=torch.long))
-    assert torch.equal(scores[2], alone[0])  # independent of the batch
-    other = ids.clone()
-    other[1, 2] = (other[1, 2] + 1) % 99
-    moved = RandomMethod(seed=3)(other, mask, torch.zeros(3, dtype=torch.long))
-    assert not torch.equal(moved[1], scores[1])  # another sentence of the same length, another order
+    assert torch.equal(scores[2], alone[0])
     assert ((scores >= 0) & (scores < 1)).all()
     assert not torch.equal(scores[0], RandomMethod(seed=4)(ids, mask, torch.zeros(3, dtype=torch.long))[0])
 
