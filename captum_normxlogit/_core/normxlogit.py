@@ -148,6 +148,7 @@ class NormXLogit(LayerAttribution):
         target: Any = None,
         additional_forward_args: Any = None,
         attribute_to_layer_input: bool = False,
+        foil: Any = None,
     ) -> Union[TensorOrTuple, List[TensorOrTuple]]:
         r"""Score every token of every example.
 
@@ -169,6 +170,15 @@ class NormXLogit(LayerAttribution):
             attribute_to_layer_input (bool, optional): With a block as ``layer``,
                 read the head on the block's input instead of its output.
                 Default: False
+            foil (int, list[int], Tensor or None, optional): A contrastive
+                alternative to ``target`` (same forms, one id per example or one
+                for all): the score becomes
+                ``||x_i^0|| * (HoT(x_i)[target] - HoT(x_i)[foil])``, both logits
+                read from the same pass (the paper's LogAt(Foil) multiplied by
+                the norm; with ``multiply_by_inputs=False`` the logit difference
+                alone). Positive tokens favour the target over the foil; a foil
+                equal to the target scores 0. Not available for regression
+                heads. Default: None (no contrast)
 
         Returns:
             *Tensor* or *tuple[Tensor]* of **attributions**, shape ``(B, T)``,
@@ -177,17 +187,17 @@ class NormXLogit(LayerAttribution):
         """
         indices = [self._layer_index(spec, attribute_to_layer_input) for spec in self._layers]
         model_inputs = self._validate(inputs, additional_forward_args)
-        scores = self._scores(model_inputs, target, indices)
+        scores = self._scores(model_inputs, target, indices, foil)
         results = [format_output(scores[i], model_inputs.is_tuple) for i in indices]
         return results if self._layer_is_list else results[0]
 
     def attribute_all_layers(
-        self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None
+        self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None, foil: Any = None
     ) -> Tensor:
         r"""Layer-wise scores of every hidden state, from one forward pass.
 
         Args:
-            inputs, target, additional_forward_args: As in :meth:`attribute`.
+            inputs, target, additional_forward_args, foil: As in :meth:`attribute`.
 
         Returns:
             *Tensor* of shape ``(B, L + 1, T)``: index 0 reads the head on the
@@ -196,7 +206,7 @@ class NormXLogit(LayerAttribution):
         """
         model_inputs = self._validate(inputs, additional_forward_args)
         indices = list(range(self.n_layers + 1))
-        scores = self._scores(model_inputs, target, indices)
+        scores = self._scores(model_inputs, target, indices, foil)
         return torch.stack([scores[i] for i in indices], dim=1)
 
     def embedding_norm(self, inputs: TensorOrTuple, additional_forward_args: Any = None) -> TensorOrTuple:
@@ -306,14 +316,19 @@ class NormXLogit(LayerAttribution):
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
 
-    def _scores(self, inputs: ModelInputs, target: Any, indices: List[int]) -> Dict[int, Tensor]:
+    def _scores(self, inputs: ModelInputs, target: Any, indices: List[int], foil: Any = None) -> Dict[int, Tensor]:
         adapter = self.adapter
         if adapter.is_regression and target is not None:
             raise ValueError("A regression head (one label) has no classes: pass target=None.")
+        if adapter.is_regression and foil is not None:
+            raise ValueError("A regression head (one label) has no classes to contrast: pass foil=None.")
         # Everything that can be wrong with the request raises before the model runs.
         target_ids = None
         if target is not None:
             target_ids = resolve_target(target, inputs.tensor.shape[0], adapter.num_outputs)
+        foil_ids = None
+        if foil is not None:
+            foil_ids = resolve_target(foil, inputs.tensor.shape[0], adapter.num_outputs, name="foil")
         needs_prediction = target is None or adapter.is_regression
         by_head = needs_prediction and adapter.prediction_at != "model_output"
         position = self._prediction_position(inputs) if by_head else None
@@ -327,7 +342,12 @@ class NormXLogit(LayerAttribution):
             mask = inputs.attention_mask.to(norm.device).bool()
             scores: Dict[int, Tensor] = {}
             for index in dict.fromkeys(indices):
-                logat = adapter.target_logits(states[index], target_ids).to(norm.device)
+                if foil_ids is None:
+                    logat = adapter.target_logits(states[index], target_ids).to(norm.device)
+                else:  # both logits from one matmul over the same hidden state
+                    pair = torch.stack([target_ids, foil_ids.to(target_ids.device)], dim=-1)
+                    both = adapter.token_logits(states[index], pair).to(norm.device)
+                    logat = both[..., 0] - both[..., 1]
                 if adapter.is_regression:  # distance to the model's own output, as the paper writes it
                     logat = (logat - predicted[:, :1].float().to(norm.device)).abs()
                 value = norm * logat if self._multiply_by_inputs else logat

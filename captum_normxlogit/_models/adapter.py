@@ -311,6 +311,25 @@ class ModelAdapter:
                 out = out + bias[target].float().unsqueeze(1)
         return self._cap(out)
 
+    def token_logits(self, hidden: Tensor, targets: Tensor) -> Tensor:
+        r"""Logits of several ids at every token: ``(B, T, H), (B, K) -> (B, T, K)``.
+
+        ``out[b, t, k]`` is the head's logit for ``targets[b, k]`` read at token
+        ``t`` (soft-capped where the family caps). One matmul against the
+        ``B * K`` gathered rows of the output layer; nothing of size
+        ``(B, T, C)`` is built. Computed in float32. Used for many targets
+        (every generated token of an LLM) and for target-minus-foil contrasts.
+        """
+        x = self.transform(hidden)
+        with _loaded(self.output):
+            weight, bias = self.output.weight, self.output.bias
+            targets = targets.to(weight.device)
+            rows = weight[targets].float()  # (B, K, H')
+            out = torch.einsum("bth,bkh->btk", x.to(weight.device).float(), rows)
+            if bias is not None:
+                out = out + bias[targets].float().unsqueeze(1)
+        return self._cap(out)
+
     # -- running the model -------------------------------------------------------------
     def input_device(self) -> torch.device:
         r"""Device of the input embedding table (where inputs must go)."""

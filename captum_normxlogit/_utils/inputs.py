@@ -99,38 +99,39 @@ def parse_forward_args(additional_forward_args: Any, inputs: Tensor, is_tuple: b
     return ModelInputs(inputs, mask, token_type_ids, is_tuple)
 
 
-def resolve_target(target: Any, batch_size: int, num_outputs: int) -> Tensor:
+def resolve_target(target: Any, batch_size: int, num_outputs: int, name: str = "target") -> Tensor:
     r"""Turn a Captum-style target into one class/token id per example, ``(B,)`` long.
 
     ``target=None`` (the model's own prediction) is resolved by the caller after the pass.
+    ``name`` is the argument named in error messages (``"foil"`` for contrasts).
     """
     if isinstance(target, tuple) or (isinstance(target, list) and target and isinstance(target[0], tuple)):
         raise ValueError(
-            "Tuple targets index multi-dimensional outputs; NormXLogit scores one class or token per "
+            f"Tuple {name}s index multi-dimensional outputs; NormXLogit scores one class or token per "
             "example: pass an int, a list of ints or a 1-D tensor."
         )
     if isinstance(target, bool):
-        raise TypeError("target must be an int, a list of ints or a 1-D tensor, not a bool.")
+        raise TypeError(f"{name} must be an int, a list of ints or a 1-D tensor, not a bool.")
     if isinstance(target, int):
         out = torch.full((batch_size,), target, dtype=torch.long)
     elif isinstance(target, (list, Tensor)):
         out = torch.as_tensor(target)
         if out.is_floating_point() or out.dtype == torch.bool:
-            raise TypeError(f"target must hold integer ids, got dtype {out.dtype}.")
+            raise TypeError(f"{name} must hold integer ids, got dtype {out.dtype}.")
         if out.dim() == 0:
             out = out.expand(batch_size)
         if out.dim() != 1 or out.shape[0] != batch_size:
             raise ValueError(
-                f"target must hold one id per example ({batch_size}), got shape {tuple(out.shape)}."
+                f"{name} must hold one id per example ({batch_size}), got shape {tuple(out.shape)}."
             )
         out = out.long()
     else:
-        raise TypeError(f"target must be None, an int, a list of ints or a 1-D tensor, got {type(target).__name__}.")
+        raise TypeError(f"{name} must be None, an int, a list of ints or a 1-D tensor, got {type(target).__name__}.")
     bad = ((out < 0) | (out >= num_outputs)).nonzero().flatten().tolist()
     if bad:
         raise ValueError(
-            f"target {out[bad].tolist()} (examples {bad}) out of range: the head has {num_outputs} outputs, "
-            f"so targets must lie in [0, {num_outputs})."
+            f"{name} {out[bad].tolist()} (examples {bad}) out of range: the head has {num_outputs} outputs, "
+            f"so {name}s must lie in [0, {num_outputs})."
         )
     return out
 
