@@ -1,0 +1,114 @@
+"""`normxlogit evaluate`: options, dispatch to the tasks, and a short real run."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from captum_normxlogit.cli import main
+
+
+def test_help_names_tasks_and_options(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("sentiment-minilm", "sentiment-smollm2", "agreement-smollm2", "--limit", "--batch-size",
+                 "--device", "--output", "--ig-steps", "--methods"):
+        assert word in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "evaluate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--ig-steps", "-2"], "--ig-steps must be at least 1"),
+        (["--methods", "normxlogit,shap"], "unknown ['shap']"),
+        (["--device", "tpu9"], "is not a torch device"),
+        (["--task", "mnli"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_refused(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--output", str(tmp_path / "out"), *argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_without_a_gpu_is_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--device", "cuda"])
+    assert info.value.code == 2 and "CUDA is not available" in capsys.readouterr().err
+
+
+class FakeResult:
+    def __init__(self, name):
+        self.name = name
+        self.table = pd.DataFrame({"method": ["NormXLogit"], "comp_aopc": [0.5]})
+
+    def write(self, output_dir):
+        path = Path(output_dir) / f"{self.name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.table.to_csv(index=False))
+        return [path]
+
+
+def test_every_task_is_dispatched_with_the_options(monkeypatch, tmp_path, capsys):
+    from captum_normxlogit._experiments import agreement, sentiment
+
+    calls = {}
+
+    def fake(name):
+        def run(**kwargs):
+            calls[name] = kwargs
+            return FakeResult(name)
+        return run
+
+    monkeypatch.setattr(sentiment, "run_sentiment_minilm", fake("sentiment-minilm"))
+    monkeypatch.setattr(sentiment, "run_sentiment_smollm2", fake("sentiment-smollm2"))
+    monkeypatch.setattr(agreement, "run_agreement", fake("agreement-smollm2"))
+    code = main(["evaluate", "--limit", "3", "--batch-size", "2", "--ig-steps", "5", "--methods", "normxlogit,random",
+                 "--output", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert list(calls) == ["sentiment-minilm", "sentiment-smollm2", "agreement-smollm2"]
+    common = {"limit": 3, "batch_size": 2, "ig_steps": 5, "device": "cpu", "progress": False}
+    assert calls["sentiment-minilm"] == {**common, "methods": ["normxlogit", "random"]}
+    assert calls["agreement-smollm2"] == common  # part B's task takes no method list
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "agreement-smollm2.csv", "sentiment-minilm.csv", "sentiment-smollm2.csv"]
+    captured = capsys.readouterr()
+    assert "NormXLogit" in captured.out and "--methods applies to the sentiment tasks" in captured.err
+    # task defaults stay with the task when the options are left out
+    calls.clear()
+    main(["evaluate", "--task", "sentiment-smollm2", "--output", str(tmp_path), "--no-progress"])
+    assert calls["sentiment-smollm2"] == {"device": "cpu", "progress": False, "methods": None}
+
+
+@pytest.mark.real
+def test_a_short_real_run_writes_every_file(tmp_path):
+    out = tmp_path / "evaluation"
+    for task, extra in (("sentiment-minilm", ["--limit", "4"]),
+                        ("sentiment-smollm2", ["--limit", "2", "--methods", "normxlogit,layer_ig,random"])):
+        result = subprocess.run(
+            [sys.executable, "-m", "captum_normxlogit.cli", "evaluate", "--task", task, "--ig-steps", "2",
+             "--output", str(out), *extra],
+            capture_output=True, text=True, timeout=900,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        for suffix in (".csv", "_curves.csv", ".md", ".png"):
+            assert (out / f"{task}{suffix}").is_file()
+        assert "NormXLogit" in result.stderr  # tqdm progress bars, one per method
+    minilm = pd.read_csv(out / "sentiment-minilm.csv")
+    assert list(minilm["method"]) == ["NormXLogit", "LogAt", "Norm", "IntegratedGradients",
+                                      "LayerIntegratedGradients", "Saliency", "InputXGradient", "Random"]
+    assert minilm["comp_aopc"].between(-1, 1).all() and minilm["suff_acc_aopc"].between(0, 1).all()
+    smol = pd.read_csv(out / "sentiment-smollm2.csv")
+    assert list(smol["method"]) == ["NormXLogit", "LayerIntegratedGradients", "Random"]
+    report = (out / "sentiment-smollm2.md").read_text(encoding="utf-8")
+    assert "' positive'" in report and "Accuracy on these 2 held-out sentences" in report
