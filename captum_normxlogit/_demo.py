@@ -1,17 +1,16 @@
 r"""The main job on the embedded defaults: NormXLogit beside Integrated Gradients on real models."""
 from __future__ import annotations
 
-import sys
 import time
 from typing import Callable, List, Optional, Tuple
 
 import torch
-from captum.attr import LayerIntegratedGradients
 from torch import Tensor
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit.visualization.html import ExplainedExample, render_html, write_html
-from captum_normxlogit.visualization.terminal import render_terminal
+from captum_normxlogit.methods import build_method
+from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
+from captum_normxlogit.visualization.terminal import has_colour, legend
 
 __all__ = ["run_demo"]
 
@@ -25,21 +24,20 @@ def _timed(fn: Callable[[], Tensor]) -> Tuple[Tensor, float]:
     return out, time.perf_counter() - start
 
 
-def _print(line: str = "") -> None:
-    print(line, flush=True)
+def _layer_ig(nx: NormXLogit, tokenizer, ig_steps: int, batch: int):
+    r"""Captum's LayerIntegratedGradients from the shared registry, signed (hidden size summed).
+
+    Baseline: every real token -> the pad token, special tokens kept (Captum's BERT tutorial).
+    """
+    method = build_method(
+        "layer_ig", nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=tokenizer.all_special_ids,
+        ig_steps=ig_steps, internal_batch_size=batch * ig_steps, reduction="sum",
+    )
+    method.name = f"LayerIG ({ig_steps} steps)"
+    return method
 
 
-def _show(example: ExplainedExample, colour: bool) -> None:
-    _print(example.title)
-    width = max(len(m) for m in example.scores)
-    for method, scores in example.scores.items():
-        seconds = example.seconds.get(method)
-        timing = f"  ({seconds * 1000:.0f} ms)" if seconds is not None else ""
-        _print(render_terminal(example.tokens, scores, label=f"  {method:<{width}}  ", colour=colour) + timing)
-    _print()
-
-
-def _sentiment(n_sentences: int, ig_steps: int, colour: bool) -> List[ExplainedExample]:
+def _sentiment(n_sentences: int, ig_steps: int, console) -> List[ExplainedExample]:
     from captum_normxlogit.resources import load_sentiment_minilm, rotten_tomatoes_split
 
     model, tokenizer = load_sentiment_minilm(progress=True)
@@ -47,30 +45,16 @@ def _sentiment(n_sentences: int, ig_steps: int, colour: bool) -> List[ExplainedE
     picked = [(SHOWCASE, None)] + list(held_out[: max(n_sentences - 1, 0)])
     texts = [t for t, _ in picked]
     enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-    ids, mask, types = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+    ids, mask = enc["input_ids"], enc["attention_mask"]
 
     nx = NormXLogit(model)
     with torch.no_grad():  # the prediction; also warms the model up before anything is timed
-        probs = nx.forward_func(ids, mask, types).softmax(-1)
+        probs = nx.forward_func(ids, mask).softmax(-1)
     predicted = probs.argmax(-1)
-    nxl, nx_seconds = _timed(lambda: nx.attribute(ids, additional_forward_args=(mask, types)))
-
-    # IG baseline: every real token -> [PAD], keeping [CLS]/[SEP] (Captum's BERT tutorial convention).
-    specials = torch.stack(
-        [torch.tensor(tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True)) for row in ids.tolist()]
-    ).bool()
-    baseline = torch.where(specials, ids, torch.full_like(ids, tokenizer.pad_token_id))
-    lig = LayerIntegratedGradients(nx.forward_func, model.bert.embeddings)
-    ig, ig_seconds = _timed(
-        lambda: lig.attribute(
-            ids,
-            baselines=baseline,
-            target=predicted,
-            additional_forward_args=(mask, types),
-            n_steps=ig_steps,
-            internal_batch_size=ids.shape[0] * ig_steps,
-        ).sum(-1)
-    )
+    normxlogit = build_method("normxlogit", nx)
+    lig = _layer_ig(nx, tokenizer, ig_steps, len(picked))
+    nxl, nx_seconds = _timed(lambda: normxlogit(ids, mask, predicted))
+    ig, ig_seconds = _timed(lambda: lig(ids, mask, predicted))
     labels = model.config.id2label
     examples = []
     for b, (text, gold) in enumerate(picked):
@@ -82,69 +66,85 @@ def _sentiment(n_sentences: int, ig_steps: int, colour: bool) -> List[ExplainedE
             ExplainedExample(
                 title,
                 tokens,
-                {"NormXLogit": nxl[b, :n], f"LayerIG ({ig_steps} steps)": ig[b, :n]},
-                {"NormXLogit": nx_seconds / len(picked), f"LayerIG ({ig_steps} steps)": ig_seconds / len(picked)},
+                {normxlogit.name: nxl[b, :n], lig.name: ig[b, :n]},
+                {normxlogit.name: nx_seconds / len(picked), lig.name: ig_seconds / len(picked)},
             )
         )
+    special = set(tokenizer.all_special_tokens)
     for example in examples:
-        _show(example, colour)
-    _print(
+        print_example(example, console, scheme="wordpiece", special_tokens=special)
+    console.print(
         f"  batch of {len(picked)}: NormXLogit {nx_seconds * 1000:.0f} ms, "
         f"LayerIntegratedGradients {ig_seconds * 1000:.0f} ms ({ig_seconds / max(nx_seconds, 1e-9):.0f}x)\n"
     )
     return examples
 
 
-def _next_token(ig_steps: int, colour: bool) -> List[ExplainedExample]:
+def _next_token(ig_steps: int, console) -> List[ExplainedExample]:
     from captum_normxlogit.resources import load_smollm2
 
     model, tokenizer = load_smollm2()
     ids = tokenizer(LM_PROMPT, return_tensors="pt")["input_ids"]
+    mask = torch.ones_like(ids)
     nx = NormXLogit(model)
     with torch.no_grad():  # the prediction; also warms the model up before anything is timed
         probs = nx.forward_func(ids).softmax(-1)
-    token = int(probs.argmax(-1))
-    scores, nx_seconds = _timed(lambda: nx.attribute(ids))
-    baseline = torch.full_like(ids, tokenizer.pad_token_id)
-    lig = LayerIntegratedGradients(nx.forward_func, model.get_input_embeddings())
-    ig, ig_seconds = _timed(
-        lambda: lig.attribute(ids, baselines=baseline, target=token, n_steps=ig_steps, internal_batch_size=ig_steps).sum(-1)
-    )
-    tokens = [tokenizer.decode([i]) for i in ids[0].tolist()]
-    title = f"SmolLM2-135M next token after {LM_PROMPT!r}: {tokenizer.decode([token])!r} (p={float(probs[0, token]):.3f})"
+    token = probs.argmax(-1)
+    normxlogit = build_method("normxlogit", nx)
+    lig = _layer_ig(nx, tokenizer, ig_steps, 1)
+    scores, nx_seconds = _timed(lambda: normxlogit(ids, mask, token))
+    ig, ig_seconds = _timed(lambda: lig(ids, mask, token))
+    tokens = tokenizer.convert_ids_to_tokens(ids[0].tolist())
+    word = tokenizer.decode([int(token)])
+    title = f"SmolLM2-135M next token after {LM_PROMPT!r}: {word!r} (p={float(probs[0, token]):.3f})"
     example = ExplainedExample(
         title,
         tokens,
-        {"NormXLogit": scores[0], f"LayerIG ({ig_steps} steps)": ig[0]},
-        {"NormXLogit": nx_seconds, f"LayerIG ({ig_steps} steps)": ig_seconds},
+        {normxlogit.name: scores[0], lig.name: ig[0]},
+        {normxlogit.name: nx_seconds, lig.name: ig_seconds},
     )
-    _show(example, colour)
+    print_example(example, console, scheme="bytelevel", special_tokens=set(tokenizer.all_special_tokens))
     return [example]
 
 
-def run_demo(html_path: str, n_sentences: int = 4, ig_steps: int = 50, llm: bool = True, colour: Optional[bool] = None) -> int:
+def run_demo(
+    html_path: str, n_sentences: int = 4, ig_steps: int = 50, llm: bool = True, colour: Optional[bool] = None
+) -> int:
     r"""Explain real sentences with the fine-tuned MiniLM and one SmolLM2 prediction.
 
     Prints coloured tokens (green = towards the explained label, red = away;
     each row scaled by its max |score|) and writes the same as an HTML page.
+    Both methods come from :func:`captum_normxlogit.methods.build_method`:
+    NormXLogit, and LayerIntegratedGradients on the input embedding table
+    (baseline: real tokens → pad, special tokens kept; hidden size summed, so
+    signed).
+
+    Args:
+        html_path (str): Where to write the page.
+        n_sentences (int, optional): Sentences to explain. Default: 4
+        ig_steps (int, optional): Integrated Gradients steps. Default: 50
+        llm (bool, optional): Add the SmolLM2 next-token example. Default: True
+        colour (bool, optional): Terminal colours; None detects a terminal. Default: None
 
     Returns:
         int: Process exit code (0).
     """
-    colour = sys.stdout.isatty() if colour is None else colour
-    _print("NormXLogit beside Integrated Gradients (each row scaled by its own max |score|)\n")
-    examples: List[ExplainedExample] = _sentiment(n_sentences, ig_steps, colour)
+    console = make_console(colour)
+    console.print("NormXLogit beside Integrated Gradients\n")
+    console.print(legend(colour=has_colour(console)), soft_wrap=True)
+    console.print()
+    examples: List[ExplainedExample] = _sentiment(n_sentences, ig_steps, console)
     if llm:
-        examples += _next_token(ig_steps, colour)
+        examples += _next_token(ig_steps, console)
     page = render_html(
         examples,
         title="NormXLogit beside Integrated Gradients",
         note=(
-            "Green pushes towards the explained label, red away from it; each row is divided by its "
-            "own max |score|; hover a token for its raw score. NormXLogit: one forward pass. "
-            "LayerIG: Captum's LayerIntegratedGradients on the embedding layer, summed over the hidden size."
+            "NormXLogit: one forward pass. LayerIG: Captum's LayerIntegratedGradients on the input embedding "
+            "table (baseline: real tokens replaced by the pad token, special tokens kept), summed over the "
+            "hidden size."
         ),
     )
     write_html(html_path, page)
-    _print(f"HTML written to {html_path}")
+    console.print(f"HTML written to {html_path}")
     return 0

@@ -10,15 +10,12 @@ layers x tokens heatmap of NormXLogit (hidden states 0..6 of MiniLM) as a PNG.
 import argparse
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt
 import torch
 from captum.attr import LayerIntegratedGradients
 
 from captum_normxlogit import NormXLogit, reduce_hidden
 from captum_normxlogit.resources import load_sentiment_minilm
+from captum_normxlogit.visualization import plot_layer_heatmap
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -53,16 +50,9 @@ def main() -> None:
     print(f"Spearman rank agreement: {spearman(scores, ig):+.2f}")
 
     # 3. Layer-wise view: the head read on every hidden state, from one more forward pass.
+    #    Rows are hidden states 0 (embeddings) .. 6, on one colour scale centred at 0.
     layers = nx.attribute_all_layers(ids, target=label, additional_forward_args=(mask,))[0]
-    limit = float(layers.abs().max())
-    fig, ax = plt.subplots(figsize=(0.55 * len(tokens) + 2, 3.2))
-    image = ax.imshow(layers.numpy(), cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right")
-    ax.set_yticks(range(layers.shape[0]), [f"{l}" for l in range(layers.shape[0])])
-    ax.set_ylabel("hidden state")
-    ax.set_title(f"NormXLogit per layer, target {model.config.id2label[label]}")
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fig.tight_layout()
+    fig = plot_layer_heatmap(layers, tokens, title=f"NormXLogit per layer, target {model.config.id2label[label]}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "layerwise_heatmap.png")
     fig.savefig(path, dpi=120)

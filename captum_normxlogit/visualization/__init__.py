@@ -1,6 +1,31 @@
-r"""Views of token attributions: Captum records, a standalone HTML page, terminal colours."""
-from captum_normxlogit.visualization.html import render_html
-from captum_normxlogit.visualization.records import scale_signed, to_visualization_records
-from captum_normxlogit.visualization.terminal import render_terminal
+r"""Views of token attributions, all on one signed colour scale (green towards the
+target, red away, white 0):
 
-__all__ = ["render_html", "render_terminal", "scale_signed", "to_visualization_records"]
+* :func:`to_visualization_records`: records for Captum's own ``visualize_text``;
+* :func:`render_html` / :func:`write_html`: a standalone page, one row per method;
+* :func:`print_example` / :func:`render_terminal`: the same in a terminal (``rich``);
+* :func:`plot_layer_heatmap`: layers x tokens for one example (matplotlib);
+* :func:`merge_subwords`: sub-word tokens into words, scores summed.
+"""
+from captum_normxlogit.visualization.colours import scale_signed
+from captum_normxlogit.visualization.heatmap import plot_layer_heatmap
+from captum_normxlogit.visualization.example import ExplainedExample
+from captum_normxlogit.visualization.html import render_html, write_html
+from captum_normxlogit.visualization.records import to_visualization_records
+from captum_normxlogit.visualization.terminal import make_console, print_example, render_terminal
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords
+
+__all__ = [
+    "ExplainedExample",
+    "detect_scheme",
+    "display_token",
+    "make_console",
+    "merge_subwords",
+    "plot_layer_heatmap",
+    "print_example",
+    "render_html",
+    "render_terminal",
+    "scale_signed",
+    "to_visualization_records",
+    "write_html",
+]

@@ -1,0 +1,336 @@
+r"""The logic of ``normxlogit explain``: load a model, read one text, explain its prediction.
+
+:func:`load_model` reads a local model folder (or the embedded default) and
+:func:`explain` returns an :class:`Explanation` (tokens, scores of every method,
+layer-wise scores); ``captum_normxlogit._commands.explain`` prints it and writes
+the HTML / PNG. Everything that can be wrong with a request raises
+:class:`ExplainError` before any file is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from captum_normxlogit import NormXLogit, UnsupportedModelError
+from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod, build_method
+
+__all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
+
+DEFAULT_METHODS = ("normxlogit", "ig")
+KINDS = {"ForSequenceClassification": "classifier", "ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm"}
+_NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
+
+
+class ExplainError(ValueError):
+    r"""A request ``explain`` cannot serve; the message says what was wrong and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    r"""A model ready to explain.
+
+    Attributes:
+        model (nn.Module): In eval mode.
+        tokenizer: Its tokenizer.
+        kind (str): ``"classifier"``, ``"masked-lm"`` or ``"causal-lm"``.
+        name (str): Shown to the user.
+    """
+
+    model: nn.Module
+    tokenizer: object
+    kind: str
+    name: str
+
+    @property
+    def max_tokens(self) -> int:
+        r"""The longest input the model takes (tokenizer and position-embedding limits)."""
+        limits = [int(getattr(self.tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT)]
+        limits.append(int(getattr(self.model.config, "max_position_embeddings", None) or _NO_LIMIT))
+        return min(limit for limit in limits if limit > 0)
+
+
+@dataclass
+class Explanation:
+    r"""What :func:`explain` computed for one text.
+
+    Attributes:
+        tokens (list of str): ``T`` token strings (``convert_ids_to_tokens``).
+        scores (dict of str to Tensor): Method name to ``(T,)`` raw scores,
+            signed: positive pushes towards the explained target.
+        seconds (dict of str to float): Method name to wall time.
+        unsigned (list of str): Methods whose scores carry no sign.
+        prediction (str): The model's own prediction, e.g. ``POSITIVE (p=0.987)``.
+        target (str): What was explained, e.g. ``POSITIVE`` or ``' Paris'``.
+        target_probability (float): The model's probability of the target.
+        layer_scores (Tensor or None): ``(L + 1, T)`` NormXLogit read on
+            every hidden state (0 = embeddings), when asked for.
+        truncated_from (int or None): The original length when the text was cut.
+        notes (list of str): Warnings for the user (e.g. the truncation).
+    """
+
+    tokens: List[str]
+    scores: Dict[str, Tensor]
+    seconds: Dict[str, float]
+    unsigned: List[str]
+    prediction: str
+    target: str
+    target_probability: float
+    layer_scores: Optional[Tensor] = None
+    truncated_from: Optional[int] = None
+    notes: List[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    r"""Silence transformers' warnings and loading bars (we report length and progress ourselves)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_model(path: Optional[str] = None) -> LoadedModel:
+    r"""Load a local Hugging Face model directory, or the embedded fine-tuned MiniLM.
+
+    Args:
+        path (str, optional): A folder saved with ``save_pretrained`` holding a
+            sequence classifier, a masked LM or a causal LM (``config.architectures``
+            says which). Default: None (the fine-tuned MiniLM sentiment classifier)
+
+    Returns:
+        LoadedModel
+    """
+    if path is None:
+        from captum_normxlogit.resources import load_sentiment_minilm
+
+        try:
+            with _quiet_transformers():
+                model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
+        except FileNotFoundError as error:
+            raise ExplainError(f"the default model is not prepared: {error}") from None
+        return LoadedModel(model, tokenizer, "classifier", "fine-tuned all-MiniLM-L6-v2 sentiment classifier")
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise ExplainError(f"--model {path}: no such directory. Pass a local Hugging Face model folder.")
+    if not (folder / "config.json").is_file():
+        raise ExplainError(
+            f"--model {path}: no config.json there. Pass a folder written by save_pretrained() "
+            "(config.json, weights and tokenizer files)."
+        )
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSequenceClassification
+    from transformers import AutoTokenizer
+
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    architectures = list(getattr(config, "architectures", None) or [])
+    kind = next((k for arch in architectures for suffix, k in KINDS.items() if arch.endswith(suffix)), None)
+    if kind is None:
+        raise ExplainError(
+            f"--model {path}: config.architectures is {architectures or 'empty'}; explain takes a sequence "
+            "classifier (*ForSequenceClassification), a masked LM (*ForMaskedLM) or a causal LM (*ForCausalLM)."
+        )
+    loader = {"classifier": AutoModelForSequenceClassification, "masked-lm": AutoModelForMaskedLM,
+              "causal-lm": AutoModelForCausalLM}[kind]
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    except (OSError, ValueError) as error:
+        raise ExplainError(f"--model {path}: could not load it ({error}).") from None
+    if kind == "classifier" and int(model.config.num_labels) < 2:
+        raise ExplainError(
+            f"--model {path}: a regression head (one label) has no label to explain; explain needs classes."
+        )
+    return LoadedModel(model.eval(), tokenizer, kind, f"{type(model).__name__} ({folder.resolve().name})")
+
+
+def parse_methods(spec: str) -> List[str]:
+    r"""``"normxlogit,ig"`` → ``["normxlogit", "ig"]``, checked against :data:`METHOD_KEYS`."""
+    keys = list(dict.fromkeys(k.strip().lower() for k in spec.split(",") if k.strip()))
+    unknown = [k for k in keys if k not in METHOD_KEYS]
+    if unknown or not keys:
+        raise ExplainError(
+            f"--methods {spec!r}: unknown {unknown or 'empty list'}; choose from {', '.join(METHOD_KEYS)}."
+        )
+    return keys
+
+
+def _encode(loaded: LoadedModel, text: str, truncate: bool) -> Tuple[Tensor, Optional[int], Optional[str]]:
+    r"""``(input_ids (1, T), original length if cut, a warning)``."""
+    if not text.strip():
+        raise ExplainError("TEXT is empty; pass the sentence to explain.")
+    tokenizer, limit = loaded.tokenizer, loaded.max_tokens
+    with _quiet_transformers():
+        ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    n = ids.shape[1]
+    if n <= limit:
+        return ids, None, None
+    # A causal LM predicts what follows the end, so it keeps the end; the others keep the start.
+    side = "left" if loaded.kind == "causal-lm" else "right"
+    where = "last" if side == "left" else "first"
+    if not truncate:
+        raise ExplainError(
+            f"TEXT is {n} tokens but the model takes at most {limit}; shorten it, or pass --truncate "
+            f"to keep the {where} {limit}."
+        )
+    previous = tokenizer.truncation_side
+    tokenizer.truncation_side = side
+    try:
+        with _quiet_transformers():
+            ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=limit)["input_ids"]
+    finally:
+        tokenizer.truncation_side = previous
+    return ids, n, f"warning: TEXT is {n} tokens, the model takes at most {limit}: explaining the {where} {limit}."
+
+
+def _one_token(loaded: LoadedModel, target: str) -> int:
+    ids = loaded.tokenizer.encode(target, add_special_tokens=False)
+    if len(ids) != 1:
+        pieces = loaded.tokenizer.convert_ids_to_tokens(ids)
+        hint = ""
+        if loaded.kind == "causal-lm":
+            hint = " (a word after a space usually needs its leading space, e.g. ' Paris')"
+        raise ExplainError(f"--target {target!r} is {len(ids)} tokens {pieces}; it must be exactly one token{hint}.")
+    return ids[0]
+
+
+def _label_index(loaded: LoadedModel, target: str) -> int:
+    id2label = {int(k): str(v) for k, v in loaded.model.config.id2label.items()}
+    for wanted in (lambda name: name == target, lambda name: name.lower() == target.lower()):
+        hits = [i for i, name in id2label.items() if wanted(name)]
+        if len(hits) == 1:
+            return hits[0]
+    if target.isdigit() and int(target) in id2label:
+        return int(target)
+    names = ", ".join(id2label[i] for i in sorted(id2label))
+    raise ExplainError(f"--target {target!r} is not a label of this model; its labels (config.id2label) are {names}, "
+                       f"or their indices 0..{len(id2label) - 1}.")
+
+
+def _forward_func(loaded: LoadedModel, nx: NormXLogit, ids: Tensor) -> Callable[..., Tensor]:
+    r"""What every method explains: ``f(inputs, attention_mask) -> (B, C or V)``."""
+    if loaded.kind != "masked-lm":
+        return nx.forward_func
+    # NormXLogit's forward_func finds [MASK] in input_ids, which gradient methods replace by
+    # embeddings; the position is fixed for one text, so read the logits there directly.
+    position = int((ids[0] == loaded.tokenizer.mask_token_id).nonzero()[0, 0])
+    model = loaded.model
+
+    def masked_forward(inputs: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
+        key = "inputs_embeds" if inputs.is_floating_point() else "input_ids"
+        return model(**{key: inputs}, attention_mask=attention_mask).logits[:, position]
+
+    return masked_forward
+
+
+def _token_string(tokenizer, token_id: int) -> str:
+    return repr(tokenizer.decode([token_id]))
+
+
+def explain(
+    loaded: LoadedModel,
+    text: str,
+    *,
+    target: Optional[str] = None,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    layers: bool = False,
+    ig_steps: int = 50,
+    reduction: str = "sum",
+    truncate: bool = False,
+    progress: Optional[Callable[[str], contextlib.AbstractContextManager]] = None,
+) -> Explanation:
+    r"""Explain the model's output for one text with several methods.
+
+    Args:
+        loaded (LoadedModel): From :func:`load_model`.
+        text (str): The input. A masked LM needs exactly one mask token in it.
+        target (str, optional): A label name (or index) of a classifier, or
+            one token for a language model. Default: None (the prediction)
+        methods (sequence of str, optional): Keys of
+            :data:`captum_normxlogit.methods.METHOD_KEYS`. Default: ``("normxlogit", "ig")``
+        layers (bool, optional): Also compute NormXLogit on every hidden state.
+            Default: False
+        ig_steps (int, optional): Integrated Gradients steps. Default: 50
+        reduction (str, optional): How gradient methods' ``(T, H)`` becomes
+            ``(T,)``: ``"sum"`` keeps the sign; ``"l1"`` is the paper's
+            (unsigned) choice. Default: ``"sum"``
+        truncate (bool, optional): Cut a text longer than the model's limit
+            (with a note) instead of refusing it. Default: False
+        progress (callable, optional): ``progress(message)`` returns a context
+            manager shown while a method runs. Default: None
+
+    Returns:
+        Explanation
+    """
+    model, tokenizer, kind = loaded.model, loaded.tokenizer, loaded.kind
+    keys = list(methods)
+    ids, truncated_from, warning = _encode(loaded, text, truncate)
+    mask = torch.ones_like(ids)
+    mask_id = getattr(tokenizer, "mask_token_id", None)
+    if kind == "masked-lm":
+        count = int((ids == mask_id).sum()) if mask_id is not None else 0
+        if count != 1:
+            raise ExplainError(
+                f"a masked LM predicts the token at its mask: TEXT must contain {tokenizer.mask_token!r} exactly "
+                f"once (found {count} after tokenization)."
+            )
+    try:
+        nx = NormXLogit(model, mask_token_id=mask_id if kind == "masked-lm" else None)
+    except UnsupportedModelError as error:
+        raise ExplainError(str(error)) from None
+    forward = _forward_func(loaded, nx, ids)
+    with torch.no_grad():
+        probs = forward(ids, mask).float().softmax(-1)[0]
+    predicted = int(probs.argmax())
+    if kind == "classifier":
+        names = {int(k): str(v) for k, v in model.config.id2label.items()}
+        target_id = predicted if target is None else _label_index(loaded, target)
+        describe = lambda i: names.get(i, str(i))  # noqa: E731
+    else:
+        target_id = predicted if target is None else _one_token(loaded, target)
+        describe = lambda i: _token_string(tokenizer, i)  # noqa: E731
+    what = {"classifier": "", "masked-lm": "mask → ", "causal-lm": "next token "}[kind]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if "layer_ig" in keys and pad_id is None:
+        raise ExplainError(
+            "layer_ig replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."
+        )
+    explanation = Explanation(
+        tokens=tokenizer.convert_ids_to_tokens(ids[0].tolist()), scores={}, seconds={}, unsigned=[],
+        prediction=f"{what}{describe(predicted)} (p={float(probs[predicted]):.3f})", target=describe(target_id),
+        target_probability=float(probs[target_id]), truncated_from=truncated_from,
+    )
+    if warning:
+        explanation.notes.append(warning)
+    progress = progress or (lambda message: contextlib.nullcontext())
+    target_tensor = torch.tensor([target_id])
+    for key in keys:
+        method: AttributionMethod = build_method(
+            key, nx, pad_token_id=pad_id, special_token_ids=tokenizer.all_special_ids, forward_func=forward,
+            ig_steps=ig_steps, internal_batch_size=ig_steps, reduction=reduction,
+        )
+        with progress(f"{method.name}…"):
+            start = time.perf_counter()
+            scores = method(ids, mask, target_tensor)[0]
+            explanation.seconds[method.name] = time.perf_counter() - start
+        explanation.scores[method.name] = scores
+        if not method.signed:
+            explanation.unsigned.append(method.name)
+    if layers:
+        with progress("NormXLogit on every layer…"):
+            explanation.layer_scores = nx.attribute_all_layers(
+                ids, target=target_tensor, additional_forward_args=(mask,)
+            )[0]
+    return explanation

@@ -1,0 +1,106 @@
+r"""One explained input (:class:`ExplainedExample`) and the rows every view draws from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Collection, Dict, List
+
+import torch
+from torch import Tensor
+
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, word_groups
+
+__all__ = ["ExplainedExample", "Rows", "prepare_rows"]
+
+
+@dataclass
+class ExplainedExample:
+    r"""One input explained by several methods (or at several layers).
+
+    Args:
+        title (str): Heading, e.g. the prediction.
+        tokens (list of str): ``T`` token strings as the tokenizer gives them
+            (``convert_ids_to_tokens``), pads already removed.
+        scores (dict of str to Tensor): Row name (method, layer) to ``(T,)``
+            raw scores; rows are shown in this order.
+        seconds (dict of str to float, optional): Row name to wall time.
+            Default: empty
+        subtitle (str, optional): A line under the title, e.g. what target
+            was explained. Default: ""
+        unsigned (collection of str, optional): Rows whose scores are
+            magnitudes without a direction (e.g. Saliency); flagged on the page.
+            Default: empty
+        shared_scale (bool, optional): Scale every row by the largest
+            ``|score|`` of all rows (for layer-wise rows that must be
+            comparable) instead of each row by its own. Default: False
+    """
+
+    title: str
+    tokens: List[str]
+    scores: Dict[str, Tensor]
+    seconds: Dict[str, float] = field(default_factory=dict)
+    subtitle: str = ""
+    unsigned: Collection[str] = ()
+    shared_scale: bool = False
+
+
+@dataclass
+class Rows:
+    r"""What the HTML page and the terminal show for one example.
+
+    Attributes:
+        shown (list of str): Column strings (readable tokens, or merged words).
+        pieces (list of str): Per column, the original tokens (``"un + ##bel"`` for a merged word).
+        raw (dict of str to Tensor): Row name to ``(columns,)`` raw scores (merged words summed).
+        scaled (dict of str to list of float): Row name to scores in ``[-1, 1]``.
+        divisors (dict of str to float): Row name to the divisor used (its own
+            ``max |score|``, or the shared one).
+        subtitle (str): The example's subtitle plus the scaling it states.
+    """
+
+    shown: List[str]
+    pieces: List[str]
+    raw: Dict[str, Tensor]
+    scaled: Dict[str, List[float]]
+    divisors: Dict[str, float]
+    subtitle: str
+
+
+def prepare_rows(
+    example: ExplainedExample, merge_words: bool = False, scheme: str = "auto", special_tokens: Collection[str] = ()
+) -> Rows:
+    r"""Readable columns and scaled rows of ``example``, the same for every view.
+
+    Args:
+        example (ExplainedExample): The input and its rows.
+        merge_words (bool, optional): Merge sub-words into words, summing raw scores. Default: False
+        scheme (str, optional): Sub-word scheme; ``"auto"`` detects it from the tokens. Default: ``"auto"``
+        special_tokens (collection of str, optional): Never merged, shown verbatim. Default: ()
+
+    Returns:
+        Rows
+    """
+    tokens = example.tokens
+    for name, row in example.scores.items():
+        if row.numel() != len(tokens):
+            raise ValueError(f"{name}: {row.numel()} scores for {len(tokens)} tokens.")
+    scheme = detect_scheme(tokens) if scheme == "auto" else scheme
+    raw = {name: row.detach().float().cpu().reshape(-1) for name, row in example.scores.items()}
+    if merge_words:
+        shown = merge_subwords(tokens, torch.zeros(len(tokens)), scheme, special_tokens)[0]
+        raw = {name: merge_subwords(tokens, row, scheme, special_tokens)[1] for name, row in raw.items()}
+        pieces = [" + ".join(tokens[i] for i in group) for group in word_groups(tokens, scheme, special_tokens)]
+    else:
+        shown = [display_token(t, scheme, special_tokens) for t in tokens]
+        pieces = list(tokens)
+    shared = max((float(r.abs().max()) for r in raw.values() if r.numel()), default=0.0)
+    divisors = {
+        name: shared if example.shared_scale else (float(row.abs().max()) if row.numel() else 0.0)
+        for name, row in raw.items()
+    }
+    scaled = {
+        name: (row / divisors[name]).tolist() if divisors[name] > 0 else [0.0] * row.numel()
+        for name, row in raw.items()
+    }
+    stated = f"every row ÷{shared:.3g}" if example.shared_scale else "each row ÷ its max |score|"
+    subtitle = "; ".join(p for p in (example.subtitle, stated) if p)
+    return Rows(shown, pieces, raw, scaled, divisors, subtitle)

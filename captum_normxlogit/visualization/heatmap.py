@@ -1,0 +1,101 @@
+r"""A layers x tokens heatmap of signed scores for one example (matplotlib, Agg backend)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from captum_normxlogit.visualization.colours import NEGATIVE_RGB, POSITIVE_RGB, ZERO_RGB
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token
+
+__all__ = ["CMAP", "plot_layer_heatmap"]
+
+#: The diverging scale of the HTML and terminal views: red (against) - white (0) - green (towards).
+CMAP = LinearSegmentedColormap.from_list(
+    "normxlogit_signed", [tuple(c / 255 for c in rgb) for rgb in (NEGATIVE_RGB, ZERO_RGB, POSITIVE_RGB)]
+)
+
+
+def plot_layer_heatmap(
+    scores: Tensor,
+    tokens: Sequence[str],
+    *,
+    layer_labels: Optional[Sequence[str]] = None,
+    title: Optional[str] = None,
+    ax: Optional[Axes] = None,
+) -> Figure:
+    r"""Draw signed per-layer token scores as a heatmap.
+
+    The colour scale is diverging and symmetric around 0 (``vmin = -m``,
+    ``vmax = +m`` with ``m = max |score|`` over the whole map), so one colour
+    means one value in every layer and white is exactly 0. Green
+    pushes towards the target, red away from it (the colours of the
+    HTML and terminal views). The colourbar is labelled with
+    the raw score range; nothing is rescaled.
+
+    Args:
+        scores (Tensor): ``(L + 1, T)`` signed scores, e.g. one row of
+            ``NormXLogit.attribute_all_layers`` (hidden state 0 = the embedding
+            output, at the top).
+        tokens (sequence of str): ``T`` token strings, shown on the x axis in
+            readable form (byte-level ``Ġ`` decoded, ``▁`` dropped, see
+            :func:`~captum_normxlogit.visualization.display_token`), so
+            ``convert_ids_to_tokens`` output can be passed as it is.
+        layer_labels (sequence of str, optional): ``L + 1`` names for the
+            rows. Default: None (``"0"`` .. ``"L"``, the hidden-state index)
+        title (str, optional): Axes title. Default: None (no title)
+        ax (matplotlib Axes, optional): Where to draw; a figure sized to the
+            number of tokens is created when omitted. Default: None
+
+    Returns:
+        *matplotlib.figure.Figure*: the figure holding the heatmap (``ax``'s
+        figure when given). A new figure is drawn on matplotlib's
+        non-interactive Agg canvas and is never shown: save it with
+        ``fig.savefig(path)``, or let a notebook display it.
+    """
+    if not isinstance(scores, Tensor) or scores.dim() != 2:
+        shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+        raise ValueError(
+            f"scores must be a 2-D (layers, tokens) Tensor, got {shape}; pick one example of "
+            "attribute_all_layers' (B, L + 1, T) output, e.g. scores[0]."
+        )
+    n_layers, n_tokens = scores.shape
+    if len(tokens) != n_tokens:
+        raise ValueError(f"{len(tokens)} tokens for {n_tokens} score columns; pass one token string per column.")
+    y_name = "layer"
+    if layer_labels is None:
+        layer_labels = [str(i) for i in range(n_layers)]
+        y_name = "hidden state (0 = embeddings)"
+    elif len(layer_labels) != n_layers:
+        raise ValueError(f"{len(layer_labels)} layer labels for {n_layers} score rows; pass one label per row.")
+
+    values = scores.detach().float().cpu().numpy()
+    limit = float(abs(values).max()) if values.size else 0.0
+    limit = limit if limit > 0 else 1.0  # an all-zero map still needs a valid, centred scale
+
+    if ax is None:
+        # A bare Figure on the Agg canvas, not pyplot: no global backend switch, no GUI window,
+        # nothing kept alive by pyplot's figure registry (the caller owns the figure).
+        fig = Figure(figsize=(max(6.0, 0.55 * n_tokens + 2.5), max(2.6, 0.24 * n_layers + 1.9)))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(1, 1, 1)
+    else:
+        fig = ax.figure
+    image = ax.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(n_tokens))
+    scheme = detect_scheme(tokens)
+    ax.set_xticklabels([display_token(t, scheme) for t in tokens], rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(n_layers))
+    ax.set_yticklabels(list(layer_labels))
+    ax.set_ylabel(y_name)
+    ax.set_xlabel("token")
+    if title:
+        ax.set_title(title)
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label(f"raw score, symmetric scale ±{limit:.3g}\n(green: towards target, red: away)")
+    fig.tight_layout()
+    return fig
