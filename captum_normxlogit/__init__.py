@@ -2,6 +2,7 @@ r"""NormXLogit for Captum: forward-only, signed token attribution for any transf
 
 Public face only; the code lives in underscore packages, as in ``captum.attr``.
 """
+from captum_normxlogit._core.llm import LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ConfigActivation, Head, ModelAdapter
 from captum_normxlogit._models.families import Family
@@ -12,6 +13,7 @@ from captum_normxlogit._models.registry import (
     supported_models,
 )
 from captum_normxlogit._utils.reduce import reduce_hidden
+from captum_normxlogit.compare import compare
 
 __version__ = "0.1.0"
 
@@ -19,10 +21,12 @@ __all__ = [
     "ConfigActivation",
     "Family",
     "Head",
+    "LLMNormXLogit",
     "ModelAdapter",
     "NormXLogit",
     "UnsupportedModelError",
     "adapter_for",
+    "compare",
     "reduce_hidden",
     "register_family",
     "supported_models",
