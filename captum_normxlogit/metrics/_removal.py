@@ -57,7 +57,12 @@ def token_scores(attributions: Union[Tensor, Tuple[Tensor, ...]], reduction: Opt
         raise ValueError(f"attributions must have shape (B, T) or (B, T, H), got {tuple(attributions.shape)}.")
     elif reduction is not None:
         raise ValueError(f"reduction={reduction!r} applies only to (B, T, H) attributions; these are (B, T).")
-    return attributions.detach().to("cpu", torch.float64)
+    if attributions.shape[0] == 0 or attributions.shape[1] == 0:
+        raise ValueError(f"attributions hold no tokens (shape {tuple(attributions.shape)}).")
+    scores = attributions.detach().to("cpu", torch.float64)
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError("attributions contain NaN or infinite values; rankings need finite scores.")
+    return scores
 
 
 def bool_mask(name: str, value: Optional[Tensor], shape: Tuple[int, ...]) -> Tensor:

@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from captum_normxlogit._utils.reduce import reduce_hidden
+from captum_normxlogit.metrics._removal import token_scores
 
 __all__ = ["average_precision", "auprc", "dot_product", "token_f1"]
 
@@ -25,39 +25,8 @@ _NORMALIZATIONS = ("softmax", "sum", "none")
 
 # ----------------------------------------------------------------------------- validation
 def _scores(attributions: Union[Tensor, Tuple[Tensor, ...]], reduction: Optional[str]) -> Tensor:
-    r"""``(B, T)`` float64 scores from a Captum-shaped attribution."""
-    if isinstance(attributions, tuple):
-        if len(attributions) != 1:
-            raise ValueError(
-                f"attributions is a tuple of {len(attributions)} tensors; plausibility metrics score one "
-                "token sequence per example: pass a tensor or a 1-tuple."
-            )
-        attributions = attributions[0]
-    if not isinstance(attributions, Tensor):
-        raise TypeError(f"attributions must be a torch.Tensor, got {type(attributions).__name__}.")
-    if attributions.dim() == 3:
-        if reduction is None:
-            raise ValueError(
-                f"attributions of shape {tuple(attributions.shape)} are per hidden dimension (B, T, H): pass "
-                "reduction='sum', 'l1' (the paper's choice for gradient methods) or 'l2' to get one score per token."
-            )
-        attributions = reduce_hidden(attributions, reduction)
-    elif attributions.dim() == 2:
-        if reduction is not None:
-            raise ValueError(
-                f"attributions of shape {tuple(attributions.shape)} are already one score per token (B, T); "
-                f"reduction={reduction!r} applies only to (B, T, H) attributions: leave it as None."
-            )
-    else:
-        raise ValueError(
-            f"attributions must have shape (B, T) or (B, T, H), got {tuple(attributions.shape)}."
-        )
-    if attributions.shape[0] == 0 or attributions.shape[1] == 0:
-        raise ValueError(f"attributions hold no tokens (shape {tuple(attributions.shape)}).")
-    scores = attributions.detach().to("cpu", torch.float64)
-    if not bool(torch.isfinite(scores).all()):
-        raise ValueError("attributions contain NaN or infinite values; plausibility metrics need finite scores.")
-    return scores
+    r"""``(B, T)`` float64 scores from a Captum-shaped attribution (shared with the faithfulness metrics)."""
+    return token_scores(attributions, reduction)
 
 
 def _mask(name: str, value: Optional[Positions], shape: Tuple[int, int], default: bool) -> Tensor:

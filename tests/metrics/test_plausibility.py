@@ -140,7 +140,7 @@ def test_tuple_input_equals_tensor_input():
 @pytest.mark.parametrize("metric", [average_precision, auprc, dot_product, token_f1])
 def test_bad_inputs_raise_clear_errors(metric):
     scores = t([1, 2, 3])
-    with pytest.raises(ValueError, match="already one score per token"):
+    with pytest.raises(ValueError, match=r"applies only to \(B, T, H\)"):
         metric(scores, [[0]], reduction="l1")
     with pytest.raises(ValueError, match="no evidence"):
         metric(scores, [[]])
