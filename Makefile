@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install prepare demo test test-fast bench clean help
+.PHONY: install prepare demo test test-fast bench evaluate clean help
 
 help:
 	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
 	@echo "make test       install, prepare the real models, run the whole test suite"
 	@echo "make test-fast  run the tests that need no real model"
 	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
+	@echo "make evaluate   faithfulness and evidence-alignment tables on MiniLM and SmolLM2 (out/evaluation)"
 	@echo "make prepare    download data, fine-tune MiniLM, cache SmolLM2 (outside the repo)"
 
 $(STAMP): pyproject.toml
@@ -39,6 +40,9 @@ test-fast: install
 
 bench: prepare
 	$(PY) benchmarks/bench_core.py
+
+evaluate: prepare
+	$(VENV)/bin/normxlogit evaluate --output out/evaluation
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
