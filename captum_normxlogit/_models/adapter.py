@@ -301,15 +301,7 @@ class ModelAdapter:
         Only the ``B`` target rows of the output layer are read, so nothing of
         size ``(B, T, C)`` is materialised. Computed in float32.
         """
-        x = self.transform(hidden)
-        with _loaded(self.output):
-            weight, bias = self.output.weight, self.output.bias
-            target = target.to(weight.device)
-            rows = weight[target].float()
-            out = torch.einsum("bth,bh->bt", x.to(weight.device).float(), rows)
-            if bias is not None:
-                out = out + bias[target].float().unsqueeze(1)
-        return self._cap(out)
+        return self.token_logits(hidden, target.unsqueeze(-1))[..., 0]
 
     def token_logits(self, hidden: Tensor, targets: Tensor) -> Tensor:
         r"""Logits of several ids at every token: ``(B, T, H), (B, K) -> (B, T, K)``.
