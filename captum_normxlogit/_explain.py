@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
-from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod, build_method
+from captum_normxlogit.methods import AttributionMethod, build_method, parse_method_keys
 
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
 
@@ -157,14 +157,11 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
 
 
 def parse_methods(spec: str) -> List[str]:
-    r"""``"normxlogit,ig"`` → ``["normxlogit", "ig"]``, checked against :data:`METHOD_KEYS`."""
-    keys = list(dict.fromkeys(k.strip().lower() for k in spec.split(",") if k.strip()))
-    unknown = [k for k in keys if k not in METHOD_KEYS]
-    if unknown or not keys:
-        raise ExplainError(
-            f"--methods {spec!r}: unknown {unknown or 'empty list'}; choose from {', '.join(METHOD_KEYS)}."
-        )
-    return keys
+    r"""``"normxlogit,IG"`` → ``["normxlogit", "ig"]`` (case-insensitive), checked against :data:`METHOD_KEYS`."""
+    try:
+        return parse_method_keys(spec.lower())
+    except ValueError as exc:
+        raise ExplainError(str(exc)) from None
 
 
 def _encode(loaded: LoadedModel, text: str, truncate: bool) -> Tuple[Tensor, Optional[int], Optional[str]]:

@@ -38,6 +38,7 @@ __all__ = [
     "build_method",
     "default_methods",
     "keep_specials_baseline",
+    "parse_method_keys",
 ]
 
 _VARIANTS = {"normxlogit": "NormXLogit", "logat": "LogAt", "norm": "Norm"}
@@ -270,6 +271,24 @@ class RandomMethod(AttributionMethod):
 
 
 METHOD_KEYS = ("normxlogit", "logat", "norm", "ig", "layer_ig", "saliency", "inputxgradient", "random")
+
+
+def parse_method_keys(spec: str) -> List[str]:
+    r"""A comma-separated list of method keys, e.g. ``"normxlogit,ig"``, as the CLI takes it.
+
+    Returns:
+        list of str: The keys in order, duplicates dropped.
+
+    Raises:
+        ValueError: If the list is empty or holds a key outside :data:`METHOD_KEYS`.
+    """
+    keys = list(dict.fromkeys(k.strip() for k in spec.split(",") if k.strip()))
+    unknown = [k for k in keys if k not in METHOD_KEYS]
+    if unknown or not keys:
+        raise ValueError(
+            f"--methods {spec!r}: unknown {unknown or 'empty list'}; choose from {', '.join(METHOD_KEYS)}."
+        )
+    return keys
 
 
 def build_method(

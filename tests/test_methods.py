@@ -11,6 +11,7 @@ from captum_normxlogit.methods import (
     build_method,
     default_methods,
     keep_specials_baseline,
+    parse_method_keys,
 )
 from captum.attr import IntegratedGradients
 
@@ -161,3 +162,11 @@ def test_an_unreduced_custom_method_is_refused(bert, data):
     method = Unreduced("raw", IntegratedGradients(NormXLogit(bert).forward_func), bert)
     with pytest.raises(ValueError, match="give it a reduction"):
         method(ids, mask, target)
+
+
+def test_method_key_lists_are_parsed_and_checked():
+    assert parse_method_keys(" normxlogit, ig ,normxlogit,,saliency") == ["normxlogit", "ig", "saliency"]
+    with pytest.raises(ValueError, match=r"unknown \['lime'\]; choose from normxlogit, logat"):
+        parse_method_keys("normxlogit,lime")
+    with pytest.raises(ValueError, match="unknown empty list"):
+        parse_method_keys(" , ")

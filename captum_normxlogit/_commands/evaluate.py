@@ -70,12 +70,12 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optiona
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     methods = None
     if args.methods is not None:
-        from captum_normxlogit.methods import METHOD_KEYS
+        from captum_normxlogit.methods import parse_method_keys
 
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = [m for m in methods if m not in METHOD_KEYS]
-        if unknown or not methods:
-            parser.error(f"--methods: unknown {unknown or args.methods!r}; choose from {','.join(METHOD_KEYS)}")
+        try:
+            methods = parse_method_keys(args.methods)
+        except ValueError as exc:
+            parser.error(str(exc))
     import torch
 
     try:
