@@ -28,6 +28,8 @@ from typing import Callable, Dict, List
 
 import torch
 
+from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+
 BATCH, SEQ = 16, 128
 METHODS = ("forward", "normxlogit", "normxlogit_all_layers", "ig", "saliency", "input_x_gradient")
 LABELS = {
@@ -90,23 +92,13 @@ def _methods(args) -> Dict[str, Callable[[], object]]:
     }
 
 
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # kB -> MiB
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
-
-
 def _memory_child(args) -> None:
     torch.set_num_threads(args.threads)
     methods = _methods(args)
     methods["forward"]()  # one-time initialisation, paid before measuring any method
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
-    before = _status_mib("VmRSS")
+    before = reset_peak()
     methods[args.memory_child]()
-    print(json.dumps({"method": args.memory_child, "delta_mib": _status_mib("VmHWM") - before}))
+    print(json.dumps({"method": args.memory_child, "delta_mib": peak_above(before)}))
 
 
 def _peak_memory(args, method: str) -> float:

@@ -39,6 +39,8 @@ from typing import Dict, List
 
 import torch
 
+from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+
 METHODS = ("forward", "normxlogit", "layer_ig", "feature_ablation")
 LABELS = {
     "forward": "bare forward over prompt + target (no_grad)",
@@ -62,14 +64,6 @@ def _prompt(tokenizer, n_tokens: int) -> str:
     if tokenizer.encode(text) != ids:
         raise RuntimeError("the cut prompt does not re-encode to the same tokens; change --prompt-tokens")
     return text
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
 
 
 def _child(args) -> None:
@@ -99,9 +93,7 @@ def _child(args) -> None:
         "feature_ablation": lambda: LLMAttribution(FeatureAblation(lm), tok).attribute(inp, target=target),
     }[args.child]
     forward()  # one-time initialisation, paid before measuring
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
-    before = _status_mib("VmRSS")
+    before = reset_peak()
     times: List[float] = []
     cpu_times: List[float] = []
     for k in range(args.repeats if args.child in ("forward", "normxlogit") else 1):
@@ -110,7 +102,7 @@ def _child(args) -> None:
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu)
         if k == 0:
-            peak, result = _status_mib("VmHWM") - before, output
+            peak, result = peak_above(before), output
     out = {"method": args.child, "times": times, "cpu_times": cpu_times, "peak_mib": peak}
     if args.child != "forward":
         out["token_attr"] = result.token_attr.tolist()

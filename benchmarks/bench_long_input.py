@@ -31,6 +31,8 @@ from typing import Dict
 
 import torch
 
+from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+
 CALLS = ("backbone", "llm_final", "llm_layers", "llm_all_layers", "hf_logits", "hf_hidden")
 
 
@@ -49,14 +51,6 @@ def _prompt(tokenizer, n_tokens: int) -> str:
     if tokenizer.encode(text) != ids:
         raise RuntimeError("the cut prompt does not re-encode to the same tokens; change --tokens")
     return text
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
 
 
 def _child(args) -> None:
@@ -91,13 +85,11 @@ def _child(args) -> None:
 
     with torch.no_grad():
         lm(ids[:, :16], use_cache=False)  # one-time initialisation, paid before measuring
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
-    before = _status_mib("VmRSS")
+    before = reset_peak()
     wall, cpu = time.perf_counter(), time.process_time()
     run()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    out = {"call": args.child, "wall_s": wall, "cpu_s": cpu, "peak_mib": _status_mib("VmHWM") - before,
+    out = {"call": args.child, "wall_s": wall, "cpu_s": cpu, "peak_mib": peak_above(before),
            "tokens": ids.shape[1], **summary}
     Path(args.result).write_text(json.dumps(out))
 
