@@ -24,6 +24,7 @@ deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import shutil
@@ -192,6 +193,45 @@ def atomic_file(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+def check_writable(final: Path) -> None:
+    r"""
+    Checks, without leaving anything behind, that :func:`atomic_file` can
+    write ``final``: its name fits the file system, no folder stands in its
+    place, and the nearest existing folder above it accepts a new file (probed
+    by creating and removing one temporary of ours, which also works where
+    permission bits say nothing, e.g. for root or read-only mounts). Missing
+    folders are not created here.
+
+    Args:
+        final (pathlib.Path): the file to be written.
+
+    Raises:
+        OSError: with a ``strerror`` that says what is wrong.
+    """
+    final = Path(final)
+    try:
+        limit = os.pathconf(_nearest_folder(final.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(final.name)) > limit:  # checked first: stat() of such a name fails itself
+        raise OSError(errno.ENAMETOOLONG, f"the file name is longer than {limit} bytes", str(final))
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder; pass a file name", str(final))
+    folder = _nearest_folder(final.parent)
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file, not a folder", str(final))
+    fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+    os.close(fd)
+    os.unlink(name)
+
+
+def _nearest_folder(folder: Path) -> Path:
+    r"""``folder`` or its nearest existing ancestor (which may be a file)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> None:
