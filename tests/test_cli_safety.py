@@ -197,3 +197,20 @@ def test_the_installed_command_exits_non_zero_with_one_line(models, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "config.json cannot be read" in result.stderr
+
+
+def test_ctrl_c_during_the_write_leaves_nothing_and_exits_130(models, capsys, tmp_path, monkeypatch):
+    from captum_normxlogit.resources import _cache
+
+    real = _cache.Path.write_bytes
+
+    def interrupted(self, data):
+        real(self, data[: len(data) // 2])  # half the page is on disk...
+        raise KeyboardInterrupt  # ...when the user presses Ctrl-C
+
+    monkeypatch.setattr(_cache.Path, "write_bytes", interrupted)
+    (tmp_path / "mine.txt").write_text("keep")
+    code, out, err = _explain(capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit",
+                              "--html", str(tmp_path / "page.html"))
+    assert code == 130 and err.strip() == "normxlogit: interrupted; nothing half-written was left"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
