@@ -25,10 +25,19 @@ __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model"
 DEFAULT_METHODS = ("normxlogit", "ig")
 KINDS = {"ForSequenceClassification": "classifier", "ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm"}
 _NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
+# Any one of these in a model folder holds a tokenizer; without them transformers would build an
+# empty vocabulary from the config alone and read every word as the unknown token.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
+                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
 
 
 class ExplainError(ValueError):
     r"""A request ``explain`` cannot serve; the message says what was wrong and what to do."""
+
+
+def _one_line(error: BaseException) -> str:
+    r"""A library error's message on one line (transformers' can span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 @dataclass
@@ -133,7 +142,10 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSequenceClassification
     from transformers import AutoTokenizer
 
-    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    except Exception as error:  # a corrupt or foreign config.json: JSON, key and type errors alike
+        raise ExplainError(f"--model {path}: config.json cannot be read ({_one_line(error)}).") from None
     architectures = list(getattr(config, "architectures", None) or [])
     kind = next((k for arch in architectures for suffix, k in KINDS.items() if arch.endswith(suffix)), None)
     if kind is None:
@@ -141,14 +153,19 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
             f"--model {path}: config.architectures is {architectures or 'empty'}; explain takes a sequence "
             "classifier (*ForSequenceClassification), a masked LM (*ForMaskedLM) or a causal LM (*ForCausalLM)."
         )
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ExplainError(
+            f"--model {path}: no tokenizer files there (one of {', '.join(TOKENIZER_FILES)}); without them every "
+            "word would be read as an unknown token. Save it next to the model with tokenizer.save_pretrained()."
+        )
     loader = {"classifier": AutoModelForSequenceClassification, "masked-lm": AutoModelForMaskedLM,
               "causal-lm": AutoModelForCausalLM}[kind]
     try:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    except (OSError, ValueError) as error:
-        raise ExplainError(f"--model {path}: could not load it ({error}).") from None
+    except Exception as error:  # broken weights or tokenizer files raise many kinds of error
+        raise ExplainError(f"--model {path}: could not load it ({_one_line(error)}).") from None
     if kind == "classifier" and int(model.config.num_labels) < 2:
         raise ExplainError(
             f"--model {path}: a regression head (one label) has no label to explain; explain needs classes."
@@ -168,10 +185,26 @@ def _encode(loaded: LoadedModel, text: str, truncate: bool) -> Tuple[Tensor, Opt
     r"""``(input_ids (1, T), original length if cut, a warning)``."""
     if not text.strip():
         raise ExplainError("TEXT is empty; pass the sentence to explain.")
+    broken = [i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF]
+    if broken:  # undecodable command-line bytes arrive as lone surrogates, which no tokenizer takes
+        from captum_normxlogit.visualization.tokens import visible_text
+
+        raise ExplainError(
+            f"TEXT is not valid text: undecodable bytes at character {broken[0]} "
+            f"({visible_text(text[broken[0]])}); pass UTF-8 text (check the terminal's encoding)."
+        )
     tokenizer, limit = loaded.tokenizer, loaded.max_tokens
     with _quiet_transformers():
         ids = tokenizer(text, return_tensors="pt")["input_ids"]
     n = ids.shape[1]
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ()) - {unk}
+    words = [i for i in ids[0].tolist() if i not in special]
+    if unk is not None and words and all(i == unk for i in words):
+        raise ExplainError(
+            f"every token of TEXT is the unknown token {tokenizer.unk_token!r}: the tokenizer does not know this "
+            "text (or its vocabulary files are missing), so there is nothing to explain."
+        )
     if n <= limit:
         return ids, None, None
     # A causal LM predicts what follows the end, so it keeps the end; the others keep the start.

@@ -2,9 +2,12 @@ r"""The ``normxlogit`` command: a dispatcher over ``captum_normxlogit._commands`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from typing import List, Optional
+import threading
+from typing import Iterator, List, Optional
 
 __all__ = ["main"]
 
@@ -26,6 +29,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    r"""SIGTERM (``kill``, ``timeout``) exits through Python's clean-up like Ctrl-C does, so a
+    file being written is removed, not left behind; SIGKILL cannot be caught (see docs/reliability.md)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     r"""Entry point of the ``normxlogit`` console script."""
     parser = _parser()
@@ -35,7 +56,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     # The subparser that matched is the one whose defaults set ``run``.
     sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-    return int(args.run(args, sub) or 0)
+    try:
+        with _terminate_cleanly():
+            return int(args.run(args, sub) or 0)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

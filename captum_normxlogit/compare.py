@@ -25,6 +25,7 @@ from torch import Tensor
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._report import curves_figure, markdown_report
 from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
+from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
     KINDS,
@@ -225,6 +226,7 @@ def compare(
     reduction: str = "l1",
     seed: int = 12,
     progress: bool = True,
+    forward_output: str = "logits",
 ) -> ComparisonResult:
     r"""Explain the same inputs with several methods and score them all on the same metrics.
 
@@ -267,6 +269,9 @@ def compare(
         reduction (str, optional): ``(B, T, H)`` → ``(B, T)`` for gradient methods. Default: ``"l1"`` (the paper)
         seed (int, optional): Of the random baseline. Default: 12
         progress (bool, optional): Show tqdm progress bars (one per method). Default: True
+        forward_output (str, optional): ``"logits"`` or ``"probabilities"``:
+            what ``forward_func`` returns, for the metrics (see
+            :func:`~captum_normxlogit.metrics.faithfulness_curves`). Default: ``"logits"``
 
     Returns:
         :class:`ComparisonResult`
@@ -284,9 +289,18 @@ def compare(
     if bool(((mask[:, 1:] > mask[:, :-1]).any(-1)).any()):
         raise ValueError("compare expects right-padded inputs (tokenizer.padding_side = 'right').")
     n = input_ids.shape[0]
-    for name, value in (("labels", labels), ("target", target)):
-        if value is not None and torch.as_tensor(value).numel() != n:
-            raise ValueError(f"{name} must hold one entry per example ({n}), got {torch.as_tensor(value).numel()}.")
+    labels = None if labels is None else class_indices("labels", labels, n)
+    target = None if target is None else class_indices("target", target, n)
+    special_token_ids = check_special_ids(special_token_ids)
+    if methods is not None and len(methods) == 0:
+        raise ValueError("methods is empty; pass at least one method (a key such as 'normxlogit', an "
+                         "AttributionMethod or a Captum Attribution), or None for the default eight.")
+    check_removal(removal)
+    vocab = model_vocab_size(nx.model)
+    for name, token in (("removal", removal), ("pad_token_id", pad_token_id)):
+        if vocab is not None and isinstance(token, int) and not isinstance(token, bool) and token >= vocab:
+            raise ValueError(f"{name} id {token} is not in the model's vocabulary (0..{vocab - 1}); pass an id of "
+                             "this model's tokenizer (e.g. tokenizer.mask_token_id).")
     if protected is not None and tuple(protected.shape) != tuple(input_ids.shape):
         raise ValueError(f"protected {tuple(protected.shape)} does not match input_ids {tuple(input_ids.shape)}.")
     forward = forward_func or nx.forward_func
@@ -311,10 +325,17 @@ def compare(
 
     # The model's own predictions (also warms the model up before anything is timed).
     predicted = torch.empty(n, dtype=torch.long)
+    n_classes = 0
     with torch.no_grad():
         for idx in batches:
-            predicted[idx] = forward(*rows(idx)).argmax(-1).cpu()
-    targets = predicted if target is None else torch.as_tensor(target).reshape(-1).long().cpu()
+            output = forward(*rows(idx))
+            predicted[idx], n_classes = output.argmax(-1).cpu(), int(output.shape[-1])
+    # Checked before any method runs (the metrics check again, after minutes of attributions).
+    for name, value in (("target", target), ("labels", labels)):
+        if value is not None and (int(value.min()) < 0 or int(value.max()) >= n_classes):
+            raise ValueError(f"{name} must hold classes in 0..{n_classes - 1} (forward_func gives {n_classes}), "
+                             f"got {value.tolist()}.")
+    targets = predicted if target is None else target
 
     attributions: Dict[str, List[Tensor]] = {}
     meters: Dict[str, _Meter] = {}
@@ -333,9 +354,9 @@ def compare(
         per_batch.append(faithfulness_curves(
             forward, ids, {name: attributions[name][b] for name in names}, attention_mask=m,
             special_token_ids=special_token_ids, removal=removal, target=targets[idx],
-            labels=None if labels is None else torch.as_tensor(labels).reshape(-1)[idx],
+            labels=None if labels is None else labels[idx],
             ratios=all_ratios, protected=None if protected is None else protected[idx][:, : ids.shape[1]],
-            length=length, pad_token_id=pad_token_id, batch_size=forward_batch_size,
+            length=length, pad_token_id=pad_token_id, batch_size=forward_batch_size, forward_output=forward_output,
         ))
     per_example = {name: {kind: FaithfulnessCurve.concat([p[name][kind] for p in per_batch]) for kind in KINDS}
                    for name in names}
@@ -364,7 +385,7 @@ def compare(
 
     import pandas as pd
 
-    accuracy = float((predicted == torch.as_tensor(labels).reshape(-1).cpu()).double().mean()) if has_labels else None
+    accuracy = float((predicted == labels).double().mean()) if has_labels else None
     settings = {
         "examples": n, "model": type(nx.model).__name__, "device": str(device), "methods": names,
         "removal": removal, "special_token_ids": list(special_token_ids),

@@ -2,9 +2,10 @@ r"""``normxlogit explain TEXT``: coloured tokens of one prediction, NormXLogit b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 __all__ = ["register"]
 
@@ -71,12 +72,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.ig_steps < 1:
         parser.error("--ig-steps must be at least 1")
     from captum_normxlogit._explain import ExplainError
+    from captum_normxlogit.visualization.tokens import visible_text
 
     try:
         return _explain_and_show(args)
     except ExplainError as error:
-        parser.error(str(error))
-    return 2  # not reached: parser.error exits
+        # One line, no usage block and no traceback; the message may echo hostile input: made visible.
+        print(f"{parser.prog}: error: {visible_text(' '.join(str(error).split()))}", file=sys.stderr)
+        return 2
 
 
 _HOW = {
@@ -103,15 +106,15 @@ def layer_names(n_rows: int) -> List[str]:
 
 def _explain_and_show(args: argparse.Namespace) -> int:
     r"""Explain ``args.text``, print the coloured rows, write the HTML page and the PNG if asked."""
-    from captum_normxlogit._explain import ExplainError, explain, load_model, parse_methods
+    from captum_normxlogit._explain import explain, load_model, parse_methods
     from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
     from captum_normxlogit.visualization.terminal import has_colour, legend
-    from captum_normxlogit.visualization.tokens import detect_scheme
+    from captum_normxlogit.visualization.tokens import detect_scheme, visible_text
 
     keys = parse_methods(args.methods)
     for option, path in (("--html", args.html), ("--png", args.png)):
-        if path and Path(path).is_dir():
-            raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
+        if path:  # before the model is loaded: a bad path must not cost a whole computation
+            _check_output(option, path)
     out = make_console({"auto": None, "always": True, "never": False}[args.colour])
     err = make_console(None, file=sys.stderr)
     with err.status("loading the model…"):
@@ -145,12 +148,38 @@ def _explain_and_show(args: argparse.Namespace) -> int:
         page = render_html(examples, title=f"normxlogit explain: {args.text[:80]}",
                            note=_gradient_note(keys, args.ig_steps, args.reduction), merge_words=args.words,
                            scheme=scheme, special_tokens=special)
-        write_html(args.html, page)
-        out.print(f"HTML written to {args.html}", soft_wrap=True)
+        with _writing("--html", args.html):
+            write_html(args.html, page)
+        out.print(f"HTML written to {visible_text(args.html)}", soft_wrap=True)
     if args.png:
-        _write_png(args.png, result, scheme, special, args.words)
-        out.print(f"layer heatmap written to {args.png}", soft_wrap=True)
+        with _writing("--png", args.png):
+            _write_png(args.png, result, scheme, special, args.words)
+        out.print(f"layer heatmap written to {visible_text(args.png)}", soft_wrap=True)
     return 0
+
+
+def _check_output(option: str, path: str) -> None:
+    from captum_normxlogit._explain import ExplainError
+    from captum_normxlogit.resources._cache import check_writable
+
+    try:
+        if Path(path).is_dir():
+            raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
+        check_writable(Path(path))
+    except OSError as error:
+        raise ExplainError(f"{option} {path}: cannot write there ({error.strerror or error}).") from None
+
+
+@contextlib.contextmanager
+def _writing(option: str, path: str) -> Iterator[None]:
+    r"""A write that fails after the check (disk full, folder removed meanwhile) is one clear line too."""
+    from captum_normxlogit._explain import ExplainError
+
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or error
+        raise ExplainError(f"{option} {path}: writing failed ({reason}); nothing was written.") from None
 
 
 def _write_png(path: str, result, scheme: str, special: set, merge_words: bool) -> None:

@@ -33,6 +33,9 @@ from captum_normxlogit.metrics._removal import (
     Removal,
     bool_mask,
     check_removal,
+    check_special_ids,
+    class_indices,
+    model_vocab_size,
     padded_left,
     perturb_tokens,
     removal_masks,
@@ -53,6 +56,10 @@ __all__ = [
 ]
 
 PAPER_RATIOS: Tuple[float, ...] = tuple(k / 10 for k in range(11))
+#: What ``forward_func`` returns: logits (softmax applied here) or probabilities (used as they are).
+FORWARD_OUTPUTS = ("logits", "probabilities")
+# A row within this of summing to 1 counts as a probability distribution (half-precision softmax rounds).
+_SUM_TOLERANCE = 1e-2
 ERASER_RATIOS: Tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.5)
 
 
@@ -130,14 +137,42 @@ def aopc(curve: Tensor, ratios: Sequence[float], over: Optional[Iterable[float]]
     return float(curve.flatten()[picked].double().mean())
 
 
-def _predict(forward_func: Callable[..., Tensor], ids: Tensor, mask: Tensor, types: Optional[Tensor]) -> Tensor:
+def _are_probabilities(values: Tensor) -> bool:
+    return bool((values >= 0).all()) and bool(((values.sum(-1) - 1).abs() <= _SUM_TOLERANCE).all())
+
+
+def _predict(
+    forward_func: Callable[..., Tensor],
+    ids: Tensor,
+    mask: Tensor,
+    types: Optional[Tensor],
+    forward_output: str = "logits",
+    check: bool = False,
+) -> Tensor:
+    r"""``(B, C)`` float64 probabilities on the CPU. With ``check``, logits that are already
+    probabilities are refused: a second softmax would flatten them and shrink every drop."""
     args = (ids, mask) if types is None else (ids, mask, types)
     with torch.no_grad():
         logits = forward_func(*args)
     if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != ids.shape[0] or logits.shape[1] < 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(f"forward_func must return logits of shape (B, C) with C >= 2, got {shape}.")
-    return logits.detach().to("cpu", torch.float64).softmax(-1)
+    values = logits.detach().to("cpu", torch.float64)
+    if forward_output == "probabilities":
+        if not _are_probabilities(values):
+            raise ValueError(
+                "forward_output='probabilities', but forward_func returned values that are not probabilities "
+                "(every row must be non-negative and sum to 1); for logits leave forward_output='logits'."
+            )
+        return values
+    if check and _are_probabilities(values):
+        raise ValueError(
+            "forward_func seems to return probabilities: every row of its output is non-negative and sums to 1. "
+            "The metrics apply softmax to logits themselves, and a second softmax would flatten these and shrink "
+            "every probability drop (and the AOPC). Return logits (or log-probabilities), or pass "
+            "forward_output='probabilities' to use the probabilities as they are."
+        )
+    return values.softmax(-1)
 
 
 def faithfulness_curves(
@@ -158,6 +193,7 @@ def faithfulness_curves(
     token_type_ids: Optional[Tensor] = None,
     pad_token_id: Optional[int] = None,
     batch_size: int = 64,
+    forward_output: str = "logits",
 ) -> Dict[str, Dict[str, FaithfulnessCurve]]:
     r"""Comprehensiveness and sufficiency curves of several attributions of the same batch.
 
@@ -168,7 +204,8 @@ def faithfulness_curves(
     Args:
         forward_func (callable): ``forward_func(input_ids, attention_mask)``
             (or ``(..., token_type_ids)`` when given) returning logits ``(B, C)``,
-            e.g. ``NormXLogit(model).forward_func``.
+            e.g. ``NormXLogit(model).forward_func``. An output whose rows are all
+            non-negative and sum to 1 is refused as probabilities (see ``forward_output``).
         input_ids (Tensor): ``(B, T)`` token ids.
         attributions (dict): Method name → ``(B, T)`` or ``(B, T, H)`` attributions.
         special_token_ids (sequence of int): Ids never ranked nor removed, e.g.
@@ -189,6 +226,11 @@ def faithfulness_curves(
         token_type_ids (Tensor, optional): ``(B, T)``. Default: None
         pad_token_id (int, optional): For ``removal="delete"``. Default: None
         batch_size (int, optional): Perturbed inputs per forward call. Default: 64
+        forward_output (str, optional): ``"logits"``: softmax is applied to
+            ``forward_func``'s output (log-probabilities work too); an output
+            that already is probabilities is refused, since a second softmax
+            would silently shrink every drop. ``"probabilities"``: the output
+            is used as it is (and must be probabilities). Default: ``"logits"``
 
     Returns:
         ``{method: {kind: FaithfulnessCurve}}``.
@@ -198,6 +240,16 @@ def faithfulness_curves(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     check_removal(removal)
+    special_token_ids = check_special_ids(special_token_ids)
+    if forward_output not in FORWARD_OUTPUTS:
+        raise ValueError(f"forward_output must be one of {FORWARD_OUTPUTS}, got {forward_output!r}.")
+    vocab = model_vocab_size(forward_func)
+    for name, token in (("removal", removal), ("pad_token_id", pad_token_id)):
+        if vocab is not None and isinstance(token, int) and not isinstance(token, bool) and token >= vocab:
+            raise ValueError(
+                f"{name} id {token} is not in the model's vocabulary (0..{vocab - 1}); pass an id of this model's "
+                "tokenizer (e.g. tokenizer.mask_token_id)" + (" or 'delete'." if name == "removal" else ".")
+            )
     device, shape = input_ids.device, tuple(input_ids.shape)
     ids_cpu = input_ids.detach().cpu()
     mask = torch.ones_like(ids_cpu) if attention_mask is None else attention_mask.detach().cpu()
@@ -214,20 +266,25 @@ def faithfulness_curves(
             raise ValueError(f"attributions of {name!r} have shape {tuple(s.shape)}, input_ids {shape}.")
     plans = {(n, k): removal_masks(s, mask, ratios, k, keep, length) for n, s in scores.items() for k in kinds}
 
-    def run(ids: Tensor, m: Tensor, types: Optional[Tensor]) -> Tensor:
+    target = None if target is None else class_indices("target", target, shape[0])
+    labels = None if labels is None else class_indices("labels", labels, shape[0])
+
+    def run(ids: Tensor, m: Tensor, types: Optional[Tensor], check: bool = False) -> Tensor:
         if not bool(padded_left(m).any()):  # right padding: drop the slots no row uses
             width = int(m.sum(0).nonzero().max()) + 1
             ids, m, types = ids[:, :width], m[:, :width], None if types is None else types[:, :width]
-        return _predict(forward_func, *(None if t is None else t.to(device) for t in (ids, m, types)))
+        moved = (None if t is None else t.to(device) for t in (ids, m, types))
+        return _predict(forward_func, *moved, forward_output=forward_output, check=check)
 
-    base = run(ids_cpu, mask, types_cpu)
-    target = base.argmax(-1) if target is None else torch.as_tensor(target).reshape(-1).cpu().long()
-    if target.numel() != shape[0] or int(target.min()) < 0 or int(target.max()) >= base.shape[1]:
-        raise ValueError(f"target must hold one class in 0..{base.shape[1] - 1} per example, got {target.tolist()}.")
-    if labels is not None:
-        labels = torch.as_tensor(labels).reshape(-1).cpu().long()
-        if labels.numel() != shape[0]:
-            raise ValueError(f"labels must hold one label per example ({shape[0]}), got {labels.numel()}.")
+    base = run(ids_cpu, mask, types_cpu, check=True)
+    n_classes = base.shape[1]
+    target = base.argmax(-1) if target is None else target
+    if int(target.min()) < 0 or int(target.max()) >= n_classes:
+        raise ValueError(f"target must hold one class in 0..{n_classes - 1} per example, got {target.tolist()}.")
+    if labels is not None and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(
+            f"labels must hold classes in 0..{n_classes - 1} (forward_func gives {n_classes}), got {labels.tolist()}."
+        )
     rows = torch.arange(shape[0])
     p_target, predicted = base[rows, target], base.argmax(-1)
 
@@ -249,7 +306,15 @@ def faithfulness_curves(
         b_idx = torch.tensor([pending[i][0] for i in chunk.tolist()])
         remove = torch.stack([pending[i][1] for i in chunk.tolist()])
         types = None if types_cpu is None else types_cpu[b_idx]
-        probs = run(*perturb_tokens(ids_cpu[b_idx], mask[b_idx], remove, removal, types, pad_token_id))
+        perturbed = perturb_tokens(ids_cpu[b_idx], mask[b_idx], remove, removal, types, pad_token_id)
+        try:
+            probs = run(*perturbed)
+        except IndexError as error:  # the unperturbed batch ran: an id we put in is outside the vocabulary
+            given = f"removal id {removal}" if removal != "delete" else f"pad_token_id {pad_token_id}"
+            raise ValueError(
+                f"{given} is not in the model's vocabulary: forward_func raised IndexError ({error}) on the "
+                "perturbed inputs. Pass an id of this model's tokenizer (e.g. tokenizer.mask_token_id)."
+            ) from error
         results[chunk, 0] = probs[torch.arange(len(chunk)), target[b_idx]]
         results[chunk, 1] = probs.argmax(-1).double()
 
@@ -289,7 +354,8 @@ def comprehensiveness(
         attributions (Tensor or 1-tuple): ``(B, T)``, or ``(B, T, H)`` with ``reduction``.
         **kwargs: ``attention_mask``, ``target``, ``labels``, ``ratios``,
             ``reduction``, ``protected``, ``length``, ``token_type_ids``,
-            ``pad_token_id``, ``batch_size`` as :func:`faithfulness_curves`.
+            ``pad_token_id``, ``batch_size``, ``forward_output`` as
+            :func:`faithfulness_curves`.
 
     Returns:
         :class:`FaithfulnessCurve`: ``.mean_drop()`` (higher is better),

@@ -10,14 +10,21 @@ Layout (``<cache>`` is :func:`cache_dir`)::
     <cache>/models/sentiment-minilm-<key>/                    safetensors + tokenizer
                                                               + metrics.json
 
-Every entry is written under a hidden ``.tmp-*`` name in the same folder and
-renamed into place with :func:`os.replace` only once it is complete, so an
-entry that exists under its final name can always be trusted.
+Every entry is written under a hidden ``.captum_normxlogit-tmp-<random>`` name
+in the same folder and renamed into place with :func:`os.replace` only once it
+is complete, so an entry that exists under its final name can always be
+trusted. The same writers fill files in a user's folders (HTML pages, reports):
+there they only ever create their own uniquely named temporary and the final
+entry. Leftovers of killed runs (a SIGKILL cannot be cleaned up after) are
+removed later only when they carry the package's prefix *and* lie directly in
+a folder of the package's own cache; nothing in any other folder is ever
+deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import shutil
@@ -27,9 +34,11 @@ from pathlib import Path
 from typing import Iterator
 
 ENV_VAR = "CAPTUM_NORMXLOGIT_CACHE"
-_TMP_PREFIX = ".tmp-"
-_OLD_PREFIX = ".old-"
-# Temporary entries older than this are assumed to belong to a killed run.
+# One unambiguous, package-specific prefix for everything these writers create besides the final entry.
+_PREFIX = ".captum_normxlogit-"
+_TMP_PREFIX = _PREFIX + "tmp-"
+_OLD_PREFIX = _PREFIX + "old-"
+# Our temporaries in the cache older than this are assumed to belong to a killed run.
 _STALE_SECONDS = 24 * 3600
 
 
@@ -48,6 +57,13 @@ def cache_dir() -> Path:
     Returns:
         pathlib.Path: absolute path of the (existing) cache folder.
     """
+    root = _cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _cache_root() -> Path:
+    r"""The cache folder :func:`cache_dir` names, without creating it."""
     override = os.environ.get(ENV_VAR)
     if override:
         root = Path(override).expanduser()
@@ -55,9 +71,16 @@ def cache_dir() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
         root = base / "captum_normxlogit"
-    root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return root.resolve()
+
+
+def _in_cache(folder: Path) -> bool:
+    r"""Whether ``folder`` is the package's cache folder or lies inside it."""
+    try:
+        Path(folder).resolve().relative_to(_cache_root())
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,7 +106,12 @@ def _remove(path: Path) -> None:
 
 
 def _clean_stale(parent: Path) -> None:
-    r"""Removes leftovers of killed runs (``.tmp-*`` / ``.old-*`` older than a day)."""
+    r"""Removes leftovers of killed runs: entries of ``parent`` named with our prefix
+    (``.captum_normxlogit-tmp-*`` / ``-old-*``) older than a day, and only when
+    ``parent`` lies in the package's cache. Anywhere else nothing is removed: a
+    user's folder may hold anything, and a name alone does not prove it is ours."""
+    if not _in_cache(parent):
+        return
     now = time.time()
     for entry in parent.iterdir():
         if not entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
@@ -122,7 +150,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{final.name}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
     try:
         yield tmp
         for path in (tmp, *tmp.rglob("*")):
@@ -138,7 +166,11 @@ def atomic_file(final: Path) -> Iterator[Path]:
     r"""
     Like :func:`atomic_dir`, for a single file: yields a temporary path (not
     yet created) next to ``final`` that the block must write; it is fsynced and
-    renamed to ``final`` on success and deleted on failure.
+    renamed to ``final`` on success and deleted on failure (an exception,
+    ``KeyboardInterrupt``). Besides ``final`` it creates only its own temporary
+    ``.captum_normxlogit-tmp-<random>`` in the same folder and removes nothing
+    else there; after a SIGKILL that temporary may remain, ``final`` never
+    holds a part of the new content.
 
     Args:
         final (pathlib.Path): the file to create.
@@ -149,7 +181,7 @@ def atomic_file(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(final.parent)
-    fd, name = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{final.name}-", dir=final.parent)
+    fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=final.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -161,6 +193,45 @@ def atomic_file(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+def check_writable(final: Path) -> None:
+    r"""
+    Checks, without leaving anything behind, that :func:`atomic_file` can
+    write ``final``: its name fits the file system, no folder stands in its
+    place, and the nearest existing folder above it accepts a new file (probed
+    by creating and removing one temporary of ours, which also works where
+    permission bits say nothing, e.g. for root or read-only mounts). Missing
+    folders are not created here.
+
+    Args:
+        final (pathlib.Path): the file to be written.
+
+    Raises:
+        OSError: with a ``strerror`` that says what is wrong.
+    """
+    final = Path(final)
+    try:
+        limit = os.pathconf(_nearest_folder(final.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(final.name)) > limit:  # checked first: stat() of such a name fails itself
+        raise OSError(errno.ENAMETOOLONG, f"the file name is longer than {limit} bytes", str(final))
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder; pass a file name", str(final))
+    folder = _nearest_folder(final.parent)
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file, not a folder", str(final))
+    fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+    os.close(fd)
+    os.unlink(name)
+
+
+def _nearest_folder(folder: Path) -> Path:
+    r"""``folder`` or its nearest existing ancestor (which may be a file)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> None:

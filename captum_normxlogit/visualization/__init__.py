@@ -5,7 +5,9 @@ target, red away, white 0):
 * :func:`render_html` / :func:`write_html`: a standalone page, one row per method;
 * :func:`print_example` / :func:`render_terminal`: the same in a terminal (``rich``);
 * :func:`plot_layer_heatmap`: layers x tokens for one example (matplotlib);
-* :func:`merge_subwords`: sub-word tokens into words, scores summed.
+* :func:`merge_subwords`: sub-word tokens into words, scores summed;
+* :func:`visible_text`: control, bidi and zero-width characters as ``⟨U+XXXX⟩``
+  (every view shows text through it).
 """
 from captum_normxlogit.visualization.colours import scale_signed
 from captum_normxlogit.visualization.heatmap import plot_layer_heatmap
@@ -13,7 +15,7 @@ from captum_normxlogit.visualization.example import ExplainedExample
 from captum_normxlogit.visualization.html import render_html, write_html
 from captum_normxlogit.visualization.records import to_visualization_records
 from captum_normxlogit.visualization.terminal import make_console, print_example, render_terminal
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, visible_text
 
 __all__ = [
     "ExplainedExample",
@@ -27,5 +29,6 @@ __all__ = [
     "render_terminal",
     "scale_signed",
     "to_visualization_records",
+    "visible_text",
     "write_html",
 ]

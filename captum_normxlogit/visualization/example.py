@@ -7,7 +7,14 @@ from typing import Collection, Dict, List
 import torch
 from torch import Tensor
 
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, word_groups
+from captum_normxlogit.visualization.colours import finite_max
+from captum_normxlogit.visualization.tokens import (
+    detect_scheme,
+    display_token,
+    merge_subwords,
+    visible_text,
+    word_groups,
+)
 
 __all__ = ["ExplainedExample", "Rows", "prepare_rows"]
 
@@ -51,9 +58,10 @@ class Rows:
         shown (list of str): Column strings (readable tokens, or merged words).
         pieces (list of str): Per column, the original tokens (``"un + ##bel"`` for a merged word).
         raw (dict of str to Tensor): Row name to ``(columns,)`` raw scores (merged words summed).
-        scaled (dict of str to list of float): Row name to scores in ``[-1, 1]``.
+        scaled (dict of str to list of float): Row name to scores in ``[-1, 1]``;
+            a NaN / ±inf raw score stays NaN / ±inf (the views grey it and print it).
         divisors (dict of str to float): Row name to the divisor used (its own
-            ``max |score|``, or the shared one).
+            ``max |score|`` over its finite scores, or the shared one).
         subtitle (str): The example's subtitle plus the scaling it states.
     """
 
@@ -92,15 +100,15 @@ def prepare_rows(
     else:
         shown = [display_token(t, scheme, special_tokens) for t in tokens]
         pieces = list(tokens)
-    shared = max((float(r.abs().max()) for r in raw.values() if r.numel()), default=0.0)
-    divisors = {
-        name: shared if example.shared_scale else (float(row.abs().max()) if row.numel() else 0.0)
-        for name, row in raw.items()
-    }
-    scaled = {
-        name: (row / divisors[name]).tolist() if divisors[name] > 0 else [0.0] * row.numel()
-        for name, row in raw.items()
-    }
+    pieces = [visible_text(p) for p in pieces]  # the hover text shows the raw tokens: never raw controls
+    # Divisors over the finite scores: one NaN must not turn a whole row into NaN (or into zeros).
+    shared = max((finite_max(r) for r in raw.values()), default=0.0)
+    divisors = {name: shared if example.shared_scale else finite_max(row) for name, row in raw.items()}
+    scaled = {}
+    for name, row in raw.items():
+        finite = torch.isfinite(row)
+        by = divisors[name] if divisors[name] > 0 else float("inf")  # an all-zero row stays 0
+        scaled[name] = torch.where(finite, row / by, row).tolist()
     stated = f"every row ÷{shared:.3g}" if example.shared_scale else "each row ÷ its max |score|"
-    subtitle = "; ".join(p for p in (example.subtitle, stated) if p)
+    subtitle = visible_text("; ".join(p for p in (example.subtitle, stated) if p))
     return Rows(shown, pieces, raw, scaled, divisors, subtitle)

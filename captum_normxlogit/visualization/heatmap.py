@@ -9,15 +9,15 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from captum_normxlogit.visualization.colours import NEGATIVE_RGB, POSITIVE_RGB, ZERO_RGB
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token
+from captum_normxlogit.visualization.colours import MISSING_RGB, NEGATIVE_RGB, POSITIVE_RGB, ZERO_RGB, finite_max
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token, visible_text
 
 __all__ = ["CMAP", "plot_layer_heatmap"]
 
 #: The diverging scale of the HTML and terminal views: red (against) - white (0) - green (towards).
 CMAP = LinearSegmentedColormap.from_list(
     "normxlogit_signed", [tuple(c / 255 for c in rgb) for rgb in (NEGATIVE_RGB, ZERO_RGB, POSITIVE_RGB)]
-)
+).with_extremes(bad=tuple(c / 255 for c in MISSING_RGB))  # NaN cells grey, as in the other views
 
 
 def plot_layer_heatmap(
@@ -74,7 +74,7 @@ def plot_layer_heatmap(
         raise ValueError(f"{len(layer_labels)} layer labels for {n_layers} score rows; pass one label per row.")
 
     values = scores.detach().float().cpu().numpy()
-    limit = float(abs(values).max()) if values.size else 0.0
+    limit = finite_max(scores.detach().float().cpu())  # a NaN must not break the scale of every other cell
     limit = limit if limit > 0 else 1.0  # an all-zero map still needs a valid, centred scale
 
     if ax is None:
@@ -90,11 +90,11 @@ def plot_layer_heatmap(
     scheme = detect_scheme(tokens)
     ax.set_xticklabels([display_token(t, scheme) for t in tokens], rotation=60, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(n_layers))
-    ax.set_yticklabels(list(layer_labels))
+    ax.set_yticklabels([visible_text(str(label)) for label in layer_labels])
     ax.set_ylabel(y_name)
     ax.set_xlabel("token")
     if title:
-        ax.set_title(title)
+        ax.set_title(visible_text(title))
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label(f"raw score, symmetric scale ±{limit:.3g}\n(green: towards target, red: away)")
     fig.tight_layout()

@@ -7,12 +7,14 @@ rows), so a person reads each token's column top to bottom across methods.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Collection, List, Sequence
 
 from captum_normxlogit.resources._cache import atomic_write_text
-from captum_normxlogit.visualization.colours import hex_colour, signed_rgb, text_rgb
+from captum_normxlogit.visualization.colours import hex_colour, number, signed_rgb, text_rgb
 from captum_normxlogit.visualization.example import ExplainedExample, prepare_rows
+from captum_normxlogit.visualization.tokens import visible_text
 
 __all__ = ["ExplainedExample", "render_html", "write_html"]
 
@@ -62,9 +64,14 @@ def _blocks(shown: Sequence[str]) -> List[range]:
     return blocks
 
 
+def _escape(text: str) -> str:
+    r"""Visible (no control, bidi or zero-width character acts) and HTML-escaped."""
+    return html.escape(visible_text(text))
+
+
 def _example(example: ExplainedExample, merge_words: bool, scheme: str, special: Collection[str]) -> str:
     rows = prepare_rows(example, merge_words, scheme, special)
-    parts = [f"<h2>{html.escape(example.title)}</h2>"]
+    parts = [f"<h2>{_escape(example.title)}</h2>"]
     if rows.subtitle:
         parts.append(f"<p class='sub'>{html.escape(rows.subtitle)}</p>")
     for block in _blocks(rows.shown):
@@ -72,15 +79,18 @@ def _example(example: ExplainedExample, merge_words: bool, scheme: str, special:
         for name, raw in rows.raw.items():
             tag = "<span class='tag'>unsigned</span>" if name in example.unsigned else ""
             divisor = "" if example.shared_scale else f"<small>÷{rows.divisors[name]:.3g}</small>"
-            label = f"<th class='m'>{html.escape(name)}{tag}{divisor}</th>"
+            label = f"<th class='m'>{_escape(name)}{tag}{divisor}</th>"
             cells = []
             for i in block:
                 value = rows.scaled[name][i]
-                hover = f"{name} · {rows.pieces[i]}: {float(raw[i]):+.4g} (scaled {value:+.2f})"
+                shown = rows.shown[i]
+                if math.isfinite(value):
+                    hover = f"{name} · {rows.pieces[i]}: {float(raw[i]):+.4g} (scaled {value:+.2f})"
+                else:  # grey, and the value written in the cell: no colour can show it
+                    hover = f"{name} · {rows.pieces[i]}: {number(value)} (not a finite score: no colour)"
+                    shown = f"{shown}[{number(value)}]"
                 style = f"background:{hex_colour(signed_rgb(value))};color:{hex_colour(text_rgb(value))}"
-                cells.append(
-                    f"<td class='t' style='{style}' title='{html.escape(hover)}'>{html.escape(rows.shown[i])}</td>"
-                )
+                cells.append(f"<td class='t' style='{style}' title='{_escape(hover)}'>{_escape(shown)}</td>")
             seconds = example.seconds.get(name)
             last_block = block[-1] == len(rows.shown) - 1  # the time goes after the row's last token
             time_cell = f"<td class='time'>{seconds * 1000:.0f} ms</td>" if seconds is not None and last_block else ""
@@ -124,12 +134,12 @@ def render_html(
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<title>{_escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_escape(title)}</h1>",
         _legend(),
     ]
     if note:
-        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+        parts.append(f"<p class='note'>{_escape(note)}</p>")
     parts.extend(_example(example, merge_words, scheme, special_tokens) for example in examples)
     parts.append("</body></html>")
     return "\n".join(parts)

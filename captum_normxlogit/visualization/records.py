@@ -2,14 +2,15 @@ r"""Feed Captum's own ``visualize_text`` correctly: scaled scores, escaped token
 from __future__ import annotations
 
 import html
+import math
 from typing import Collection, List, Optional, Sequence, Union
 
 import torch
 from captum.attr import visualization as captum_viz
 from torch import Tensor
 
-from captum_normxlogit.visualization.colours import scale_signed
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords
+from captum_normxlogit.visualization.colours import finite_max, number, scale_signed
+from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, visible_text
 
 __all__ = ["scale_signed", "to_visualization_records"]
 
@@ -17,7 +18,7 @@ __all__ = ["scale_signed", "to_visualization_records"]
 def _label(value: Union[str, int], names: Optional[dict]) -> str:
     if names is not None and not isinstance(value, str):
         value = names.get(int(value), value)
-    return str(value)
+    return visible_text(str(value))
 
 
 def to_visualization_records(
@@ -98,12 +99,16 @@ def to_visualization_records(
             words, row = merge_subwords(words, row, example_scheme, special_tokens)
         else:
             words = [display_token(w, example_scheme, special_tokens) for w in words]
-        top = float(row.abs().max()) if row.numel() else 0.0
+        top = finite_max(row)
         label = _label(attributed[b] if attributed is not None else predicted[b], id2label)
-        attr_class = " · ".join(p for p in (label, method, f"÷{top:.3g}") if p)
+        attr_class = " · ".join(p for p in (label, visible_text(method or ""), f"÷{top:.3g}") if p)
+        scaled = scale_signed(row)
+        # Captum clips NaN to +1 (full green): a NaN / ±inf token gets 0 and its value in the text instead.
+        words = [w if math.isfinite(v) else f"{w}[{number(v)}]" for w, v in zip(words, scaled.tolist())]
+        scaled = torch.where(torch.isfinite(scaled), scaled, torch.zeros_like(scaled))
         records.append(
             captum_viz.VisualizationDataRecord(
-                scale_signed(row),
+                scaled,
                 float(probabilities[b]),
                 html.escape(_label(predicted[b], id2label)),
                 html.escape(_label(true_labels[b], id2label)) if true_labels is not None else "",

@@ -8,6 +8,7 @@ a pipe, ``--colour never``) every token is followed by its scaled score,
 from __future__ import annotations
 
 import io
+import math
 import sys
 from typing import Collection, List, Optional, Sequence, TextIO
 
@@ -17,8 +18,9 @@ from rich.table import Table
 from rich.text import Text
 from torch import Tensor
 
-from captum_normxlogit.visualization.colours import hex_colour, scale_signed, signed_rgb, text_rgb
+from captum_normxlogit.visualization.colours import hex_colour, number, scale_signed, signed_rgb, text_rgb
 from captum_normxlogit.visualization.example import ExplainedExample, prepare_rows
+from captum_normxlogit.visualization.tokens import visible_text
 
 __all__ = ["has_colour", "legend", "make_console", "print_example", "render_terminal", "token_text"]
 
@@ -55,12 +57,19 @@ def _style(value: float) -> str:
     return f"{hex_colour(text_rgb(value))} on {hex_colour(signed_rgb(value))}"
 
 
+def _cell(token: str, value: float) -> str:
+    r"""A coloured cell's text: the token, and for a NaN / ±inf score (grey) that value, ``b[nan]``."""
+    return f" {token} " if math.isfinite(value) else f" {token}[{number(value)}] "
+
+
 def token_text(tokens: Sequence[str], scaled: Sequence[float], colour: bool = True) -> Text:
     r"""Tokens on one line: coloured backgrounds, or ``token[+0.42]`` without colour.
 
     Args:
-        tokens (sequence of str): Strings to show.
-        scaled (sequence of float): Their scores in ``[-1, 1]``.
+        tokens (sequence of str): Strings to show (made visible with
+            :func:`~captum_normxlogit.visualization.tokens.visible_text`).
+        scaled (sequence of float): Their scores in ``[-1, 1]``; NaN / ±inf are
+            printed as ``token[nan]`` (on grey with colour).
         colour (bool, optional): Default: True
 
     Returns:
@@ -72,10 +81,11 @@ def token_text(tokens: Sequence[str], scaled: Sequence[float], colour: bool = Tr
     for i, (token, value) in enumerate(zip(tokens, scaled)):
         if i:
             text.append(" ")
+        token = visible_text(token)
         if colour:
-            text.append(f" {token} ", style=_style(value))
+            text.append(_cell(token, value), style=_style(value))
         else:
-            text.append(f"{token}[{value:+.2f}]")
+            text.append(f"{token}[{number(value)}]")
     return text
 
 
@@ -118,7 +128,7 @@ def render_terminal(
         colour = has_colour(make_console(None, file=stream))
     buffer = io.StringIO()
     console = make_console(colour, file=buffer, width=1_000_000)
-    console.print(Text(label) + token_text(tokens, scaled, colour), end="", soft_wrap=True)
+    console.print(Text(visible_text(label)) + token_text(tokens, scaled, colour), end="", soft_wrap=True)
     return buffer.getvalue()
 
 
@@ -159,9 +169,9 @@ def print_example(
     rows = prepare_rows(example, merge_words, scheme, special_tokens)
     shown, scaled = rows.shown, rows.scaled
     # soft_wrap: a title is never cut into lines by rich (a pipe would get them broken at 80 columns).
-    console.print(Text(example.title, style="bold"), soft_wrap=True)
+    console.print(Text(visible_text(example.title), style="bold"), soft_wrap=True)
     console.print(Text(rows.subtitle, style="dim"), soft_wrap=True)
-    names = {name: name + (" (unsigned)" if name in example.unsigned else "") for name in scaled}
+    names = {name: visible_text(name) + (" (unsigned)" if name in example.unsigned else "") for name in scaled}
     seconds = {n: f"{example.seconds[n] * 1000:.0f} ms" for n in scaled if n in example.seconds}
     name_width = max((cell_len(n) for n in names.values()), default=0)
     if not has_colour(console):
@@ -172,7 +182,9 @@ def print_example(
         return
     time_width = max((len(s) for s in seconds.values()), default=0)
     room = max(20, console.width - name_width - time_width - 6)
-    blocks = _blocks([cell_len(s) + 2 for s in shown], room)
+    cells = {name: [_cell(shown[i], v) for i, v in enumerate(values)] for name, values in scaled.items()}
+    widths = [max(cell_len(row[i]) for row in cells.values()) for i in range(len(shown))] if cells else []
+    blocks = _blocks(widths, room)
     for b, block in enumerate(blocks):
         grid = Table.grid(padding=(0, 1), pad_edge=False)
         grid.add_column(justify="right", min_width=name_width + 1)
@@ -181,7 +193,7 @@ def print_example(
         grid.add_column(style="dim")
         last = b == len(blocks) - 1
         for name, values in scaled.items():
-            cells = [Text(f" {shown[i]} ", style=_style(values[i])) for i in block]
-            grid.add_row(Text(names[name]), *cells, Text(seconds.get(name, "") if last else ""))
+            row = [Text(cells[name][i], style=_style(values[i])) for i in block]
+            grid.add_row(Text(names[name]), *row, Text(seconds.get(name, "") if last else ""))
         console.print(grid)
     console.print()

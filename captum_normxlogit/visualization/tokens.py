@@ -18,20 +18,57 @@ markers in the tokens, see :func:`detect_scheme`):
 
 A word's score is the **sum** of its tokens' raw scores (attributions are
 additive over the parts of an input), computed before any colour scaling.
+
+Every string a view shows passes through :func:`visible_text`: control
+characters (terminal escape sequences start with one), bidi overrides and
+isolates, zero-width and other format characters would act on a terminal or a
+page, or hide, so each is shown as a visible ``⟨U+XXXX⟩`` placeholder instead.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Collection, Dict, Iterable, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["SCHEMES", "detect_scheme", "display_token", "merge_subwords", "word_groups"]
+__all__ = ["SCHEMES", "detect_scheme", "display_token", "merge_subwords", "visible_text", "word_groups"]
 
 SCHEMES = ("auto", "wordpiece", "sentencepiece", "bytelevel")
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+# Unicode categories a view never prints as they are: controls (C0, DEL, C1: ESC starts terminal
+# sequences), format characters (bidi embeddings, overrides and isolates, zero-width characters,
+# soft hyphen, BOM, tags), line / paragraph separators and lone surrogates (not encodable as UTF-8).
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_KEPT = frozenset("\n\t")
+
+
+def visible_text(text: str) -> str:
+    r"""``text`` with every character that a terminal or a browser would act on, or
+    that would not show, replaced by a visible ``⟨U+XXXX⟩`` placeholder.
+
+    Replaced: control characters but newline and tab (ESC ``U+001B``, which
+    starts terminal escape sequences, BEL, CR, DEL, the C1 range), format
+    characters (bidi overrides ``U+202A``–``U+202E``, isolates
+    ``U+2066``–``U+2069``, marks ``U+200E``/``U+200F``, zero-width
+    ``U+200B``–``U+200D``, ``U+2060``, BOM ``U+FEFF``, soft hyphen), line and
+    paragraph separators and lone surrogates. Everything printable is kept;
+    markup such as ``<b>`` is left to the HTML writer's escaping.
+
+    Args:
+        text (str): Any string.
+
+    Returns:
+        str
+    """
+    if text.isprintable():  # the common case: nothing to replace
+        return text
+    return "".join(
+        f"\u27e8U+{ord(ch):04X}\u27e9" if ch not in _KEPT and unicodedata.category(ch) in _HIDDEN_CATEGORIES else ch
+        for ch in text
+    )
 
 
 @lru_cache(maxsize=1)
@@ -93,7 +130,8 @@ def _readable(data: bytes) -> str:
     text = data.decode("utf-8", errors="replace").strip(" ")
     if not text:
         return "\u2423"  # ␣: a space token stays visible
-    return text.replace("\r\n", "\u23ce").replace("\n", "\u23ce").replace("\t", "\u21e5")  # ⏎, ⇥
+    text = text.replace("\r\n", "\u23ce").replace("\n", "\u23ce").replace("\t", "\u21e5")  # ⏎, ⇥
+    return visible_text(text)
 
 
 def _resolve(scheme: str, tokens: Sequence[str]) -> str:
@@ -107,8 +145,9 @@ def display_token(token: str, scheme: str = "auto", special_tokens: Collection[s
 
     Byte-level tokens are decoded (``Ġcafé``'s bytes → ``café``), ``▁`` is
     dropped, WordPiece's ``##`` is kept (it shows the piece continues a word);
-    a space-only token shows as ``␣`` and a newline as ``⏎``. Special tokens
-    are returned unchanged.
+    a space-only token shows as ``␣`` and a newline as ``⏎``; control, bidi
+    and zero-width characters show as ``⟨U+XXXX⟩`` (:func:`visible_text`).
+    Special tokens are otherwise returned unchanged.
 
     Args:
         token (str): One token string, as ``tokenizer.convert_ids_to_tokens`` gives it.
@@ -119,7 +158,7 @@ def display_token(token: str, scheme: str = "auto", special_tokens: Collection[s
         str
     """
     if token in special_tokens:
-        return token
+        return visible_text(token)
     return _readable(_raw_text(token, _resolve(scheme, [token])))
 
 
@@ -184,10 +223,10 @@ def merge_subwords(
     words = []
     for group in groups:
         if len(group) == 1 and tokens[group[0]] in special_tokens:
-            words.append(tokens[group[0]])
+            words.append(visible_text(tokens[group[0]]))
         elif scheme == "wordpiece":
             pieces = [tokens[i][2:] if k and tokens[i].startswith("##") else tokens[i] for k, i in enumerate(group)]
-            words.append("".join(pieces))
+            words.append(visible_text("".join(pieces)))
         else:
             words.append(_readable(b"".join(_raw_text(tokens[i], scheme) for i in group)))
     index = torch.tensor([w for w, group in enumerate(groups) for _ in group], device=scores.device)
