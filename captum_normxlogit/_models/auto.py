@@ -199,7 +199,9 @@ def _plans(model: nn.Module) -> List[_Plan]:
     n_layers = getattr(config, "num_hidden_layers", None)
     if not isinstance(n_layers, int) or n_layers < 1:
         raise no("no config.num_hidden_layers")
-    lists = [(path, m) for path, m in backbone.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
+    # A list of lists is a container of stages (Funnel), not blocks that are called.
+    lists = [(path, m) for path, m in backbone.named_modules() if isinstance(m, nn.ModuleList)
+             and len(m) == n_layers and not any(isinstance(b, (nn.ModuleList, nn.ModuleDict)) for b in m)]
     if not lists:
         raise no(f"no nn.ModuleList of length config.num_hidden_layers={n_layers} in {prefix!r} (shared or "
                  "nested blocks)")
