@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -127,13 +128,41 @@ def make_probe(model: nn.Module, batch: int = PROBE_BATCH, length: int = PROBE_L
     return ids, torch.ones_like(ids)
 
 
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+               "_forward_pre_hooks_with_kwargs")
+_HF_HOOKS_FLAG = "_output_capturing_hooks_installed"
+
+
+@contextmanager
+def _as_found(model: nn.Module) -> Iterator[None]:
+    r"""Leave no hook behind, not even transformers' own.
+
+    transformers 5 installs its output-recording hooks on a model the first time
+    ``output_hidden_states=True`` is asked for, and keeps them; the probe asks
+    for it, so whatever it added is taken off again afterwards.
+    """
+    modules = list(model.modules())
+    before = [{name: set(getattr(m, name, {})) for name in _HOOK_DICTS} for m in modules]
+    flagged = [_HF_HOOKS_FLAG in vars(m) for m in modules]
+    try:
+        yield
+    finally:
+        for module, known, had_flag in zip(modules, before, flagged):
+            for name, ids in known.items():
+                hooks = getattr(module, name, None)
+                for key in [k for k in (hooks or {}) if k not in ids]:
+                    del hooks[key]
+            if not had_flag and _HF_HOOKS_FLAG in vars(module):
+                delattr(module, _HF_HOOKS_FLAG)
+
+
 def run_probe(adapter: ModelAdapter, ids: Tensor, mask: Tensor) -> Probe:
     r"""Run the full model once on the probe with ``output_hidden_states=True`` and every state hooked."""
     kwargs = adapter.forward_kwargs(ids, mask, None)
     kwargs["output_hidden_states"] = True
     start = time.perf_counter()
     try:
-        with torch.no_grad(), eval_mode(adapter.model):
+        with torch.no_grad(), eval_mode(adapter.model), _as_found(adapter.model):
             with capture_hidden_states(adapter.blocks, range(adapter.n_layers + 1)) as states:
                 output = adapter.model(**kwargs)
     except Exception as error:  # any failure of the model itself refuses the adapter, with its reason
