@@ -33,8 +33,11 @@ class ModelCheck:
         hidden (CheckResult or None): The hidden-state check.
         logits (CheckResult or None): The head-logits check.
         probe_shape (tuple): ``(batch, tokens)`` of the probe.
-        verify_seconds (float): Wall time of the verification (one probe forward
-            pass and both checks).
+        verify_seconds (float): Wall time of the verification as it ran first
+            (one probe forward pass and both checks; includes the model's own
+            first-call set-up when nothing ran it before).
+        verify_warm_seconds (float or None): Median wall time of the same
+            verification run again (the probe's cost on a warm model).
         forward_seconds (float or None): Median wall time of a bare forward pass on the probe.
         normxlogit_seconds (float or None): Median wall time of one
             ``NormXLogit.attribute`` call on the same probe.
@@ -49,6 +52,7 @@ class ModelCheck:
     logits: Optional[CheckResult] = None
     probe_shape: Tuple[int, int] = (0, 0)
     verify_seconds: float = 0.0
+    verify_warm_seconds: Optional[float] = None
     forward_seconds: Optional[float] = None
     normxlogit_seconds: Optional[float] = None
     adapter: Optional[ModelAdapter] = field(default=None, repr=False)
@@ -67,9 +71,11 @@ class ModelCheck:
                 lines.append(f"  {check.describe()}")
         batch, tokens = self.probe_shape
         if self.verify_seconds:
-            lines.append(f"  probe: {batch} x {tokens} tokens; verification took {_ms(self.verify_seconds)}"
-                         + (f" ({self.verify_seconds / self.forward_seconds:.1f} bare forward passes)"
-                            if self.forward_seconds else ""))
+            line = f"  probe: {batch} x {tokens} tokens; verification took {_ms(self.verify_seconds)} on first use"
+            if self.verify_warm_seconds is not None and self.forward_seconds:
+                line += (f", {_ms(self.verify_warm_seconds)} warm "
+                         f"({self.verify_warm_seconds / self.forward_seconds:.2f}x a bare forward pass)")
+            lines.append(line)
         if self.forward_seconds is not None and self.normxlogit_seconds is not None:
             lines.append(f"  on the probe: NormXLogit.attribute {_ms(self.normxlogit_seconds)}, bare forward "
                          f"{_ms(self.forward_seconds)} ({self.normxlogit_seconds / self.forward_seconds:.2f}x)")
@@ -170,4 +176,5 @@ def check_model(model: nn.Module, repeats: int = 5) -> ModelCheck:
         return report
     report.support = support
     report.forward_seconds, report.normxlogit_seconds = _time_on_probe(adapter, max(1, repeats))
+    report.verify_warm_seconds = _median_seconds(lambda: verify_adapter(adapter), max(1, repeats))
     return report
