@@ -182,73 +182,91 @@ def _skip(module: nn.Module) -> bool:
     return isinstance(module, nn.Dropout) or type(module).__name__.endswith("Loss")
 
 
-def _plans(model: nn.Module) -> List[_Plan]:
-    r"""Candidates from Hugging Face's conventions; raises ``UnsupportedModelError`` with the reason."""
-    name = type(model).__name__
-    no = lambda why: UnsupportedModelError(  # noqa: E731
-        f"NormXLogit does not know {name}: the automatic adapter found {why}.\n{CUSTOM_ADAPTER_HINT}")
-    config = getattr(model, "config", None)
-    task = next((t for suffix, t in _TASK_SUFFIXES if name.endswith(suffix)), None)
-    if task is None:
-        raise no("no task it knows in the class name (it reads *ForSequenceClassification, *ForMaskedLM, "
-                 "*ForCausalLM and *LMHeadModel)")
-    prefix = getattr(model, "base_model_prefix", "") or ""
-    backbone = getattr(model, prefix, None) if prefix else None
-    if not isinstance(backbone, nn.Module) or backbone is model:
-        raise no(f"no backbone at base_model_prefix {prefix!r}")
-    n_layers = getattr(config, "num_hidden_layers", None)
-    if not isinstance(n_layers, int) or n_layers < 1:
-        raise no("no config.num_hidden_layers")
+def _refuse(model: nn.Module, why: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"NormXLogit does not know {type(model).__name__}: the automatic adapter found {why}.\n{CUSTOM_ADAPTER_HINT}")
+
+
+def _block_list(model: nn.Module, backbone: nn.Module, prefix: str, n_layers: int) -> str:
+    r"""Path (relative to the backbone) of the one block list: the shallowest ModuleList of ``n_layers``."""
     # A list of lists is a container of stages (Funnel), not blocks that are called.
-    lists = [(path, m) for path, m in backbone.named_modules() if isinstance(m, nn.ModuleList)
+    lists = [path for path, m in backbone.named_modules() if isinstance(m, nn.ModuleList)
              and len(m) == n_layers and not any(isinstance(b, (nn.ModuleList, nn.ModuleDict)) for b in m)]
     if not lists:
-        raise no(f"no nn.ModuleList of length config.num_hidden_layers={n_layers} in {prefix!r} (shared or "
-                 "nested blocks)")
-    depth = min(path.count(".") for path, _ in lists)
-    lists = [(path, m) for path, m in lists if path.count(".") == depth]
+        raise _refuse(model, f"no nn.ModuleList of length config.num_hidden_layers={n_layers} in {prefix!r} "
+                             "(shared or nested blocks)")
+    depth = min(path.count(".") for path in lists)
+    lists = [path for path in lists if path.count(".") == depth]
     if len(lists) > 1:
-        raise no(f"several block lists of length {n_layers}: {', '.join(p for p, _ in lists)}")
-    blocks_path = lists[0][0]
-    children = list(backbone.named_children())
-    top = blocks_path.split(".")[0]
-    after = [n for n, m in children[[n for n, _ in children].index(top) + 1:] if m is not None and _is_norm(m)]
-    if len(after) > 1:
-        raise no(f"several norms after the blocks in {prefix!r} ({', '.join(after)}), so no single final norm")
-    final_norm = f"{prefix}.{after[0]}" if after else None
+        raise _refuse(model, f"several block lists of length {n_layers}: {', '.join(lists)}")
+    return lists[0]
 
+
+def _final_norm(model: nn.Module, backbone: nn.Module, prefix: str, blocks: str) -> Optional[str]:
+    r"""The norm among the backbone's direct children registered after the block list, if any."""
+    names = [n for n, _ in backbone.named_children()]
+    after = names[names.index(blocks.split(".")[0]) + 1:]
+    norms = [n for n in after if getattr(backbone, n) is not None and _is_norm(getattr(backbone, n))]
+    if len(norms) > 1:
+        raise _refuse(model, f"several norms after the blocks in {prefix!r} ({', '.join(norms)}), so no single "
+                             "final norm")
+    return f"{prefix}.{norms[0]}" if norms else None
+
+
+def _output_layer(model: nn.Module, backbone: nn.Module, task: str) -> nn.Linear:
     if task == "sequence_classification":
-        labels = int(getattr(config, "num_labels", 0) or 0)
-        heads = [(n, m) for n, m in model.named_children() if m is not backbone and m is not None and not _skip(m)]
-        linears = [m for _, part in heads for m in part.modules() if isinstance(m, nn.Linear) and m.out_features == labels]
+        labels = int(getattr(model.config, "num_labels", 0) or 0)
+        heads = [m for m in model.children() if m is not backbone and m is not None and not _skip(m)]
+        linears = [m for part in heads for m in part.modules() if isinstance(m, nn.Linear) and m.out_features == labels]
         if not linears:
-            raise no(f"no nn.Linear with num_labels={labels} outputs outside the backbone")
-        output = linears[-1]
-    else:
-        output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        if not isinstance(output, nn.Linear):
-            raise no(f"get_output_embeddings() is {type(output).__name__}, not an nn.Linear")
-    output_path = _path_of(model, output)
+            raise _refuse(model, f"no nn.Linear with num_labels={labels} outputs outside the backbone")
+        return linears[-1]  # classifier, score or classifier.out_proj: the last one with num_labels outputs
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if not isinstance(output, nn.Linear):
+        raise _refuse(model, f"get_output_embeddings() is {type(output).__name__}, not an nn.Linear")
+    return output
+
+
+def _head_parts(model: nn.Module, backbone: nn.Module, output: nn.Linear) -> List[str]:
+    r"""The task model's children after the backbone, in registration order, up to the one holding ``output``."""
     parts: List[str] = []
     for child_name, child in model.named_children():
         if child is backbone or child is None or _skip(child):
             continue
         if child is output:
-            break
+            return parts
         parts.append(child_name)
         if any(m is output for m in child.modules()):
-            break
-    else:
-        raise no(f"the output layer {output_path} outside the task model's direct children")
+            return parts
+    raise _refuse(model, "the output layer outside the task model's direct children")
+
+
+def _plans(model: nn.Module) -> List[_Plan]:
+    r"""Candidates from Hugging Face's conventions; raises ``UnsupportedModelError`` with the reason."""
+    name = type(model).__name__
+    task = next((t for suffix, t in _TASK_SUFFIXES if name.endswith(suffix)), None)
+    if task is None:
+        raise _refuse(model, "no task it knows in the class name (it reads *ForSequenceClassification, "
+                             "*ForMaskedLM, *ForCausalLM and *LMHeadModel)")
+    prefix = getattr(model, "base_model_prefix", "") or ""
+    backbone = getattr(model, prefix, None) if prefix else None
+    if not isinstance(backbone, nn.Module) or backbone is model:
+        raise _refuse(model, f"no backbone at base_model_prefix {prefix!r}")
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    if not isinstance(n_layers, int) or n_layers < 1:
+        raise _refuse(model, "no config.num_hidden_layers")
+    blocks = _block_list(model, backbone, prefix, n_layers)
+    output = _output_layer(model, backbone, task)
+    parts = _head_parts(model, backbone, output)
     params = _parameters(backbone)
-    common = dict(task=task, backbone=prefix, blocks=blocks_path, final_norm=final_norm, output=output_path,
-                  decoder=task == "causal_lm", accepts_position_ids="position_ids" in params,
-                  accepts_use_cache="use_cache" in params)
+    common = dict(task=task, backbone=prefix, blocks=blocks, final_norm=_final_norm(model, backbone, prefix, blocks),
+                  output=_path_of(model, output), decoder=task == "causal_lm",
+                  accepts_position_ids="position_ids" in params, accepts_use_cache="use_cache" in params)
     plans = [_Plan(parts=tuple(parts), **common)]
-    pooler = getattr(backbone, "pooler", None)
     if task == "sequence_classification":
-        if isinstance(pooler, nn.Module):  # a classifier may read the backbone's pooler first (BERT)
+        if isinstance(getattr(backbone, "pooler", None), nn.Module):  # BERT's classifier reads the pooler first
             plans.insert(0, _Plan(parts=(f"{prefix}.pooler", *parts), **common))
+        # the token a classifier reads: the first (encoders) or the last (decoders); the probe tells which
         plans = [_Plan(**{**p.__dict__, "classifier_position": where}) for p in plans for where in ("first", "last")]
     return plans
 

@@ -55,7 +55,8 @@ class CheckResult:
 
     def describe(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        numbers = "" if math.isinf(self.max_diff) else f"largest difference {self.max_diff:.3g} (tolerance {self.tolerance:.3g})"
+        numbers = ("" if math.isinf(self.max_diff)
+                   else f"largest difference {self.max_diff:.3g} (tolerance {self.tolerance:.3g})")
         extra = "; ".join(p for p in (numbers, self.detail) if p)
         return f"{self.name} check {verdict}" + (f": {extra}" if extra else "")
 
@@ -295,8 +296,9 @@ def refusal(model: nn.Module, what: str, verification: Verification, prefix: str
     failed = verification.failed
     assert failed is not None
     numbers = (f"largest difference {failed.max_diff:.3g}, tolerance {failed.tolerance:.3g}"
-               if not math.isinf(failed.max_diff) else failed.detail)
-    reason = f"NormXLogit does not know {type(model).__name__}: {prefix}{what} failed its {failed.name} check ({numbers})."
+               + (f", {failed.detail}" if failed.detail else "") if not math.isinf(failed.max_diff) else failed.detail)
+    reason = (f"NormXLogit does not know {type(model).__name__}: {prefix}{what} failed its {failed.name} check "
+              f"({numbers}).")
     lines = [reason, f"  {verification.hidden.describe()}", f"  {verification.logits.describe()}", CUSTOM_ADAPTER_HINT]
     return UnsupportedModelError("\n".join(lines))
 
