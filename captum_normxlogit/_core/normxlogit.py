@@ -59,9 +59,9 @@ class NormXLogit(LayerAttribution):
 
     Args:
         model (nn.Module): A Hugging Face task model (``*ForSequenceClassification``,
-            ``*ForCausalLM``, ``*ForMaskedLM`` of a registered family; see
-            :func:`captum_normxlogit.supported_models`) or any model described by
-            ``adapter``.
+            ``*ForCausalLM``, ``*ForMaskedLM`` of a registered family, see
+            :func:`captum_normxlogit.supported_models`; any other one through the
+            verified automatic adapter) or any model described by ``adapter``.
         layer (None, int, nn.Module or list, optional): ``None`` gives the
             paper's final scores. A transformer block (one of
             ``adapter.blocks``) or an int ``l`` in ``0..L`` reads the head on
