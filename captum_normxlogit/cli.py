@@ -12,7 +12,8 @@ from typing import Iterator, List, Optional
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
-COMMANDS = ("demo", "explain", "evaluate")
+# A command's module is its name with "-" as "_" (check-model -> _commands/check_model.py).
+COMMANDS = ("demo", "explain", "evaluate", "check-model")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"captum_normxlogit._commands.{name}").register(commands)
+        importlib.import_module(f"captum_normxlogit._commands.{name.replace('-', '_')}").register(commands)
     return parser
 
 

@@ -7,8 +7,9 @@ Face model, its `output_hidden_states=True` output and its head modules are used
     score[b, i] = ||hidden_states[0][b, i]||_2 * HoT(hidden_states[l][b, i])[target[b]]
     regression:   ||hidden_states[0][b, i]||_2 * |HoT(hidden_states[l][b, i]) - model_output[b]|
 
-transformers 5.x: for decoders `hidden_states[L]` is already after the final norm (it is
+transformers 5.x: for decoders (and ModernBERT) `hidden_states[L]` is already after the final norm (it is
 `last_hidden_state`) while `hidden_states[0..L-1]` are not, so the final norm is applied to layers < L only.
+Granite divides its logits by `config.logits_scaling`, Cohere multiplies them by `logit_scale`.
 Decoders get position_ids = (mask.cumsum(-1) - 1).clamp(min=0).
 """
 from __future__ import annotations
@@ -26,14 +27,20 @@ _DECODER_CLASSES = (
     T.FalconForCausalLM, T.MistralForSequenceClassification, T.Qwen2ForSequenceClassification,
     T.GemmaForSequenceClassification, T.Gemma2ForSequenceClassification, T.PhiForSequenceClassification,
     T.OPTForSequenceClassification, T.GPTNeoXForSequenceClassification,
+    T.GraniteForCausalLM, T.CohereForCausalLM, T.Gemma3ForCausalLM, T.MixtralForCausalLM, T.Qwen2MoeForCausalLM,
+    T.Gemma3TextForSequenceClassification, T.MixtralForSequenceClassification, T.Qwen2MoeForSequenceClassification,
 )
 _MLM_CLASSES = (T.BertForMaskedLM, T.RobertaForMaskedLM, T.DistilBertForMaskedLM, T.AlbertForMaskedLM,
-                T.ElectraForMaskedLM)
+                T.ElectraForMaskedLM, T.ModernBertForMaskedLM, T.MPNetForMaskedLM, T.DebertaV2ForMaskedLM)
+# ModernBERT is an encoder whose backbone ends with `final_norm`; like the decoders, its hidden_states[L]
+# is already after that norm, and hidden_states[0..L-1] are not.
+_MODERNBERT = (T.ModernBertForSequenceClassification, T.ModernBertForMaskedLM)
 _CLM_CLASSES = (T.GPT2LMHeadModel, T.LlamaForCausalLM, T.MistralForCausalLM, T.Qwen2ForCausalLM,
                 T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM, T.OPTForCausalLM, T.GPTNeoXForCausalLM,
                 T.Qwen3ForCausalLM, T.Phi3ForCausalLM, T.Olmo2ForCausalLM, T.StableLmForCausalLM,
                 T.Starcoder2ForCausalLM, T.GPTJForCausalLM, T.GPTNeoForCausalLM, T.BloomForCausalLM,
-                T.FalconForCausalLM)
+                T.FalconForCausalLM, T.GraniteForCausalLM, T.CohereForCausalLM, T.Gemma3ForCausalLM,
+                T.MixtralForCausalLM, T.Qwen2MoeForCausalLM)
 
 
 def is_decoder(model) -> bool:
@@ -77,10 +84,11 @@ def _final_norm(model, x):
         return x
     if isinstance(model, (T.GPTNeoXForCausalLM, T.GPTNeoXForSequenceClassification)):
         return model.gpt_neox.final_layer_norm(x)
-    return model.model.norm(x)   # Llama, Mistral, Qwen2/3, Gemma, Gemma-2, Phi-3, OLMo-2, StableLM, StarCoder2
+    return model.model.norm(x)   # Llama, Mistral, Qwen2/3, Gemma(-2/-3), Phi-3, OLMo-2, StableLM, StarCoder2,
+    #                              Granite, Cohere, Mixtral, Qwen2-MoE
 
 
-def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.Tensor:
+def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: bool = True) -> torch.Tensor:
     """The model's own head on ONE token vector x of shape (1, 1, H); returns a 1-D tensor of logits.
 
     Mirrors the authors' per-token call `model.classifier(model.dropout(model.bert.pooler(H[l][b][i:i+1]
@@ -100,6 +108,14 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.
         return m.classifier(m.dropout(torch.nn.ReLU()(m.pre_classifier(x[:, 0]))))[0]
     if isinstance(m, T.DebertaV2ForSequenceClassification):
         return m.classifier(m.dropout(m.pooler(x)))[0]
+    if isinstance(m, T.MPNetForSequenceClassification):
+        return m.classifier(x)[0]
+    if isinstance(m, _MODERNBERT):
+        if not last_layer:
+            x = m.model.final_norm(x)
+        if isinstance(m, T.ModernBertForSequenceClassification):
+            return m.classifier(m.drop(m.head(x[:, 0])))[0]
+        return m.decoder(m.head(x))[0, 0]
     # --- encoders: masked-LM heads over the full vocabulary
     if isinstance(m, T.BertForMaskedLM):
         return m.cls(x)[0, 0]
@@ -111,6 +127,10 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.
         return m.predictions(x)[0, 0]
     if isinstance(m, T.ElectraForMaskedLM):
         return m.generator_lm_head(m.generator_predictions(x))[0, 0]
+    if isinstance(m, T.MPNetForMaskedLM):
+        return m.lm_head(x)[0, 0]
+    if isinstance(m, T.DebertaV2ForMaskedLM):
+        return m.cls(x)[0, 0]   # the legacy head (config.legacy=True, the default)
     # --- decoders: final norm (for layers < L only), then score / lm_head
     if isinstance(m, _DECODER_CLASSES):
         if not last_layer:
@@ -118,6 +138,10 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True) -> torch.
         if type(m).__name__.endswith("ForSequenceClassification"):   # every decoder classifier: `score`
             return m.score(x)[0, 0]
         logits = m.lm_head(x)[0, 0]   # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
+        if scaling and isinstance(m, T.GraniteForCausalLM):
+            logits = logits / m.config.logits_scaling
+        if scaling and isinstance(m, T.CohereForCausalLM):
+            logits = logits * m.logit_scale
         cap = getattr(m.config, "final_logit_softcapping", None)
         if softcap and cap is not None:
             logits = cap * torch.tanh(logits / cap)
@@ -167,7 +191,7 @@ class RefResult:
 
 @torch.no_grad()
 def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=None, target=None,
-              mask_token_id=None, layers=None, softcap: bool = True) -> RefResult:
+              mask_token_id=None, layers=None, softcap: bool = True, scaling: bool = True) -> RefResult:
     """Per-token loop. `target`: None (model's prediction), int, or a per-example list.
 
     layers: the hidden-state indices to score (default: all 0..L).
@@ -202,7 +226,8 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
             for i in range(Tn):
                 if not mask[b, i]:
                     continue
-                tok = head_on_token(model, H[l][b][i:i + 1].unsqueeze(0), last_layer=(l == L), softcap=softcap)
+                tok = head_on_token(model, H[l][b][i:i + 1].unsqueeze(0), last_layer=(l == L), softcap=softcap,
+                                    scaling=scaling)
                 if kind == "reg":
                     value = (tok[0] - out.logits[b, 0]).abs()
                 else:

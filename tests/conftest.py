@@ -81,6 +81,31 @@ def _llama_cfg(cls=T.LlamaConfig, **kw):
     return cls(**{**_DEC, "num_key_value_heads": 2, **kw})
 
 
+def _modernbert_cfg(**kw):
+    return T.ModernBertConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=64, initializer_range=INIT, pad_token_id=PAD, bos_token_id=1, eos_token_id=2,
+        cls_token_id=1, sep_token_id=2, embedding_dropout=0.0, attention_dropout=0.0, mlp_dropout=0.0,
+        classifier_dropout=0.0, **kw,
+    )
+
+
+def _gemma3_cfg(**kw):
+    return _llama_cfg(T.Gemma3TextConfig, head_dim=8, query_pre_attn_scalar=8, sliding_window=4, **kw)
+
+
+# Mixture of experts: transformers' default CPU kernel (grouped_mm) needs 16-byte aligned rows, so the
+# expert widths are multiples of 4 floats (37 raises "strides should be multiple of 16 bytes").
+def _mixtral_cfg(**kw):
+    return _llama_cfg(T.MixtralConfig, intermediate_size=48, num_local_experts=4, num_experts_per_tok=2,
+                      sliding_window=None, **kw)
+
+
+def _qwen2moe_cfg(**kw):
+    return _llama_cfg(T.Qwen2MoeConfig, intermediate_size=48, moe_intermediate_size=48,
+                      shared_expert_intermediate_size=48, num_experts=4, num_experts_per_tok=2, **kw)
+
+
 FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     # sequence classifiers (3 labels)
     "bert_cls": lambda: T.BertForSequenceClassification(_bert_cfg(num_labels=3)),
@@ -108,6 +133,11 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     "gptneox_cls": lambda: T.GPTNeoXForSequenceClassification(T.GPTNeoXConfig(
         **{**_DEC, "hidden_dropout": 0.0, "attention_dropout": 0.0, "bos_token_id": 2, "eos_token_id": 2,
            "num_labels": 3})),
+    "modernbert_cls": lambda: T.ModernBertForSequenceClassification(_modernbert_cfg(num_labels=3)),
+    "mpnet_cls": lambda: T.MPNetForSequenceClassification(T.MPNetConfig(**{**_ENC, "num_labels": 3})),
+    "gemma3_cls": lambda: T.Gemma3TextForSequenceClassification(_gemma3_cfg(num_labels=3)),
+    "mixtral_cls": lambda: T.MixtralForSequenceClassification(_mixtral_cfg(num_labels=3)),
+    "qwen2moe_cls": lambda: T.Qwen2MoeForSequenceClassification(_qwen2moe_cfg(num_labels=3)),
     # regression (num_labels = 1)
     "bert_reg": lambda: T.BertForSequenceClassification(_bert_cfg(num_labels=1)),
     # masked LMs
@@ -116,6 +146,9 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     "distilbert_mlm": lambda: T.DistilBertForMaskedLM(_distil_cfg()),
     "albert_mlm": lambda: T.AlbertForMaskedLM(_albert_cfg()),
     "electra_mlm": lambda: T.ElectraForMaskedLM(_electra_cfg()),
+    "modernbert_mlm": lambda: T.ModernBertForMaskedLM(_modernbert_cfg()),
+    "mpnet_mlm": lambda: T.MPNetForMaskedLM(T.MPNetConfig(**_ENC)),
+    "deberta_mlm": lambda: T.DebertaV2ForMaskedLM(_deberta_cfg()),
     # causal LMs
     "gpt2_lm": lambda: T.GPT2LMHeadModel(T.GPT2Config(
         vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_inner=37, n_positions=64, resid_pdrop=0.0,
@@ -153,6 +186,14 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     "falcon_lm": lambda: T.FalconForCausalLM(T.FalconConfig(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, hidden_dropout=0.0,
         attention_dropout=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2)),
+    # logits_scaling and logit_scale far from 1 so a missed scaling shows (Granite divides, Cohere multiplies)
+    "granite_lm": lambda: T.GraniteForCausalLM(_llama_cfg(
+        T.GraniteConfig, logits_scaling=4.0, embedding_multiplier=2.0, residual_multiplier=0.5,
+        attention_multiplier=0.3)),
+    "cohere_lm": lambda: T.CohereForCausalLM(_llama_cfg(T.CohereConfig, logit_scale=0.25)),
+    "gemma3_lm": lambda: T.Gemma3ForCausalLM(_gemma3_cfg(final_logit_softcapping=3.0)),
+    "mixtral_lm": lambda: T.MixtralForCausalLM(_mixtral_cfg()),
+    "qwen2moe_lm": lambda: T.Qwen2MoeForCausalLM(_qwen2moe_cfg()),
 }
 
 
@@ -216,6 +257,20 @@ SPECS: dict[str, Spec] = {s.name: s for s in [
     Spec("gptneo_lm", "clm", True, _b("transformer.h"), False),
     Spec("bloom_lm", "clm", True, _b("transformer.h"), False),
     Spec("falcon_lm", "clm", True, _b("transformer.h"), False),
+    # Families added with the verified automatic adapter (appended, so older rows keep their seeds).
+    Spec("modernbert_cls", "cls", False, _b("model.layers"), False),
+    Spec("mpnet_cls", "cls", False, _b("mpnet.encoder.layer"), False),
+    Spec("gemma3_cls", "cls", True, _b("model.layers"), False),
+    Spec("mixtral_cls", "cls", True, _b("model.layers"), False),
+    Spec("qwen2moe_cls", "cls", True, _b("model.layers"), False),
+    Spec("modernbert_mlm", "mlm", False, _b("model.layers"), False),
+    Spec("mpnet_mlm", "mlm", False, _b("mpnet.encoder.layer"), False),
+    Spec("deberta_mlm", "mlm", False, _b("deberta.encoder.layer"), True),
+    Spec("granite_lm", "clm", True, _b("model.layers"), False),
+    Spec("cohere_lm", "clm", True, _b("model.layers"), False),
+    Spec("gemma3_lm", "clm", True, _b("model.layers"), False),
+    Spec("mixtral_lm", "clm", True, _b("model.layers"), False),
+    Spec("qwen2moe_lm", "clm", True, _b("model.layers"), False),
 ]}
 assert set(SPECS) == set(FACTORIES)
 NAMES = list(SPECS)

@@ -3,8 +3,9 @@
 Every tiny model of tests/conftest.py (encoder and decoder classifiers, a regressor, masked and causal LMs)
 is checked for: final scores, every layer (module form, int form, list form, attribute_all_layers including
 index 0), attribute_to_layer_input, LogAt alone, the embedding norm, explicit targets, pads, tuple structure,
-the inputs_embeds path, batch invariance, token_type_ids, forward_func, regression and Gemma-2 logit
-soft-capping. float32 throughout, atol 1e-5.
+the inputs_embeds path, batch invariance, token_type_ids, forward_func, regression, Gemma-2/3 logit
+soft-capping and Granite/Cohere logit scaling; and that every registered adapter passes the verification
+of NormXLogit(verify=True). float32 throughout, atol 1e-5.
 
 Padding: every model runs every test right-padded; decoders also left-padded. Encoders refuse left
 padding (test_encoder_left_padding_is_refused): their classifiers read position 0 and most of them count
@@ -74,11 +75,12 @@ def batch_of(name: str, left: bool, tt: bool = False):
 
 
 @functools.lru_cache(maxsize=None)
-def ref_of(name: str, left: bool, tt: bool = False, target=None, softcap: bool = True) -> R.RefResult:
+def ref_of(name: str, left: bool, tt: bool = False, target=None, softcap: bool = True,
+           scaling: bool = True) -> R.RefResult:
     bt = batch_of(name, left, tt)
     return R.reference(build(name), bt.ids, bt.mask, bt.token_type_ids if tt else None,
                        target=None if target is None else (target if isinstance(target, int) else list(target)),
-                       mask_token_id=MASK, softcap=softcap)
+                       mask_token_id=MASK, softcap=softcap, scaling=scaling)
 
 
 def afa(bt, tt: bool = False):
@@ -148,6 +150,21 @@ def test_reference_gemma2_softcap_matters():
     cap = build("gemma2_lm").config.final_logit_softcapping
     assert capped.logat[L].abs().max() < cap
     assert plain.logat[L].abs().max() > capped.logat[L].abs().max()
+
+
+def test_reference_logit_scaling_matters():
+    """Granite divides by logits_scaling, Cohere multiplies by logit_scale: both change the scores here."""
+    for name in ("granite_lm", "cohere_lm"):
+        plain, scaled = ref_of(name, False, scaling=False), ref_of(name, False)
+        L = len(scaled.scores) - 1
+        assert (plain.scores[L] - scaled.scores[L]).abs().max() > 0.1, name
+
+
+# ----------------------------------------------------------------------------- verification
+def test_registered_adapter_passes_both_checks(name, model):
+    """NormXLogit(verify=True): captured states == output_hidden_states and head == the model's logits."""
+    nx = nx_of(name, verify=True)
+    assert nx.n_layers == model.config.num_hidden_layers
 
 
 # ----------------------------------------------------------------------------- final scores

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._models.adapter import ModelAdapter
 from captum_normxlogit._models.registry import adapter_for
+from captum_normxlogit._models.verify import assert_verified
 from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode
 from captum_normxlogit._utils.inputs import (
     ModelInputs,
@@ -58,9 +59,9 @@ class NormXLogit(LayerAttribution):
 
     Args:
         model (nn.Module): A Hugging Face task model (``*ForSequenceClassification``,
-            ``*ForCausalLM``, ``*ForMaskedLM`` of a registered family; see
-            :func:`captum_normxlogit.supported_models`) or any model described by
-            ``adapter``.
+            ``*ForCausalLM``, ``*ForMaskedLM`` of a registered family, see
+            :func:`captum_normxlogit.supported_models`; any other one through the
+            verified automatic adapter) or any model described by ``adapter``.
         layer (None, int, nn.Module or list, optional): ``None`` gives the
             paper's final scores. A transformer block (one of
             ``adapter.blocks``) or an int ``l`` in ``0..L`` reads the head on
@@ -73,6 +74,12 @@ class NormXLogit(LayerAttribution):
             up from ``model.config.model_type`` when None. Default: None
         mask_token_id (int, optional): The ``[MASK]`` id, needed for masked-LM
             heads to locate the predicted position. Default: None
+        verify (bool, optional): Check the adapter once against the model's
+            own outputs on a small probe (its hidden states against
+            ``output_hidden_states``, its head against the model's logits) and
+            raise :class:`UnsupportedModelError` naming the failed check. An
+            unregistered model's automatic adapter is always verified.
+            Default: False
 
     Example::
 
@@ -102,11 +109,14 @@ class NormXLogit(LayerAttribution):
         multiply_by_inputs: bool = True,
         adapter: Optional[ModelAdapter] = None,
         mask_token_id: Optional[int] = None,
+        verify: bool = False,
     ) -> None:
         if adapter is None:
             adapter = adapter_for(model)
         elif adapter.model is not model:
             raise ValueError("adapter was built for a different model than the one passed.")
+        if verify:
+            assert_verified(adapter)
         self.adapter = adapter
         self.mask_token_id = mask_token_id
         self._multiply_by_inputs = multiply_by_inputs

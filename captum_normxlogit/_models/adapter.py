@@ -63,15 +63,23 @@ class Head:
             Default: ``()``
         output (str or nn.Linear): The final linear layer, or its path.
         softcap (str, float or None, optional): Logit soft-capping
-            ``cap * tanh(logit / cap)`` after ``output``; a string names the
-            config attribute that holds ``cap`` (a ``None`` value disables it).
-            Default: None
+            ``cap * tanh(logit / cap)`` after ``output`` (and after any
+            scaling); a string names the config attribute that holds ``cap``
+            (a ``None`` value disables it). Default: None
+        logit_multiplier (str, float or None, optional): Multiply the logits
+            by this factor after ``output`` (Cohere's ``logit_scale``); a
+            string names the config attribute. Default: None
+        logit_divisor (str, float or None, optional): Divide the logits by
+            this factor after ``output`` (Granite's ``logits_scaling``); a
+            string names the config attribute. Default: None
     """
 
     task: str
     transform: Tuple[Step, ...] = ()
     output: Union[str, nn.Module] = ""
     softcap: Union[str, float, None] = None
+    logit_multiplier: Union[str, float, None] = None
+    logit_divisor: Union[str, float, None] = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -242,7 +250,13 @@ class ModelAdapter:
                 "NormXLogit reads target rows of its weight."
             )
         self.output: nn.Linear = output
-        self.softcap: Optional[float] = self._resolve_softcap(head.softcap)
+        self.softcap: Optional[float] = self._config_number(head.softcap, "soft-capping")
+        multiplier = self._config_number(head.logit_multiplier, "logit multiplier")
+        divisor = self._config_number(head.logit_divisor, "logit divisor")
+        if divisor == 0:
+            raise ValueError("Head.logit_divisor resolves to 0; the logits cannot be divided by it.")
+        #: One factor applied to the output layer's logits (1.0: none), before soft-capping.
+        self.logit_scale: float = (1.0 if multiplier is None else multiplier) / (1.0 if divisor is None else divisor)
         self.position_ids_from_mask = position_ids_from_mask
         self.use_cache = use_cache
         self.requires_right_padding = requires_right_padding
@@ -268,13 +282,13 @@ class ModelAdapter:
         r"""True for a one-label sequence classification (regression) head."""
         return self.task == "sequence_classification" and self.num_outputs == 1
 
-    def _resolve_softcap(self, softcap: Union[str, float, None]) -> Optional[float]:
-        if isinstance(softcap, str):
+    def _config_number(self, value: Union[str, float, None], what: str) -> Optional[float]:
+        if isinstance(value, str):
             config = getattr(self.model, "config", None)
-            if config is None or not hasattr(config, softcap):
-                raise AttributeError(f"model.config has no soft-capping attribute {softcap!r}.")
-            softcap = getattr(config, softcap)
-        return None if softcap is None else float(softcap)
+            if config is None or not hasattr(config, value):
+                raise AttributeError(f"model.config has no {what} attribute {value!r}.")
+            value = getattr(config, value)
+        return None if value is None else float(value)
 
     # -- the head ----------------------------------------------------------------
     def transform(self, hidden: Tensor) -> Tensor:
@@ -284,6 +298,9 @@ class ModelAdapter:
         return hidden
 
     def _cap(self, logits: Tensor) -> Tensor:
+        r"""Everything the head does after its output layer: scaling, then soft-capping."""
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
         if self.softcap is None:
             return logits
         return torch.tanh(logits / self.softcap) * self.softcap
@@ -307,7 +324,7 @@ class ModelAdapter:
         r"""Logits of several ids at every token: ``(B, T, H), (B, K) -> (B, T, K)``.
 
         ``out[b, t, k]`` is the head's logit for ``targets[b, k]`` read at token
-        ``t`` (soft-capped where the family caps). One matmul against the
+        ``t`` (scaled and soft-capped where the family does). One matmul against the
         ``B * K`` gathered rows of the output layer; nothing of size
         ``(B, T, C)`` is built. Computed in float32. Used for many targets
         (every generated token of an LLM) and for target-minus-foil contrasts.

@@ -59,6 +59,21 @@ def _deberta_v2_check(model: nn.Module) -> None:
             "DeBERTa-v2 with conv_kernel_size > 0 adds a convolution after block 0 that is not "
             "part of any block output; pass a custom ModelAdapter if you need it."
         )
+    if type(model).__name__ == "DebertaV2ForMaskedLM" and not getattr(model.config, "legacy", True):
+        raise NotImplementedError(
+            "DebertaV2ForMaskedLM with legacy=False multiplies by the embedding matrix inside its head "
+            "(there is no output nn.Linear to read rows of); pass a custom ModelAdapter if you need it."
+        )
+
+
+def _modernbert_check(model: nn.Module) -> None:
+    pooling = getattr(model.config, "classifier_pooling", "cls")
+    if type(model).__name__ == "ModernBertForSequenceClassification" and pooling != "cls":
+        raise NotImplementedError(
+            f"ModernBertForSequenceClassification with classifier_pooling={pooling!r} averages all tokens "
+            "before its head, so no single token's reading is the model's prediction; only 'cls' pooling "
+            "is described by the registry."
+        )
 
 
 _ROBERTA_CLS = Head("sequence_classification", ("classifier.dense", torch.tanh), "classifier.out_proj")
@@ -76,11 +91,15 @@ def _decoder(
     causal_lm_class: Optional[str] = None,
     softcap: Optional[str] = None,
     position_ids_from_mask: bool = True,
-    classifier: bool = True,
+    classifier: Union[bool, str] = True,
+    logit_multiplier: Optional[str] = None,
+    logit_divisor: Optional[str] = None,
 ) -> Family:
-    heads = {causal_lm_class or f"{prefix}ForCausalLM": Head("causal_lm", final_norm, "lm_head", softcap)}
-    if classifier:
-        heads[f"{prefix}ForSequenceClassification"] = Head("sequence_classification", final_norm, "score")
+    lm_head = Head("causal_lm", final_norm, "lm_head", softcap, logit_multiplier, logit_divisor)
+    heads = {causal_lm_class or f"{prefix}ForCausalLM": lm_head}
+    if classifier:  # a string names the classifier class when it is not <prefix>ForSequenceClassification
+        name = classifier if isinstance(classifier, str) else f"{prefix}ForSequenceClassification"
+        heads[name] = Head("sequence_classification", final_norm, "score")
     return Family(
         model_types, backbone, blocks, heads, decoder=True, position_ids_from_mask=position_ids_from_mask
     )
@@ -143,8 +162,30 @@ FAMILIES: List[Family] = [
             "DebertaV2ForSequenceClassification": Head(
                 "sequence_classification", ("pooler.dense", ConfigActivation("pooler_hidden_act")), "classifier"
             ),
+            "DebertaV2ForMaskedLM": Head("masked_lm", ("cls.predictions.transform",), "cls.predictions.decoder"),
         },
         check=_deberta_v2_check,
+    ),
+    Family(
+        ("modernbert",), "model", "layers",
+        {  # the backbone applies final_norm after the last block; the heads read after it
+            "ModernBertForSequenceClassification": Head(
+                "sequence_classification", ("model.final_norm", "head"), "classifier"
+            ),
+            "ModernBertForMaskedLM": Head("masked_lm", ("model.final_norm", "head"), "decoder"),
+        },
+        check=_modernbert_check,
+    ),
+    Family(
+        ("mpnet",), "mpnet", "encoder.layer",
+        {
+            "MPNetForSequenceClassification": Head(
+                "sequence_classification", ("classifier.dense", torch.tanh), "classifier.out_proj"
+            ),
+            "MPNetForMaskedLM": Head(
+                "masked_lm", ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
+            ),
+        },
     ),
     _decoder(("gpt2",), "GPT2", "transformer", "h", ("transformer.ln_f",), causal_lm_class="GPT2LMHeadModel"),
     _decoder(("llama",), "Llama", "model", "layers", ("model.norm",)),
@@ -152,6 +193,18 @@ FAMILIES: List[Family] = [
     _decoder(("qwen2",), "Qwen2", "model", "layers", ("model.norm",)),
     _decoder(("gemma",), "Gemma", "model", "layers", ("model.norm",)),
     _decoder(("gemma2",), "Gemma2", "model", "layers", ("model.norm",), softcap="final_logit_softcapping"),
+    _decoder(
+        ("gemma3_text",), "Gemma3", "model", "layers", ("model.norm",), softcap="final_logit_softcapping",
+        classifier="Gemma3TextForSequenceClassification",
+    ),
+    # Mixture-of-experts decoders: the router and experts live inside each block.
+    _decoder(("mixtral",), "Mixtral", "model", "layers", ("model.norm",)),
+    _decoder(("qwen2_moe",), "Qwen2Moe", "model", "layers", ("model.norm",)),
+    # Heads that scale their logits: Granite divides by logits_scaling, Cohere multiplies by logit_scale.
+    _decoder(("granite",), "Granite", "model", "layers", ("model.norm",), classifier=False,
+             logit_divisor="logits_scaling"),
+    _decoder(("cohere",), "Cohere", "model", "layers", ("model.norm",), classifier=False,
+             logit_multiplier="logit_scale"),
     _decoder(("phi",), "Phi", "model", "layers", ("model.final_layernorm",)),
     # OPT derives positions from the attention mask itself; its final norm and
     # output projection are absent in some checkpoints (opt-350m).

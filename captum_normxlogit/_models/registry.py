@@ -1,35 +1,19 @@
 r"""Find the :class:`ModelAdapter` for a model by ``config.model_type``."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from torch import nn
 
 from captum_normxlogit._models.adapter import ModelAdapter
+from captum_normxlogit._models.errors import CUSTOM_ADAPTER_HINT as _CUSTOM_ADAPTER_HINT
+from captum_normxlogit._models.errors import UnsupportedModelError
 from captum_normxlogit._models.families import FAMILIES, Family
 
 __all__ = ["UnsupportedModelError", "adapter_for", "register_family", "supported_models"]
 
 _BY_MODEL_TYPE: Dict[str, Family] = {}
 
-_CUSTOM_ADAPTER_HINT = """\
-To explain it anyway, describe its parts with a ModelAdapter:
-
-    from captum_normxlogit import Head, ModelAdapter, NormXLogit
-    adapter = ModelAdapter(
-        model,
-        head=Head("causal_lm", transform=("model.norm",), output="lm_head"),  # or "sequence_classification" / "masked_lm"
-        blocks="layers",            # the block list, relative to backbone
-        backbone="model",           # the base model run for LM heads
-        position_ids_from_mask=True, use_cache=False,   # for decoders
-    )
-    nx = NormXLogit(model, adapter=adapter)
-
-or register the whole family once with captum_normxlogit.register_family(Family(...))."""
-
-
-class UnsupportedModelError(TypeError):
-    r"""Raised when no registered family describes a model."""
 
 
 def register_family(family: Family, overwrite: bool = False) -> None:
@@ -52,12 +36,29 @@ for _family in FAMILIES:
 
 
 def supported_models() -> Dict[str, List[str]]:
-    r"""Registered ``model_type`` values and the task classes each supports."""
+    r"""Registered ``model_type`` values and the task classes each supports.
+
+    These are the families described by hand in ``families.py``. Any other
+    Hugging Face task model (``*ForSequenceClassification``, ``*ForMaskedLM``,
+    ``*ForCausalLM``) is tried through the verified automatic adapter: used when
+    its hidden states and head logits match the model's own on a probe, refused
+    with :class:`UnsupportedModelError` naming the failed check otherwise
+    (``captum_normxlogit.check_model(model)`` reports which applies).
+
+    Returns:
+        dict: ``model_type`` -> sorted task class names.
+    """
     return {mt: sorted(f.heads) for mt, f in sorted(_BY_MODEL_TYPE.items())}
 
 
 def adapter_for(model: nn.Module) -> ModelAdapter:
-    r"""Build the :class:`ModelAdapter` of a registered Hugging Face model.
+    r"""Build the :class:`ModelAdapter` of a Hugging Face model.
+
+    A registered family comes first. Any other Hugging Face task model is tried
+    through the verified automatic adapter
+    (:func:`captum_normxlogit._models.auto.auto_adapter`): a candidate built from
+    Hugging Face's conventions, used only when its hidden states and head logits
+    match the model's own on a probe (a warning says so once).
 
     Args:
         model (nn.Module): A Hugging Face task model, e.g.
@@ -67,22 +68,34 @@ def adapter_for(model: nn.Module) -> ModelAdapter:
         ModelAdapter: Its blocks, head and forward conventions.
 
     Raises:
-        UnsupportedModelError: When the model's class is not registered; the
-            message shows how to pass a custom adapter.
+        UnsupportedModelError: When the model is not registered and the automatic
+            adapter cannot be built or fails a check; the first line says why, the
+            rest shows how to pass a custom adapter.
     """
-    cls_name = type(model).__name__
+    family = registered_family(model)
+    if family is None:
+        config = getattr(model, "config", None)
+        if getattr(config, "model_type", None) is None:  # not a Hugging Face model: nothing to go on
+            raise UnsupportedModelError(
+                f"NormXLogit does not know {type(model).__name__}: it has no config.model_type, so neither the "
+                f"registry nor the verified automatic adapter applies.\n{_CUSTOM_ADAPTER_HINT}"
+            )
+        from captum_normxlogit._models.auto import auto_adapter
+
+        return auto_adapter(model)
+    return registered_adapter(model, family)
+
+
+def registered_family(model: nn.Module) -> Optional[Family]:
+    r"""The registered :class:`Family` that lists ``type(model)``, or None."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     family = _BY_MODEL_TYPE.get(model_type) if model_type else None
-    if family is None or cls_name not in family.heads:
-        if family is None:
-            known = ", ".join(sorted(_BY_MODEL_TYPE))
-            why = f"model_type {model_type!r} is not registered (registered: {known})."
-        else:
-            why = (
-                f"model_type {model_type!r} is registered for {', '.join(sorted(family.heads))}, "
-                f"not {cls_name}."
-            )
-        raise UnsupportedModelError(f"NormXLogit does not know {cls_name}: {why}\n{_CUSTOM_ADAPTER_HINT}")
+    return family if family is not None and type(model).__name__ in family.heads else None
+
+
+def registered_adapter(model: nn.Module, family: Family) -> ModelAdapter:
+    r"""The adapter a registered family describes (its ``check`` runs first)."""
+    cls_name = type(model).__name__
     if family.check is not None:
         family.check(model)
     return ModelAdapter(
