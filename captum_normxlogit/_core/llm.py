@@ -43,9 +43,11 @@ from captum_normxlogit._core.llm_inputs import (
     TargetLike,
     align_foil,
     as_ids,
+    check_prompt_ids,
     generate,
     pretty_tokens,
     prompt_input,
+    sequences_per_prompt,
     target_ids,
 )
 from captum_normxlogit._core.normxlogit import NormXLogit
@@ -185,6 +187,7 @@ class LLMNormXLogit:
         """
         if isinstance(target, (list, tuple)) and target and not isinstance(target[0], int):
             raise TypeError("attribute explains one prompt; for several prompts use attribute_batch.")
+        self._one_sequence(target, gen_args)
         return self.attribute_batch([inp], None if target is None else [target], gen_args, foil, include_generated)[0]
 
     def attribute_batch(
@@ -211,7 +214,10 @@ class LLMNormXLogit:
                 per prompt (a list is always read per prompt then). Default: None
 
         Returns:
-            *list[LLMAttributionResult]*, one per prompt, in order.
+            *list[LLMAttributionResult]*, one per prompt, in order. When ``gen_args``
+            (or the model's ``generation_config``) asks for ``num_return_sequences = n``,
+            ``n`` per prompt, grouped by prompt (``results[k]`` explains generation
+            ``k % n`` of prompt ``k // n``; its ``inp`` is that prompt).
         """
         prompts, targets_, foils = self._prepare(inps, targets, gen_args, foil)
         mats, probs = self._pass(prompts, targets_, foils, [self._layer], include_generated)
@@ -255,6 +261,7 @@ class LLMNormXLogit:
             if isinstance(layers, (int, nn.Module)) or not len(layers):
                 raise ValueError("layers must be a non-empty list of hidden-state indices or blocks (or None).")
             indices = [self.attr._layer_index(spec, attribute_to_layer_input=False) for spec in layers]
+        self._one_sequence(target, gen_args)
         prompts, targets_, foils = self._prepare([inp], None if target is None else [target], gen_args, foil)
         mats, _ = self._pass(prompts, targets_, foils, indices, include_generated=False)
         return LLMLayerAttributionResult(
@@ -263,10 +270,21 @@ class LLMNormXLogit:
         )
 
     # -- internals -------------------------------------------------------------------------
+    def _one_sequence(self, target: Any, gen_args: Any) -> None:
+        n = sequences_per_prompt(self.model, gen_args) if target is None else 1
+        if n != 1:
+            raise ValueError(
+                f"num_return_sequences={n} gives {n} generations of the one prompt, and this method returns one "
+                "result: use attribute_batch([inp], gen_args=...), which returns one result per generation."
+            )
+
     def _prepare(self, inps: Any, targets: Any, gen_args: Any, foil: Any):
         if isinstance(inps, (str, TextTokenInput)) or not isinstance(inps, Sequence) or not len(inps):
             raise TypeError("inps must be a non-empty list of prompts (strings or TextTokenInput).")
         prompts = [prompt_input(inp, self.tokenizer) for inp in inps]
+        table = self.attr._embedding_table()
+        for index, prompt in enumerate(prompts):
+            check_prompt_ids(prompt, index, table.num_embeddings if table is not None else self.attr.adapter.num_outputs)
         vocab = self.attr.adapter.num_outputs
         per_prompt_foil = isinstance(foil, list) and len(inps) > 1
         if per_prompt_foil and len(foil) != len(inps):
@@ -279,6 +297,9 @@ class LLMNormXLogit:
         if targets is None:
             ids = [p.inp_tensor[0] for p in prompts]
             targets_ = generate(self.model, ids, gen_args, self._pad_id(), self.attr.adapter.input_device())
+            n = len(targets_) // len(prompts)  # num_return_sequences: n generations per prompt, grouped by prompt
+            prompts = [p for p in prompts for _ in range(n)]
+            parsed = [f for f in parsed for _ in range(n)]
         else:
             if gen_args is not None:
                 raise ValueError("gen_args is used only to generate the target; pass target=None to generate.")

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._models.adapter import ModelAdapter
 from captum_normxlogit._models.registry import adapter_for
-from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode
+from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode, model_lock
 from captum_normxlogit._utils.inputs import (
     ModelInputs,
     TensorOrTuple,
@@ -24,6 +24,37 @@ from captum_normxlogit._utils.inputs import (
 __all__ = ["NormXLogit"]
 
 LayerSpec = Union[None, int, nn.Module, Sequence[Union[int, nn.Module]]]
+
+_POSITION_LIMITS = ("max_position_embeddings", "n_positions", "n_ctx")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    r"""The module inside ``nn.DataParallel`` / ``DistributedDataParallel`` / ``torch.compile`` wrappers.
+
+    NormXLogit hooks the model's own blocks and reads its own head, so it runs the wrapped module
+    itself: on its own device (no data parallelism) and eagerly (not compiled). The results are
+    the same; only the wrapper's speed-up is not used.
+    """
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # torch.compile's wrapper
+        else:
+            return model
+
+
+def _logits_of(output: Any) -> Tensor:
+    r"""``logits`` of a model output, also for models configured with ``return_dict=False`` (a tuple)."""
+    logits = getattr(output, "logits", None)
+    if logits is None and isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        logits = output[0]  # without labels the tuple starts with the logits
+    if not isinstance(logits, Tensor):
+        raise TypeError(
+            f"The model returned {type(output).__name__}, with no logits to read; NormXLogit needs a task model "
+            "whose output has .logits (or a tuple starting with them)."
+        )
+    return logits
 
 
 class NormXLogit(LayerAttribution):
@@ -103,9 +134,10 @@ class NormXLogit(LayerAttribution):
         adapter: Optional[ModelAdapter] = None,
         mask_token_id: Optional[int] = None,
     ) -> None:
+        wrapper, model = model, unwrap_model(model)
         if adapter is None:
             adapter = adapter_for(model)
-        elif adapter.model is not model:
+        elif adapter.model is not model and adapter.model is not wrapper:
             raise ValueError("adapter was built for a different model than the one passed.")
         self.adapter = adapter
         self.mask_token_id = mask_token_id
@@ -258,11 +290,21 @@ class NormXLogit(LayerAttribution):
         table = get() if callable(get) else None
         return table if isinstance(table, nn.Embedding) else None
 
-    def _validate(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+    def _check_inputs(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+        r"""Form, dtype, range and device of the inputs, mask and token types (no padding rules)."""
         table = self._embedding_table()
         dim = table.embedding_dim if table is not None else -1
-        tensor, is_tuple = format_inputs(inputs, dim, table.num_embeddings if table is not None else None)
-        model_inputs = parse_forward_args(additional_forward_args, tensor, is_tuple)
+        tensor, is_tuple = format_inputs(
+            inputs, dim, table.num_embeddings if table is not None else None,
+            table.weight.dtype if table is not None else None,
+        )
+        type_vocab_size = getattr(getattr(self.model, "config", None), "type_vocab_size", None)
+        return parse_forward_args(
+            additional_forward_args, tensor, is_tuple, type_vocab_size if isinstance(type_vocab_size, int) else None
+        )
+
+    def _validate(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+        model_inputs = self._check_inputs(inputs, additional_forward_args)
         if self.adapter.requires_right_padding:
             mask = model_inputs.attention_mask
             left = (mask[:, 1:] > mask[:, :-1]).any(-1).nonzero().flatten().tolist()
@@ -278,10 +320,28 @@ class NormXLogit(LayerAttribution):
     def _run(self, inputs: ModelInputs, wanted: set) -> HiddenStates:
         adapter = self.adapter
         kwargs = adapter.forward_kwargs(inputs.tensor, inputs.attention_mask, inputs.token_type_ids)
-        with capture_hidden_states(adapter.blocks, wanted) as states:
-            states.output = adapter.runner(**kwargs)
+        with model_lock(self.model), capture_hidden_states(adapter.blocks, wanted) as states:
+            try:
+                states.output = adapter.runner(**kwargs)
+            except (IndexError, RuntimeError) as error:
+                self._explain_failure(inputs, error)
+                raise
         states.check_complete()
         return states
+
+    def _explain_failure(self, inputs: ModelInputs, error: Exception) -> None:
+        r"""Raise a sentence for a forward pass that failed for a reason the user can fix."""
+        config = getattr(self.model, "config", None)
+        limit = next((getattr(config, k) for k in _POSITION_LIMITS if isinstance(getattr(config, k, None), int)), None)
+        length = inputs.tensor.shape[1]
+        # some families (RoBERTa: padding_idx + 1) start their positions past 0 of the table
+        if limit is not None and length > limit - 2:
+            raise ValueError(
+                f"The input is {length} tokens long, but {type(self.model).__name__} has a position table of "
+                f"{limit} (config.{next(k for k in _POSITION_LIMITS if getattr(config, k, None) == limit)}) and "
+                "failed on it; truncate the input, e.g. tokenizer(..., truncation=True) "
+                "(tokenizer.model_max_length tokens)."
+            ) from error
 
     def _prediction_position(self, inputs: ModelInputs) -> Tensor:
         r"""Where the head's prediction is read, ``(B,)``: last real token or [MASK]."""
@@ -311,7 +371,7 @@ class NormXLogit(LayerAttribution):
         ``position`` is :meth:`_prediction_position`, unused for ``prediction_at="model_output"``.
         """
         if self.adapter.prediction_at == "model_output":
-            return states.output.logits
+            return _logits_of(states.output)
         last = states[self.n_layers]
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
@@ -357,9 +417,10 @@ class NormXLogit(LayerAttribution):
     def _forward_func(
         self, inputs: Tensor, attention_mask: Optional[Tensor] = None, token_type_ids: Optional[Tensor] = None
     ) -> Tensor:
-        if attention_mask is None:
-            attention_mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
-        model_inputs = ModelInputs(inputs, attention_mask, token_type_ids, False)
+        extras = (attention_mask,) if token_type_ids is None else (attention_mask, token_type_ids)
+        # the same checks as attribute (form, dtype, 0/1 mask, segment range), not the padding rules:
+        # gradient methods and the metrics pass perturbed batches through here
+        model_inputs = self._check_inputs(inputs, extras)
         if self.adapter.prediction_at == "model_output":
             return self._predicted_logits(self._run(model_inputs, set()), None)
         position = self._prediction_position(model_inputs)

@@ -158,6 +158,47 @@ def _resolve_blocks(model: nn.Module, backbone: nn.Module, blocks: Any) -> List[
     return blocks
 
 
+def _check_every_block(model: nn.Module, blocks: List[nn.Module]) -> None:
+    r"""Refuse a block list that leaves blocks out: "final" scores would read an inner block.
+
+    Checked against the list's own container (a ``ModuleList``/``Sequential`` holding the blocks)
+    when they share one, else against ``config.num_hidden_layers``.
+    """
+    parents: Dict[int, nn.Module] = {}
+    for module in model.modules():
+        for child in module.children():
+            parents.setdefault(id(child), module)
+    containers = {id(parents.get(id(b))) for b in blocks}
+    container = parents.get(id(blocks[0]))
+    if len(containers) == 1 and isinstance(container, (nn.ModuleList, nn.Sequential)):
+        where = [next(i for i, c in enumerate(container) if c is b) for b in blocks]
+        missing = sorted(set(range(len(container))) - set(where))
+        if missing or where != sorted(where):
+            raise ValueError(
+                f"ModelAdapter.blocks must list every transformer block of {type(model).__name__}, in execution "
+                f"order: their container holds {len(container)} blocks, the list has container indices {where}"
+                f"{f' (missing {missing})' if missing else ''}. NormXLogit's final scores read the last listed "
+                "block's output and layer l reads block l, so pass the whole container, e.g. blocks=\"layers\"."
+            )
+        return
+    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(blocks):
+        raise ValueError(
+            f"ModelAdapter.blocks lists {len(blocks)} blocks but {type(model).__name__}.config.num_hidden_layers "
+            f"is {expected}: list every block in execution order (a shared block once per call), since the final "
+            "scores read the last listed block's output."
+        )
+
+
+def _is_quantized_linear(module: Any) -> bool:
+    r"""A dynamically quantised linear layer (``torch.ao.quantization.quantize_dynamic``)."""
+    try:
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+    except ImportError:  # pragma: no cover - a torch without eager-mode quantisation
+        return False
+    return isinstance(module, DynamicQuantizedLinear)
+
+
 class ModelAdapter:
     r"""Everything NormXLogit needs to know about one model.
 
@@ -233,15 +274,19 @@ class ModelAdapter:
             backbone = _resolve_module(model, backbone)
         self.backbone: nn.Module = model if backbone is None else backbone
         self.blocks: List[nn.Module] = _resolve_blocks(model, self.backbone, blocks)
+        _check_every_block(model, self.blocks)
         steps = (_resolve_step(model, s) for s in head.transform)
         self.transform_steps: List[Callable[[Tensor], Tensor]] = [s for s in steps if s is not None]
         output = head.output if isinstance(head.output, nn.Module) else _resolve_module(model, head.output)
-        if not isinstance(output, nn.Linear):
+        #: A dynamically quantised head is run as a module (its own int8 arithmetic), not read row by row.
+        self.quantized_output = _is_quantized_linear(output)
+        if not isinstance(output, nn.Linear) and not self.quantized_output:
+            kind = f"{type(output).__module__}.{type(output).__qualname__}"
             raise TypeError(
-                f"Head.output must be an nn.Linear, got {type(output).__name__}; "
-                "NormXLogit reads target rows of its weight."
+                f"Head.output must be a torch.nn.Linear (or a dynamically quantised "
+                f"torch.ao.nn.quantized.dynamic.Linear), got {kind}; NormXLogit reads target rows of its weight."
             )
-        self.output: nn.Linear = output
+        self.output: nn.Linear = output  # type: ignore[assignment]
         self.softcap: Optional[float] = self._resolve_softcap(head.softcap)
         self.position_ids_from_mask = position_ids_from_mask
         self.use_cache = use_cache
@@ -291,6 +336,8 @@ class ModelAdapter:
     def logits(self, hidden: Tensor) -> Tensor:
         r"""Full head logits ``(..., H) -> (..., C)``; use only on a few vectors for LMs."""
         x = self.transform(hidden)
+        if self.quantized_output:
+            return self._cap(self.output(x))
         with _loaded(self.output):
             weight = self.output.weight
             return self._cap(nn.functional.linear(x.to(weight.device), weight, self.output.bias))
@@ -313,6 +360,10 @@ class ModelAdapter:
         (every generated token of an LLM) and for target-minus-foil contrasts.
         """
         x = self.transform(hidden)
+        if self.quantized_output:  # every logit, then the wanted ones: (B, T, C) for a quantised head
+            every = self.output(x).float()
+            index = targets.to(every.device).unsqueeze(1).expand(-1, every.shape[1], -1)
+            return self._cap(every.gather(-1, index))
         with _loaded(self.output):
             weight, bias = self.output.weight, self.output.bias
             targets = targets.to(weight.device)
