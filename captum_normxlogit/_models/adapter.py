@@ -278,7 +278,7 @@ class ModelAdapter:
         steps = (_resolve_step(model, s) for s in head.transform)
         self.transform_steps: List[Callable[[Tensor], Tensor]] = [s for s in steps if s is not None]
         output = head.output if isinstance(head.output, nn.Module) else _resolve_module(model, head.output)
-        #: A dynamically quantised head is run as a module (its own int8 arithmetic), not read row by row.
+        #: A dynamically quantised head is run as a module, token by token (its own int8 arithmetic).
         self.quantized_output = _is_quantized_linear(output)
         if not isinstance(output, nn.Linear) and not self.quantized_output:
             kind = f"{type(output).__module__}.{type(output).__qualname__}"
@@ -335,9 +335,9 @@ class ModelAdapter:
 
     def logits(self, hidden: Tensor) -> Tensor:
         r"""Full head logits ``(..., H) -> (..., C)``; use only on a few vectors for LMs."""
-        x = self.transform(hidden)
         if self.quantized_output:
-            return self._cap(self.output(x))
+            return self._per_token(hidden)
+        x = self.transform(hidden)
         with _loaded(self.output):
             weight = self.output.weight
             return self._cap(nn.functional.linear(x.to(weight.device), weight, self.output.bias))
@@ -359,11 +359,10 @@ class ModelAdapter:
         ``(B, T, C)`` is built. Computed in float32. Used for many targets
         (every generated token of an LLM) and for target-minus-foil contrasts.
         """
-        x = self.transform(hidden)
         if self.quantized_output:  # every logit, then the wanted ones: (B, T, C) for a quantised head
-            every = self.output(x).float()
-            index = targets.to(every.device).unsqueeze(1).expand(-1, every.shape[1], -1)
-            return self._cap(every.gather(-1, index))
+            every = self._per_token(hidden).float()
+            return every.gather(-1, targets.to(every.device).unsqueeze(1).expand(-1, every.shape[1], -1))
+        x = self.transform(hidden)
         with _loaded(self.output):
             weight, bias = self.output.weight, self.output.bias
             targets = targets.to(weight.device)
@@ -372,6 +371,17 @@ class ModelAdapter:
             if bias is not None:
                 out = out + bias[targets].float().unsqueeze(1)
         return self._cap(out)
+
+    def _per_token(self, hidden: Tensor) -> Tensor:
+        r"""The whole head on one token vector at a time: ``(..., H) -> (..., C)``.
+
+        Dynamic quantisation scales each call's input by that input's own range, so a batched call
+        would make a token's reading depend on the other tokens; one call per vector does not (and
+        is what the authors' per-token head call computes). Slower: ``B * T`` small calls.
+        """
+        flat = hidden.reshape(-1, 1, hidden.shape[-1])
+        rows = torch.cat([self._cap(self.output(self.transform(vector))) for vector in flat])
+        return rows.reshape(*hidden.shape[:-1], rows.shape[-1])
 
     # -- running the model -------------------------------------------------------------
     def input_device(self) -> torch.device:
