@@ -108,7 +108,11 @@ def capture_hidden_states(blocks: List[nn.Module], wanted: Iterable[int]) -> Ite
             handles.append(module.register_forward_hook(hook))
         yield record
     finally:
-        _remove_hooks(handles)
+        try:
+            _remove_hooks(handles)
+        except BaseException:  # interrupted (Ctrl-C) while cleaning up: finish it, then re-raise
+            _remove_hooks(handles)
+            raise
 
 
 def _restore_training(modules: List[nn.Module]) -> None:
@@ -134,4 +138,8 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             model.eval()
             yield
         finally:
-            _restore_training(training)
+            try:
+                _restore_training(training)
+            except BaseException:  # interrupted while restoring: finish it, then re-raise
+                _restore_training(training)
+                raise
