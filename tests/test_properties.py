@@ -2,7 +2,8 @@
 
 * NormXLogit equals the independent per-token reference (tests/_reference.py).
 * A sentence alone equals the same sentence inside any padded batch; pads are exactly 0.
-* State (hooks, training flags, parameters, grad mode) is unchanged after every call, also after a raised error.
+* State (hooks, training flags, parameters, grad mode, torch's random-number state) is unchanged after every
+  call, also after a raised error.
 * Every input from a generated space of invalid inputs raises ValueError or TypeError (the package's own error
   types derive from them), raised by the package itself, never a raw IndexError/RuntimeError/AttributeError
   from torch or transformers.
@@ -113,7 +114,7 @@ def _hooks(model) -> int:
 
 
 class _State:
-    """Hooks, training flags, parameters (by value) and grad mode of a model, to compare before/after."""
+    """Hooks, training flags, parameters (by value), grad mode and RNG state, to compare before/after."""
 
     def __init__(self, model):
         self.model = model
@@ -121,9 +122,11 @@ class _State:
         self.modes = [m.training for m in model.modules()]
         self.params = {k: v.clone() for k, v in model.state_dict().items()}
         self.grad = torch.is_grad_enabled()
+        self.rng = torch.get_rng_state()
 
     def assert_unchanged(self):
         model = self.model
+        assert torch.equal(torch.get_rng_state(), self.rng), "random numbers were drawn"
         assert _hooks(model) == self.hooks, "a hook was left on the model"
         assert [m.training for m in model.modules()] == self.modes, "a training flag changed"
         assert torch.is_grad_enabled() == self.grad, "grad mode changed"
@@ -233,7 +236,7 @@ INVALID: List[tuple] = [
     ("embeds float64", None, lambda r: r.nx().attribute(_embeds(r).double(), additional_forward_args=(r.mask,))),
     ("embeds on meta", None, lambda r: r.nx().attribute(_embeds(r).to("meta"))),
     ("embeds 4-D", None, lambda r: r.nx().attribute(_embeds(r)[None])),
-    ("too long", "absolute", lambda r: r.nx().attribute(torch.randint(LOW_ID, VOCAB, (1, 80)))),
+    ("too long", "absolute", lambda r: r.nx().attribute(LOW_ID + torch.arange(80)[None] % (VOCAB - LOW_ID))),
     ("target = outputs", "classes", lambda r: r.nx().attribute(r.ids, target=_outputs(r.name), additional_forward_args=r.extras)),
     ("target -1", "classes", lambda r: r.nx().attribute(r.ids, target=-1, additional_forward_args=r.extras)),
     ("target float", "classes", lambda r: r.nx().attribute(r.ids, target=torch.zeros(r.ids.shape[0]), additional_forward_args=r.extras)),

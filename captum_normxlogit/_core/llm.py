@@ -165,7 +165,9 @@ class LLMNormXLogit:
                 ``model.generate(**gen_args)`` (greedy, 25 new tokens by default;
                 stopped after the first end-of-sequence token). Default: None
             gen_args (dict, optional): Keyword arguments of ``model.generate``
-                when ``target`` is None. Default: None (Captum's defaults)
+                when ``target`` is None; ``return_dict_in_generate`` is refused,
+                and ``num_return_sequences > 1`` needs :meth:`attribute_batch`
+                (one result per generation). Default: None (Captum's defaults)
             foil (str, int, Tensor, list[int] or None, optional): Contrast each
                 target token with a foil: the score becomes
                 ``||x_i^0|| * (HoT(h_i)[y_j] - HoT(h_i)[foil_j])`` from the same

@@ -85,6 +85,14 @@ class NormXLogit(LayerAttribution):
     only the target rows of the output layer are read, so no ``(B, T, vocab)``
     tensor is built.
 
+    Calls from several threads on one model are safe: each hooked pass holds
+    the model's lock (shared by every ``NormXLogit`` on it), and the hooks act
+    only for the calling thread, so the model's own forward passes in other
+    threads are unaffected, provided the model is in eval mode; a model in
+    training mode is switched to eval mode as a whole for the pass (see
+    docs/reliability.md). ``nn.DataParallel``, ``DistributedDataParallel`` and
+    ``torch.compile`` wrappers are unwrapped: the wrapped module runs itself.
+
     Paper: https://arxiv.org/abs/2411.16252
 
     Args:
