@@ -19,7 +19,7 @@ from captum_normxlogit import LLMNormXLogit, NormXLogit
 from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
 
 N_THREADS = 4
-ROUNDS = 12
+ROUNDS = 8
 
 
 def _run_threads(jobs: List[Callable[[], None]]) -> List[BaseException]:
