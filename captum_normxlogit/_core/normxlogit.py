@@ -20,41 +20,11 @@ from captum_normxlogit._utils.inputs import (
     parse_forward_args,
     resolve_target,
 )
+from captum_normxlogit._utils.model_parts import logits_of, too_long_error, unwrap_model
 
 __all__ = ["NormXLogit"]
 
 LayerSpec = Union[None, int, nn.Module, Sequence[Union[int, nn.Module]]]
-
-_POSITION_LIMITS = ("max_position_embeddings", "n_positions", "n_ctx")
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    r"""The module inside ``nn.DataParallel`` / ``DistributedDataParallel`` / ``torch.compile`` wrappers.
-
-    NormXLogit hooks the model's own blocks and reads its own head, so it runs the wrapped module
-    itself: on its own device (no data parallelism) and eagerly (not compiled). The results are
-    the same; only the wrapper's speed-up is not used.
-    """
-    while True:
-        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        elif type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod  # torch.compile's wrapper
-        else:
-            return model
-
-
-def _logits_of(output: Any) -> Tensor:
-    r"""``logits`` of a model output, also for models configured with ``return_dict=False`` (a tuple)."""
-    logits = getattr(output, "logits", None)
-    if logits is None and isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
-        logits = output[0]  # without labels the tuple starts with the logits
-    if not isinstance(logits, Tensor):
-        raise TypeError(
-            f"The model returned {type(output).__name__}, with no logits to read; NormXLogit needs a task model "
-            "whose output has .logits (or a tuple starting with them)."
-        )
-    return logits
 
 
 class NormXLogit(LayerAttribution):
@@ -332,24 +302,12 @@ class NormXLogit(LayerAttribution):
             try:
                 states.output = adapter.runner(**kwargs)
             except (IndexError, RuntimeError) as error:
-                self._explain_failure(inputs, error)
+                sentence = too_long_error(self.model, inputs.tensor.shape[1])
+                if sentence is not None:
+                    raise sentence from error
                 raise
         states.check_complete()
         return states
-
-    def _explain_failure(self, inputs: ModelInputs, error: Exception) -> None:
-        r"""Raise a sentence for a forward pass that failed for a reason the user can fix."""
-        config = getattr(self.model, "config", None)
-        limit = next((getattr(config, k) for k in _POSITION_LIMITS if isinstance(getattr(config, k, None), int)), None)
-        length = inputs.tensor.shape[1]
-        # some families (RoBERTa: padding_idx + 1) start their positions past 0 of the table
-        if limit is not None and length > limit - 2:
-            raise ValueError(
-                f"The input is {length} tokens long, but {type(self.model).__name__} has a position table of "
-                f"{limit} (config.{next(k for k in _POSITION_LIMITS if getattr(config, k, None) == limit)}) and "
-                "failed on it; truncate the input, e.g. tokenizer(..., truncation=True) "
-                "(tokenizer.model_max_length tokens)."
-            ) from error
 
     def _prediction_position(self, inputs: ModelInputs) -> Tensor:
         r"""Where the head's prediction is read, ``(B,)``: last real token or [MASK]."""
@@ -379,7 +337,7 @@ class NormXLogit(LayerAttribution):
         ``position`` is :meth:`_prediction_position`, unused for ``prediction_at="model_output"``.
         """
         if self.adapter.prediction_at == "model_output":
-            return _logits_of(states.output)
+            return logits_of(states.output)
         last = states[self.n_layers]
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
