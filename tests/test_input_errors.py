@@ -192,6 +192,26 @@ def test_a_custom_adapter_listing_only_some_blocks_is_refused(llama, blocks, mat
     ModelAdapter(llama, head=_llama_head(), blocks="layers", backbone="model")  # the whole list is fine
 
 
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mlp = nn.Linear(8, 8)
+
+    def forward(self, h):
+        return h + self.mlp(h)
+
+
+def test_a_sequential_model_may_list_its_blocks_without_the_other_parts():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(20, 8), _Block(), _Block(), nn.LayerNorm(8), nn.Linear(8, 20))
+    model.get_input_embeddings = lambda: model[0]
+    head = Head("causal_lm", transform=(model[3],), output=model[4])
+    with pytest.raises(ValueError, match=r"missing \[2\]"):  # a block of the same kind left out
+        ModelAdapter(model, head=head, blocks=[model[1]])
+    adapter = ModelAdapter(model, head=head, blocks=[model[1], model[2]])  # embedding and head are not blocks
+    assert adapter.n_layers == 2
+
+
 class _TwoBlocks(nn.Module):
     """Blocks kept as separate attributes (no container), with a config that counts them."""
 

@@ -162,7 +162,8 @@ def _check_every_block(model: nn.Module, blocks: List[nn.Module]) -> None:
     r"""Refuse a block list that leaves blocks out: "final" scores would read an inner block.
 
     Checked against the list's own container (a ``ModuleList``/``Sequential`` holding the blocks)
-    when they share one, else against ``config.num_hidden_layers``.
+    when they share one: no module of the blocks' type may be left out, and the order must be the
+    container's. Else against ``config.num_hidden_layers``.
     """
     parents: Dict[int, nn.Module] = {}
     for module in model.modules():
@@ -172,7 +173,8 @@ def _check_every_block(model: nn.Module, blocks: List[nn.Module]) -> None:
     container = parents.get(id(blocks[0]))
     if len(containers) == 1 and isinstance(container, (nn.ModuleList, nn.Sequential)):
         where = [next(i for i, c in enumerate(container) if c is b) for b in blocks]
-        missing = sorted(set(range(len(container))) - set(where))
+        kinds = {type(b) for b in blocks}  # a container may also hold other parts (a Sequential's embedding)
+        missing = [i for i, c in enumerate(container) if i not in where and type(c) in kinds]
         if missing or where != sorted(where):
             raise ValueError(
                 f"ModelAdapter.blocks must list every transformer block of {type(model).__name__}, in execution "
