@@ -43,9 +43,11 @@ from captum_normxlogit._core.llm_inputs import (
     TargetLike,
     align_foil,
     as_ids,
+    check_prompt_ids,
     generate,
     pretty_tokens,
     prompt_input,
+    sequences_per_prompt,
     target_ids,
 )
 from captum_normxlogit._core.normxlogit import NormXLogit
@@ -163,7 +165,9 @@ class LLMNormXLogit:
                 ``model.generate(**gen_args)`` (greedy, 25 new tokens by default;
                 stopped after the first end-of-sequence token). Default: None
             gen_args (dict, optional): Keyword arguments of ``model.generate``
-                when ``target`` is None. Default: None (Captum's defaults)
+                when ``target`` is None; ``return_dict_in_generate`` is refused,
+                and ``num_return_sequences > 1`` needs :meth:`attribute_batch`
+                (one result per generation). Default: None (Captum's defaults)
             foil (str, int, Tensor, list[int] or None, optional): Contrast each
                 target token with a foil: the score becomes
                 ``||x_i^0|| * (HoT(h_i)[y_j] - HoT(h_i)[foil_j])`` from the same
@@ -185,6 +189,7 @@ class LLMNormXLogit:
         """
         if isinstance(target, (list, tuple)) and target and not isinstance(target[0], int):
             raise TypeError("attribute explains one prompt; for several prompts use attribute_batch.")
+        self._one_sequence(target, gen_args)
         return self.attribute_batch([inp], None if target is None else [target], gen_args, foil, include_generated)[0]
 
     def attribute_batch(
@@ -211,7 +216,10 @@ class LLMNormXLogit:
                 per prompt (a list is always read per prompt then). Default: None
 
         Returns:
-            *list[LLMAttributionResult]*, one per prompt, in order.
+            *list[LLMAttributionResult]*, one per prompt, in order. When ``gen_args``
+            (or the model's ``generation_config``) asks for ``num_return_sequences = n``,
+            ``n`` per prompt, grouped by prompt (``results[k]`` explains generation
+            ``k % n`` of prompt ``k // n``; its ``inp`` is that prompt).
         """
         prompts, targets_, foils = self._prepare(inps, targets, gen_args, foil)
         mats, probs = self._pass(prompts, targets_, foils, [self._layer], include_generated)
@@ -255,6 +263,7 @@ class LLMNormXLogit:
             if isinstance(layers, (int, nn.Module)) or not len(layers):
                 raise ValueError("layers must be a non-empty list of hidden-state indices or blocks (or None).")
             indices = [self.attr._layer_index(spec, attribute_to_layer_input=False) for spec in layers]
+        self._one_sequence(target, gen_args)
         prompts, targets_, foils = self._prepare([inp], None if target is None else [target], gen_args, foil)
         mats, _ = self._pass(prompts, targets_, foils, indices, include_generated=False)
         return LLMLayerAttributionResult(
@@ -263,10 +272,21 @@ class LLMNormXLogit:
         )
 
     # -- internals -------------------------------------------------------------------------
+    def _one_sequence(self, target: Any, gen_args: Any) -> None:
+        n = sequences_per_prompt(self.model, gen_args) if target is None else 1
+        if n != 1:
+            raise ValueError(
+                f"num_return_sequences={n} gives {n} generations of the one prompt, and this method returns one "
+                "result: use attribute_batch([inp], gen_args=...), which returns one result per generation."
+            )
+
     def _prepare(self, inps: Any, targets: Any, gen_args: Any, foil: Any):
         if isinstance(inps, (str, TextTokenInput)) or not isinstance(inps, Sequence) or not len(inps):
             raise TypeError("inps must be a non-empty list of prompts (strings or TextTokenInput).")
         prompts = [prompt_input(inp, self.tokenizer) for inp in inps]
+        table = self.attr._embedding_table()
+        for index, prompt in enumerate(prompts):
+            check_prompt_ids(prompt, index, table.num_embeddings if table is not None else self.attr.adapter.num_outputs)
         vocab = self.attr.adapter.num_outputs
         per_prompt_foil = isinstance(foil, list) and len(inps) > 1
         if per_prompt_foil and len(foil) != len(inps):
@@ -279,6 +299,9 @@ class LLMNormXLogit:
         if targets is None:
             ids = [p.inp_tensor[0] for p in prompts]
             targets_ = generate(self.model, ids, gen_args, self._pad_id(), self.attr.adapter.input_device())
+            n = len(targets_) // len(prompts)  # num_return_sequences: n generations per prompt, grouped by prompt
+            prompts = [p for p in prompts for _ in range(n)]
+            parsed = [f for f in parsed for _ in range(n)]
         else:
             if gen_args is not None:
                 raise ValueError("gen_args is used only to generate the target; pass target=None to generate.")

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from captum_normxlogit._utils.capture import eval_mode
 
 __all__ = [
-    "DEFAULT_GEN_ARGS", "PromptLike", "TargetLike", "align_foil", "as_ids", "generate", "pretty_tokens",
-    "prompt_input", "target_ids",
+    "DEFAULT_GEN_ARGS", "PromptLike", "TargetLike", "align_foil", "as_ids", "check_prompt_ids", "generate",
+    "pretty_tokens", "prompt_input", "sequences_per_prompt", "target_ids",
 ]
 
 #: Greedy decoding of 25 new tokens: Captum's own default for ``LLMAttribution`` (copied, as Captum keeps it private).
@@ -42,6 +42,26 @@ def prompt_input(inp: Any, tokenizer: Any) -> TextTokenInput:
     if inp.n_itp_features == 0:
         raise ValueError("Every prompt token is in skip_tokens: no input token is left to attribute to.")
     return inp
+
+
+def check_prompt_ids(inp: TextTokenInput, index: int, vocab: int) -> None:
+    r"""Refuse prompt ids the model's embedding table does not hold (a tokenizer with a larger vocabulary)."""
+    ids = inp.inp_tensor
+    bad = sorted({int(i) for i in ids[(ids < 0) | (ids >= vocab)].tolist()})
+    if bad:
+        raise ValueError(
+            f"Prompt {index} holds token ids {bad[:8]} outside the model's vocabulary [0, {vocab}): the tokenizer "
+            "does not belong to this model (its vocabulary is larger). Pass the model's own tokenizer, or resize "
+            "the model's embeddings (model.resize_token_embeddings(len(tokenizer)))."
+        )
+
+
+def sequences_per_prompt(model: nn.Module, gen_args: Optional[Dict[str, Any]]) -> int:
+    r"""How many generations ``model.generate`` returns per prompt (``num_return_sequences``)."""
+    n = (gen_args or {}).get("num_return_sequences")
+    if n is None:
+        n = getattr(getattr(model, "generation_config", None), "num_return_sequences", None)
+    return 1 if n is None else int(n)
 
 
 def as_ids(value: Any, tokenizer: Any, name: str, vocab: int) -> Tensor:
@@ -104,8 +124,10 @@ def generate(
 ) -> List[Tensor]:
     r"""Generate a continuation of every prompt with ``model.generate`` (one left-padded batch).
 
-    Returns one ``(m_b,)`` tensor per prompt: the new tokens up to and including the first
-    end-of-sequence token (a finished row of a batch is padded by ``generate``; that padding is cut).
+    Returns one ``(m_b,)`` tensor per generated sequence: the new tokens up to and including the
+    first end-of-sequence token (a finished row of a batch is padded by ``generate``; that padding
+    is cut). With ``num_return_sequences = n`` that is ``n`` per prompt, grouped by prompt (prompt
+    0's ``n``, then prompt 1's), the order ``generate`` returns them in.
     """
     if not callable(getattr(model, "generate", None)):
         raise TypeError(
@@ -115,6 +137,12 @@ def generate(
     for key in ("input_ids", "attention_mask", "inputs_embeds"):
         if key in args:
             raise ValueError(f"gen_args must not hold {key!r}: the prompt comes from inp.")
+    if args.get("return_dict_in_generate"):
+        raise ValueError(
+            "gen_args must not set return_dict_in_generate: LLMNormXLogit reads the generated ids itself, and "
+            "each result's output_probs holds the model's probability of every output token."
+        )
+    args["return_dict_in_generate"] = False  # also when the model's generation_config asks for a dict
     args.setdefault("pad_token_id", pad_id)
     width = max(p.numel() for p in prompts)
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -124,6 +152,8 @@ def generate(
         mask[b, width - p.numel():] = 1
     with torch.no_grad(), eval_mode(model):
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **args)
+    if out.shape[0] % len(prompts):
+        raise RuntimeError(f"generate() returned {out.shape[0]} sequences for {len(prompts)} prompts.")
     eos = set(_eos_ids(model, args))
     results = []
     for row in out[:, width:].cpu():

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from captum_normxlogit._models.adapter import ModelAdapter
 from captum_normxlogit._models.registry import adapter_for
 from captum_normxlogit._models.verify import assert_verified
-from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode
+from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode, model_lock
 from captum_normxlogit._utils.inputs import (
     ModelInputs,
     TensorOrTuple,
@@ -21,6 +21,7 @@ from captum_normxlogit._utils.inputs import (
     parse_forward_args,
     resolve_target,
 )
+from captum_normxlogit._utils.model_parts import logits_of, too_long_error, unwrap_model
 
 __all__ = ["NormXLogit"]
 
@@ -54,6 +55,14 @@ class NormXLogit(LayerAttribution):
     hooks that are removed even when the pass raises. For language-model heads
     only the target rows of the output layer are read, so no ``(B, T, vocab)``
     tensor is built.
+
+    Calls from several threads on one model are safe: each hooked pass holds
+    the model's lock (shared by every ``NormXLogit`` on it), and the hooks act
+    only for the calling thread, so the model's own forward passes in other
+    threads are unaffected, provided the model is in eval mode; a model in
+    training mode is switched to eval mode as a whole for the pass (see
+    docs/reliability.md). ``nn.DataParallel``, ``DistributedDataParallel`` and
+    ``torch.compile`` wrappers are unwrapped: the wrapped module runs itself.
 
     Paper: https://arxiv.org/abs/2411.16252
 
@@ -111,9 +120,10 @@ class NormXLogit(LayerAttribution):
         mask_token_id: Optional[int] = None,
         verify: bool = False,
     ) -> None:
+        wrapper, model = model, unwrap_model(model)
         if adapter is None:
             adapter = adapter_for(model)
-        elif adapter.model is not model:
+        elif adapter.model is not model and adapter.model is not wrapper:
             raise ValueError("adapter was built for a different model than the one passed.")
         if verify:
             assert_verified(adapter)
@@ -268,11 +278,21 @@ class NormXLogit(LayerAttribution):
         table = get() if callable(get) else None
         return table if isinstance(table, nn.Embedding) else None
 
-    def _validate(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+    def _check_inputs(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+        r"""Form, dtype, range and device of the inputs, mask and token types (no padding rules)."""
         table = self._embedding_table()
         dim = table.embedding_dim if table is not None else -1
-        tensor, is_tuple = format_inputs(inputs, dim, table.num_embeddings if table is not None else None)
-        model_inputs = parse_forward_args(additional_forward_args, tensor, is_tuple)
+        tensor, is_tuple = format_inputs(
+            inputs, dim, table.num_embeddings if table is not None else None,
+            table.weight.dtype if table is not None else None,
+        )
+        type_vocab_size = getattr(getattr(self.model, "config", None), "type_vocab_size", None)
+        return parse_forward_args(
+            additional_forward_args, tensor, is_tuple, type_vocab_size if isinstance(type_vocab_size, int) else None
+        )
+
+    def _validate(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
+        model_inputs = self._check_inputs(inputs, additional_forward_args)
         if self.adapter.requires_right_padding:
             mask = model_inputs.attention_mask
             left = (mask[:, 1:] > mask[:, :-1]).any(-1).nonzero().flatten().tolist()
@@ -288,8 +308,14 @@ class NormXLogit(LayerAttribution):
     def _run(self, inputs: ModelInputs, wanted: set) -> HiddenStates:
         adapter = self.adapter
         kwargs = adapter.forward_kwargs(inputs.tensor, inputs.attention_mask, inputs.token_type_ids)
-        with capture_hidden_states(adapter.blocks, wanted) as states:
-            states.output = adapter.runner(**kwargs)
+        with model_lock(self.model), capture_hidden_states(adapter.blocks, wanted) as states:
+            try:
+                states.output = adapter.runner(**kwargs)
+            except (IndexError, RuntimeError) as error:
+                sentence = too_long_error(self.model, inputs.tensor.shape[1])
+                if sentence is not None:
+                    raise sentence from error
+                raise
         states.check_complete()
         return states
 
@@ -321,7 +347,7 @@ class NormXLogit(LayerAttribution):
         ``position`` is :meth:`_prediction_position`, unused for ``prediction_at="model_output"``.
         """
         if self.adapter.prediction_at == "model_output":
-            return states.output.logits
+            return logits_of(states.output)
         last = states[self.n_layers]
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
@@ -367,9 +393,10 @@ class NormXLogit(LayerAttribution):
     def _forward_func(
         self, inputs: Tensor, attention_mask: Optional[Tensor] = None, token_type_ids: Optional[Tensor] = None
     ) -> Tensor:
-        if attention_mask is None:
-            attention_mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
-        model_inputs = ModelInputs(inputs, attention_mask, token_type_ids, False)
+        extras = (attention_mask,) if token_type_ids is None else (attention_mask, token_type_ids)
+        # the same checks as attribute (form, dtype, 0/1 mask, segment range), not the padding rules:
+        # gradient methods and the metrics pass perturbed batches through here
+        model_inputs = self._check_inputs(inputs, extras)
         if self.adapter.prediction_at == "model_output":
             return self._predicted_logits(self._run(model_inputs, set()), None)
         position = self._prediction_position(model_inputs)

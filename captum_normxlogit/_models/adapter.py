@@ -166,6 +166,49 @@ def _resolve_blocks(model: nn.Module, backbone: nn.Module, blocks: Any) -> List[
     return blocks
 
 
+def _check_every_block(model: nn.Module, blocks: List[nn.Module]) -> None:
+    r"""Refuse a block list that leaves blocks out: "final" scores would read an inner block.
+
+    Checked against the list's own container (a ``ModuleList``/``Sequential`` holding the blocks)
+    when they share one: no module of the blocks' type may be left out, and the order must be the
+    container's. Else against ``config.num_hidden_layers``.
+    """
+    parents: Dict[int, nn.Module] = {}
+    for module in model.modules():
+        for child in module.children():
+            parents.setdefault(id(child), module)
+    containers = {id(parents.get(id(b))) for b in blocks}
+    container = parents.get(id(blocks[0]))
+    if len(containers) == 1 and isinstance(container, (nn.ModuleList, nn.Sequential)):
+        where = [next(i for i, c in enumerate(container) if c is b) for b in blocks]
+        kinds = {type(b) for b in blocks}  # a container may also hold other parts (a Sequential's embedding)
+        missing = [i for i, c in enumerate(container) if i not in where and type(c) in kinds]
+        if missing or where != sorted(where):
+            raise ValueError(
+                f"ModelAdapter.blocks must list every transformer block of {type(model).__name__}, in execution "
+                f"order: their container holds {len(container)} blocks, the list has container indices {where}"
+                f"{f' (missing {missing})' if missing else ''}. NormXLogit's final scores read the last listed "
+                "block's output and layer l reads block l, so pass the whole container, e.g. blocks=\"layers\"."
+            )
+        return
+    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(blocks):
+        raise ValueError(
+            f"ModelAdapter.blocks lists {len(blocks)} blocks but {type(model).__name__}.config.num_hidden_layers "
+            f"is {expected}: list every block in execution order (a shared block once per call), since the final "
+            "scores read the last listed block's output."
+        )
+
+
+def _is_quantized_linear(module: Any) -> bool:
+    r"""A dynamically quantised linear layer (``torch.ao.quantization.quantize_dynamic``)."""
+    try:
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+    except ImportError:  # pragma: no cover - a torch without eager-mode quantisation
+        return False
+    return isinstance(module, DynamicQuantizedLinear)
+
+
 class ModelAdapter:
     r"""Everything NormXLogit needs to know about one model.
 
@@ -241,15 +284,19 @@ class ModelAdapter:
             backbone = _resolve_module(model, backbone)
         self.backbone: nn.Module = model if backbone is None else backbone
         self.blocks: List[nn.Module] = _resolve_blocks(model, self.backbone, blocks)
+        _check_every_block(model, self.blocks)
         steps = (_resolve_step(model, s) for s in head.transform)
         self.transform_steps: List[Callable[[Tensor], Tensor]] = [s for s in steps if s is not None]
         output = head.output if isinstance(head.output, nn.Module) else _resolve_module(model, head.output)
-        if not isinstance(output, nn.Linear):
+        #: A dynamically quantised head is run as a module, token by token (its own int8 arithmetic).
+        self.quantized_output = _is_quantized_linear(output)
+        if not isinstance(output, nn.Linear) and not self.quantized_output:
+            kind = f"{type(output).__module__}.{type(output).__qualname__}"
             raise TypeError(
-                f"Head.output must be an nn.Linear, got {type(output).__name__}; "
-                "NormXLogit reads target rows of its weight."
+                f"Head.output must be a torch.nn.Linear (or a dynamically quantised "
+                f"torch.ao.nn.quantized.dynamic.Linear), got {kind}; NormXLogit reads target rows of its weight."
             )
-        self.output: nn.Linear = output
+        self.output: nn.Linear = output  # type: ignore[assignment]
         self.softcap: Optional[float] = self._config_number(head.softcap, "soft-capping")
         multiplier = self._config_number(head.logit_multiplier, "logit multiplier")
         divisor = self._config_number(head.logit_divisor, "logit divisor")
@@ -307,6 +354,8 @@ class ModelAdapter:
 
     def logits(self, hidden: Tensor) -> Tensor:
         r"""Full head logits ``(..., H) -> (..., C)``; use only on a few vectors for LMs."""
+        if self.quantized_output:
+            return self._per_token(hidden)
         x = self.transform(hidden)
         with _loaded(self.output):
             weight = self.output.weight
@@ -329,6 +378,9 @@ class ModelAdapter:
         ``(B, T, C)`` is built. Computed in float32. Used for many targets
         (every generated token of an LLM) and for target-minus-foil contrasts.
         """
+        if self.quantized_output:  # every logit, then the wanted ones: (B, T, C) for a quantised head
+            every = self._per_token(hidden).float()
+            return every.gather(-1, targets.to(every.device).unsqueeze(1).expand(-1, every.shape[1], -1))
         x = self.transform(hidden)
         with _loaded(self.output):
             weight, bias = self.output.weight, self.output.bias
@@ -338,6 +390,17 @@ class ModelAdapter:
             if bias is not None:
                 out = out + bias[targets].float().unsqueeze(1)
         return self._cap(out)
+
+    def _per_token(self, hidden: Tensor) -> Tensor:
+        r"""The whole head on one token vector at a time: ``(..., H) -> (..., C)``.
+
+        Dynamic quantisation scales each call's input by that input's own range, so a batched call
+        would make a token's reading depend on the other tokens; one call per vector does not (and
+        is what the authors' per-token head call computes). Slower: ``B * T`` small calls.
+        """
+        flat = hidden.reshape(-1, 1, hidden.shape[-1])
+        rows = torch.cat([self._cap(self.output(self.transform(vector))) for vector in flat])
+        return rows.reshape(*hidden.shape[:-1], rows.shape[-1])
 
     # -- running the model -------------------------------------------------------------
     def input_device(self) -> torch.device:
