@@ -318,8 +318,11 @@ def explain(
             )
     try:
         nx = NormXLogit(model, mask_token_id=mask_id if kind == "masked-lm" else None)
-    except UnsupportedModelError as error:
-        raise ExplainError(str(error)) from None
+    except UnsupportedModelError as error:  # the one-line reason; check-model prints the rest
+        raise ExplainError(
+            f"{error.reason} (`normxlogit check-model <model folder>` shows both checks; from Python, pass a "
+            "custom ModelAdapter)"
+        ) from None
     forward = _forward_func(loaded, nx, ids)
     with torch.no_grad():
         probs = forward(ids, mask).float().softmax(-1)[0]

@@ -234,3 +234,24 @@ def test_explain_on_the_default_model_and_smollm2(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "next token ' Paris'" in result.stdout and "France[" in result.stdout
+
+
+def test_a_refused_model_gets_the_one_line_reason_check_model_prints(tmp_path, capsys, monkeypatch):
+    from captum_normxlogit import UnsupportedModelError, check_model
+    from captum_normxlogit._models import registry
+
+    bpe = _bytelevel()
+    torch.manual_seed(0)
+    granite = T.GraniteForCausalLM(T.GraniteConfig(
+        vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, logits_scaling=4.0, **SMALL)).eval()
+    folder = _save(tmp_path / "granite", granite, bpe)
+    monkeypatch.delitem(registry._BY_MODEL_TYPE, "granite")  # only the automatic adapter is left, and it refuses
+    reason = check_model(granite, repeats=1).reason
+    capsys.readouterr()  # drop transformers' saving bars
+    code, out, err = _explain(capsys, "The capital of France is", "--model", folder)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0] and "check-model" in lines[0]
+    with pytest.raises(UnsupportedModelError):  # the recipe is still in the Python error
+        from captum_normxlogit import NormXLogit
+        NormXLogit(granite)
