@@ -9,7 +9,8 @@ from typing import List, Optional
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
-COMMANDS = ("demo", "explain", "evaluate")
+# A command's module is its name with "-" as "_" (attribute-dataset -> _commands/attribute_dataset.py).
+COMMANDS = ("demo", "explain", "evaluate", "attribute-dataset")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"captum_normxlogit._commands.{name}").register(commands)
+        importlib.import_module(f"captum_normxlogit._commands.{name.replace('-', '_')}").register(commands)
     return parser
 
 

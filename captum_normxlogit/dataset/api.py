@@ -121,8 +121,11 @@ def _ours(name: str) -> bool:
     return bool(SHARD_PATTERN.match(name)) or name == MANIFEST_NAME
 
 
-def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: bool) -> None:
-    r"""Refuse a folder holding something else; with ``resume=False`` remove our own files (main rank)."""
+def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: bool) -> Optional[Dict[str, Any]]:
+    r"""Refuse a folder holding something else; with ``resume=False`` remove our own files (main rank).
+
+    Returns the manifest to resume from (None: start a new one).
+    """
     existing = read_manifest(out) if out.is_dir() else None
     if out.exists() and not out.is_dir():
         raise ResumeError(f"output_dir {out} is a file; pass a folder.")
@@ -139,6 +142,7 @@ def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: 
         for path in out.iterdir():
             if _ours(path.name):
                 path.unlink()
+    return existing if resume else None
 
 
 def attribute_dataset(
@@ -241,9 +245,9 @@ def attribute_dataset(
         "status": "running", "shards": [],
     }
     out = Path(output_dir).expanduser()
-    _prepare_folder(out, manifest, resume, ctx.is_main)
-    ctx.barrier()  # every rank has checked the folder before the main rank rewrites the manifest
-    if ctx.is_main:
+    previous = _prepare_folder(out, manifest, resume, ctx.is_main)
+    ctx.barrier()  # every rank has checked the folder before the main rank writes the manifest
+    if ctx.is_main and previous is None:  # a resumed folder keeps its manifest until the run completes
         out.mkdir(parents=True, exist_ok=True)
         write_manifest(out, manifest)
     ctx.barrier()
