@@ -83,7 +83,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if os.environ.get("RANK", "0") == "0":
         counts = result.counts()
+        seconds = result.manifest.get("run", {}).get("seconds")
+        took = f" in {seconds:.1f} s" if seconds is not None else ""
         print(f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-              f"{counts['shards']} Parquet shards to {result.output_dir} (manifest: "
+              f"{counts['shards']} Parquet shards to {result.output_dir}{took} (manifest: "
               f"{result.output_dir / MANIFEST_NAME})")
     return 0

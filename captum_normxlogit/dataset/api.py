@@ -252,6 +252,7 @@ def attribute_dataset(
         write_manifest(out, manifest)
     ctx.barrier()
 
+    started = time.perf_counter()
     shards = _run_shards(task, source, out, manifest["fingerprint"], ctx, shard_size, limit, on_error,
                          max_tokens_per_batch, progress)
     ctx.barrier()  # all ranks' shards are on disk
@@ -259,6 +260,8 @@ def attribute_dataset(
         manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
         manifest["status"] = "complete"
         manifest["totals"] = DatasetAttribution(out, manifest).counts()
+        # wall time of this call's work (shards kept from an earlier run cost nothing here)
+        manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
         write_manifest(out, manifest)
     ctx.barrier()
     return DatasetAttribution.open(out)
