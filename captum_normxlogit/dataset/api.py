@@ -121,14 +121,14 @@ def _ours(name: str) -> bool:
     return bool(SHARD_PATTERN.match(name)) or name == MANIFEST_NAME
 
 
-def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: bool) -> Optional[Dict[str, Any]]:
-    r"""Refuse a folder holding something else; with ``resume=False`` remove our own files (main rank).
+def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional[Dict[str, Any]]:
+    r"""Refuse a folder holding something else, or another run when resuming (changes nothing).
 
-    Returns the manifest to resume from (None: start a new one).
+    Returns the folder's manifest, if any.
     """
-    existing = read_manifest(out) if out.is_dir() else None
     if out.exists() and not out.is_dir():
         raise ResumeError(f"output_dir {out} is a file; pass a folder.")
+    existing = read_manifest(out) if out.is_dir() else None
     if existing is None and out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".tmp-"))
         if foreign:
@@ -138,11 +138,14 @@ def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: 
         raise ResumeError(f"output_dir {out} holds a run with other settings or another model "
                           f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
                           "to start over, or choose another folder.")
-    if existing is not None and not resume and is_main:
-        for path in out.iterdir():
-            if _ours(path.name):
-                path.unlink()
-    return existing if resume else None
+    return existing
+
+
+def _clear(out: Path) -> None:
+    r"""``resume=False``: remove this package's files (shards, manifest) and nothing else."""
+    for path in out.iterdir():
+        if _ours(path.name):
+            path.unlink()
 
 
 def attribute_dataset(
@@ -245,11 +248,14 @@ def attribute_dataset(
         "status": "running", "shards": [],
     }
     out = Path(output_dir).expanduser()
-    previous = _prepare_folder(out, manifest, resume, ctx.is_main)
-    ctx.barrier()  # every rank has checked the folder before the main rank writes the manifest
-    if ctx.is_main and previous is None:  # a resumed folder keeps its manifest until the run completes
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out, manifest)
+    existing = _check_folder(out, manifest, resume)
+    ctx.barrier()  # every rank has checked the folder before the main rank changes it
+    if ctx.is_main:
+        if existing is not None and not resume:
+            _clear(out)
+        if existing is None or not resume:  # a resumed folder keeps its manifest until the run completes
+            out.mkdir(parents=True, exist_ok=True)
+            write_manifest(out, manifest)
     ctx.barrier()
 
     started = time.perf_counter()
