@@ -223,3 +223,19 @@ def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):
         attribute_dataset(model, tok, datasets.DatasetDict({"test": ds}), tmp_path / "dd", **kw)
     with pytest.raises(SourceError, match="unsupported file type"):
         attribute_dataset(model, tok, tmp_path / "d.txt", tmp_path / "txt", **kw)
+
+
+def test_handle_counts_and_summary_hook(tmp_path, tok):
+    import importlib.util
+
+    res = attribute_dataset(S.classifier(), tok, S.SENTENCES + [""], tmp_path / "out", on_error="skip",
+                            shard_size=5, progress=False)
+    df = res.to_pandas()
+    counts = res.counts()
+    assert counts == {"rows": len(df), "skipped": 1, "tokens": int(df.input_ids.dropna().map(len).sum()),
+                      "shards": 3}
+    assert res.complete and [p.name for p in res.files] == [f"part-00000{k}.parquet" for k in range(3)]
+    if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
+        assert res.summary() == counts  # until the dataset-level summary is installed
+    with pytest.raises(FileNotFoundError, match="no .manifest.json"):
+        open_attribution(tmp_path)
