@@ -14,7 +14,7 @@ mean NormXLogit score in run 1 (at least 30 occurrences). Weights: the GGUF
 Q4_1 release dequantised to float32 (see ``captum_normxlogit.resources``), so
 the numbers describe that model, not the original bf16 one.
 
-Usage: nice python benchmarks/real_smollm2_dataset.py [--examples 2000] [--markdown benchmarks/results/dataset_smollm2_cpu.md]
+Usage: OMP_NUM_THREADS=1 nice python benchmarks/real_smollm2_dataset.py [--examples 2000] [--markdown benchmarks/results/dataset_smollm2_cpu.md]
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def main() -> int:
     predicted = nxt.predicted_label.value_counts().head(10)
     lines = [
         f"SmolLM2-135M-Instruct (GGUF Q4_1 dequantised to float32), {n:,} Rotten-Tomatoes sentences cut before their "
-        f"last word ({tokens:,} prompt tokens); CPU, run under `nice` on a 2-core machine shared with other jobs; "
+        f"last word ({tokens:,} prompt tokens); CPU, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, run "
+        "under `nice` on a 2-core machine shared with other jobs; "
         "wall time of each run as its manifest records it (model loading excluded), one run each.", "",
         "| run | seconds | examples/s | prompt tokens/s |", "|---|---:|---:|---:|",
         f"| next token (model's prediction) | {t_next:.1f} | {n / t_next:.1f} | {tokens / t_next:,.0f} |",
