@@ -191,13 +191,15 @@ def main() -> int:
     data4, data40 = work / "rt4k.jsonl", work / "rt40k.jsonl"
     _write_jsonl(data4, texts, 1)
     _write_jsonl(data40, texts, 10)
-    rss, one, two = {}, None, None
+    rss, one, one_1t, two = {}, None, None, None
     if "rss" in parts:
         rss = {label: _child([sys.executable, __file__, "--rss-child", str(path), str(work / f"rss{label}")], env)
                ["delta_mib"] for label, path in (("4k", data4), ("40k", data40))}
         print("RSS done", file=sys.stderr, flush=True)
     if "ranks" in parts:
         one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
+        one_1t = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one1")],
+                        {**env, "OMP_NUM_THREADS": "1"})
         two = _child([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                       __file__, "--time-child", str(data4), str(work / "two")], {**env, "OMP_NUM_THREADS": "1"})
     shutil.rmtree(work, ignore_errors=True)
@@ -227,7 +229,9 @@ def main() -> int:
     if one is not None:
         lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
                      f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
-                     f"{one['seconds'] / two['seconds']:.2f}x (fresh processes, one run each, model load excluded)")
+                     f"{one['seconds'] / two['seconds']:.2f}x; 1 process with 1 thread: {one_1t['seconds']:.2f} s, "
+                     f"2 processes {one_1t['seconds'] / two['seconds']:.2f}x faster (fresh processes, one run each, "
+                     "model load excluded)")
     text = "\n".join(lines)
     print("\n" + text)
     if args.markdown:
