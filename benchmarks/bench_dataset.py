@@ -118,6 +118,8 @@ def main() -> int:
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument("--parts", default="time,rss,ranks",
                         help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the timed runs (default: torch's; 1 is steadier on a shared machine)")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--time-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,6 +134,10 @@ def main() -> int:
     from captum_normxlogit.dataset import attribute_dataset
     from captum_normxlogit.methods import build_method
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    load_start = os.getloadavg()[1]
     model, tokenizer, texts = _model()
     n = len(texts)
     tokens = sum(len(ids) for ids in tokenizer(texts)["input_ids"])
@@ -204,9 +210,11 @@ def main() -> int:
                       __file__, "--time-child", str(data4), str(work / "two")], {**env, "OMP_NUM_THREADS": "1"})
     shutil.rmtree(work, ignore_errors=True)
 
+    load = os.getloadavg()[1]
     lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads; shard {SHARD}, {BUDGET} padded tokens per batch; run under `nice` "
-             "on a 2-core machine shared with other jobs (load average 8-15 during the runs).", ""]
+             f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
+             f"{load:.1f} at the end).", ""]
     if "time" in parts:
         rows = [("a", "bare forward (no_grad), same length-aware batches, pre-tokenized"),
                 ("b", "attribute_dataset end to end (tokenize, NormXLogit, Parquet)"),
