@@ -1,0 +1,67 @@
+"""Tiny seeded models with small local tokenizers, built in memory and saved to folders for subprocess runs."""
+from __future__ import annotations
+
+import pathlib
+
+import torch
+import transformers as T
+
+WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
+         "##va ##bly good bad story and but not very").split()
+LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
+SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+             max_position_embeddings=24, initializer_range=0.2)
+SENTENCES = [
+    "a gorgeous , witty movie .", "the plot is thin .", "dull film !", "a very good story and a bad plot .",
+    "not witty", "unbelievably dull , but the film is good .", "the movie", "bad !", "good good good",
+    "a thin plot but a gorgeous film .", "witty and very good", "the story is not good .",
+]
+
+
+def wordpiece() -> T.BertTokenizer:
+    return T.BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)}, model_max_length=24)
+
+
+def bytelevel() -> T.PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(["The capital of France is Paris . The capital of Italy is Rome ."] * 20, trainer)
+    return T.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                     model_max_length=24)
+
+
+def _bert(**kw) -> T.BertConfig:
+    return T.BertConfig(vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, **SMALL, **kw)
+
+
+def classifier(seed: int = 0):
+    torch.manual_seed(seed)
+    return T.BertForSequenceClassification(_bert(id2label=LABELS)).eval()
+
+
+def regression(seed: int = 1):
+    torch.manual_seed(seed)
+    return T.BertForSequenceClassification(_bert(num_labels=1)).eval()
+
+
+def masked_lm(seed: int = 2):
+    torch.manual_seed(seed)
+    return T.BertForMaskedLM(_bert()).eval()
+
+
+def causal_lm(tokenizer, seed: int = 3):
+    torch.manual_seed(seed)
+    config = T.LlamaConfig(vocab_size=len(tokenizer), num_key_value_heads=2, pad_token_id=0, **SMALL)
+    return T.LlamaForCausalLM(config).eval()
+
+
+def save(folder: pathlib.Path, model, tokenizer) -> str:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
