@@ -9,7 +9,7 @@ from typing import List, Optional
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
-COMMANDS = ("demo", "explain", "evaluate")
+COMMANDS = ("demo", "explain", "evaluate", "summarize")
 
 
 def _parser() -> argparse.ArgumentParser:

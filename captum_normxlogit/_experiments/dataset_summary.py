@@ -32,7 +32,7 @@ from captum_normxlogit.resources._cache import atomic_write_text
 
 __all__ = ["run_shortcut", "run_topwords"]
 
-IG_STEPS = 20
+IG_STEPS = 16
 SOURCES = ("normxlogit", "contrastive", "layer_ig")
 SOURCE_NAMES = {"normxlogit": "NormXLogit", "contrastive": "NormXLogit target−other",
                 "layer_ig": f"LayerIG ({IG_STEPS} steps, pad baseline, sum)"}
@@ -58,12 +58,15 @@ def _method(key: str, nx: NormXLogit, tokenizer: Any):
 
 
 def _frames(model, tokenizer, ids, tokens, labels, keys, progress) -> Dict[str, Any]:
+    from captum_normxlogit.dataset.method_frame import predict
+
     nx = NormXLogit(model)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
+    probs = predict(model, ids, tokenizer.pad_token_id)
     frames = {}
     for key in keys:
         frame = method_frame(_method(key, nx, tokenizer), model, ids, tokens, pad_token_id=tokenizer.pad_token_id,
-                             id2label=id2label, labels=labels, batch_size=32, progress=progress)
+                             id2label=id2label, labels=labels, batch_size=32, progress=progress, probs=probs)
         _log(progress, f"{key}: {len(ids)} sentences attributed in {frame.attrs['seconds']:.1f} s")
         frames[key] = frame
     return frames
@@ -106,8 +109,8 @@ def _agreement_pivot(agreement: Any) -> Any:
     return pivot.reset_index()
 
 
-def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int = 400, n_top: int = 15,
-                 n_random: int = 30, max_examples: int = 150, seed: int = 0, progress: bool = True,
+def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int = 300, n_top: int = 10,
+                 n_random: int = 20, max_examples: int = 60, seed: int = 0, progress: bool = True,
                  html: Optional[str] = "out/dataset/topwords.html") -> Dict[str, Any]:
     r"""Top words per class of the 4,000 Rotten-Tomatoes sentences, validated against ablation.
 
@@ -168,8 +171,8 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
             "effects": effects, "effects_subset": sub_effects, "seconds": seconds, "paths": paths}
 
 
-def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int = 15, n_random: int = 30,
-                 max_examples: int = 150, seed: int = 0, progress: bool = True, ig_subset: int = 300,
+def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int = 10, n_random: int = 20,
+                 max_examples: int = 60, seed: int = 0, progress: bool = True, ig_subset: int = 200,
                  html: Optional[str] = "out/dataset/shortcut.html") -> Dict[str, Any]:
     r"""The planted-shortcut MiniLM on the 500 held-out sentences, clean and with the marker.
 

@@ -134,6 +134,7 @@ def ablation_effects(
     unknown = sorted(set(items) - set(class_ids))
     if unknown:
         raise ValueError(f"class_ids lacks {unknown}; give the logit index of every class in items.")
+    items = {cls: list(dict.fromkeys(wanted)) for cls, wanted in items.items()}  # an item listed twice counts once
     special = set(summary.special_tokens)
     label_col = "target_label" if "target_label" in frame.columns else "target"
     classes = frame[label_col].astype(str).to_numpy()

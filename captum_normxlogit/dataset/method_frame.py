@@ -63,6 +63,7 @@ def method_frame(
     labels: Optional[Sequence[int]] = None,
     batch_size: int = 32,
     progress: bool = False,
+    probs: Optional[torch.Tensor] = None,
 ) -> "pd.DataFrame":
     r"""Attribute every example with ``method`` and return the rows as a table.
 
@@ -78,6 +79,8 @@ def method_frame(
         labels (sequence of int, optional): Gold labels for the ``label`` column. Default: None
         batch_size (int, optional): Examples per call. Default: 32
         progress (bool, optional): A tqdm bar. Default: False
+        probs (Tensor, optional): ``(N, C)`` class probabilities already computed by
+            :func:`predict` (saves a pass). Default: None (computed here)
 
     Returns:
         pandas.DataFrame: one row per example; ``frame.attrs["seconds"]`` holds the
@@ -85,7 +88,7 @@ def method_frame(
     """
     import pandas as pd
 
-    probs = predict(model, input_ids, pad_token_id)
+    probs = predict(model, input_ids, pad_token_id) if probs is None else probs
     chosen = probs.argmax(-1) if targets is None else torch.as_tensor(list(targets), dtype=torch.long)
     scores: List[List[float]] = []
     seconds = 0.0
@@ -130,10 +133,14 @@ class ContrastiveNormXLogit(AttributionMethod):
 
     def __init__(self, nx: "NormXLogit") -> None:
         self._nx = nx
+        self._n_classes = int(getattr(nx.model.config, "num_labels", 0) or 0)
 
     def attribute(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), eval_mode(self._nx.model):
-            logits = self._nx.forward_func(input_ids, attention_mask).float()
-        logits[torch.arange(len(target)), target] = float("-inf")
-        foil = logits.argmax(-1)
+        if self._n_classes == 2:
+            foil = 1 - target  # no pass needed to know the other class
+        else:
+            with torch.no_grad(), eval_mode(self._nx.model):
+                logits = self._nx.forward_func(input_ids, attention_mask).float()
+            logits[torch.arange(len(target)), target] = float("-inf")
+            foil = logits.argmax(-1)
         return self._nx.attribute(input_ids, target=target, foil=foil, additional_forward_args=(attention_mask,))
