@@ -243,3 +243,32 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
                           title=f"Planted-shortcut MiniLM ('{marker}'): top words per class")
     return {"ranks": ranks, "accuracy": accuracy, "metrics": metrics, "agreement": agreement,
             "effects": effects, "paths": paths, "meta": meta}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    r"""``python -m captum_normxlogit._experiments.dataset_summary [--task topwords|shortcut|all]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m captum_normxlogit._experiments.dataset_summary",
+                                     description="The real dataset-summary runs behind `make dataset`.")
+    parser.add_argument("--task", choices=("topwords", "shortcut", "all"), default="all")
+    parser.add_argument("--output", default="benchmarks/results/dataset", metavar="DIR")
+    parser.add_argument("--html-dir", default="out/dataset", metavar="DIR",
+                        help="where the HTML pages with example sentences go (not committed: corpus text)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.task in ("topwords", "all"):
+        start = time.perf_counter()
+        result = run_topwords(args.output, html=str(Path(args.html_dir) / "topwords.html"))
+        print(f"topwords: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(map(str, result["paths"])))
+    if args.task in ("shortcut", "all"):
+        start = time.perf_counter()
+        result = run_shortcut(args.output, html=str(Path(args.html_dir) / "shortcut.html"))
+        print(f"shortcut: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(map(str, result["paths"])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
