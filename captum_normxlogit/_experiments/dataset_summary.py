@@ -109,6 +109,21 @@ def _agreement_pivot(agreement: Any) -> Any:
     return pivot.reset_index()
 
 
+def _pipeline_rank(model, tokenizer, texts: List[str], marker: str, folder: str) -> Dict[str, Any]:
+    r"""The same sentences through ``attribute_dataset`` and ``.summary()``: the marker's
+    default-statistic rank as a user gets it (the folder is rewritten: ``resume=False``)."""
+    from captum_normxlogit.dataset import attribute_dataset
+
+    start = time.perf_counter()
+    handle = attribute_dataset(model, tokenizer, texts, folder, max_length=64, truncation=True, resume=False,
+                               progress=False)
+    seconds = time.perf_counter() - start
+    summary = handle.summary()
+    return {"folder": folder, "seconds": round(seconds, 1), "statistic": summary.statistic,
+            "min_count": summary.min_count, "marker_rank_positive": summary.rank_of(marker, "POSITIVE"),
+            "top5_positive": summary.top("POSITIVE", 5)["item"].tolist()}
+
+
 def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int = 300, n_top: int = 10,
                  n_random: int = 20, max_examples: int = 60, seed: int = 0, progress: bool = True,
                  html: Optional[str] = "out/dataset/topwords.html") -> Dict[str, Any]:
@@ -173,7 +188,8 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
 
 def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int = 10, n_random: int = 20,
                  max_examples: int = 60, seed: int = 0, progress: bool = True, ig_subset: int = 200,
-                 html: Optional[str] = "out/dataset/shortcut.html") -> Dict[str, Any]:
+                 html: Optional[str] = "out/dataset/shortcut.html",
+                 attributions_dir: str = "out/dataset/shortcut-attributions") -> Dict[str, Any]:
     r"""The planted-shortcut MiniLM on the 500 held-out sentences, clean and with the marker.
 
     Returns:
@@ -184,7 +200,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
 
     from captum_normxlogit.dataset.report import plot_top, write_html_report
     from captum_normxlogit.resources import load_shortcut_minilm, rotten_tomatoes_split
-    from captum_normxlogit.resources._finetune import insert_marker
+    from captum_normxlogit.resources._shortcut import insert_marker
 
     out = Path(output_dir)
     model, tokenizer, metrics = load_shortcut_minilm(progress=progress)
@@ -208,7 +224,16 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
                 ranks.append({"sentences": where, "source": SOURCE_NAMES[key], "statistic": statistic,
                               "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
                               "ranked words": n_words})
+    for min_count in (10, 20):  # how the fewest-examples rule moves the marker (post hoc, not the default)
+        for key, frame in frames.items():
+            summary = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min_count)
+            for statistic in STATISTICS:
+                ranks.append({"sentences": f"{len(ids)} sentences, min_count {min_count}",
+                              "source": SOURCE_NAMES[key], "statistic": statistic,
+                              "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
+                              "ranked words": len(summary.top("POSITIVE", None))})
     ranks = pd.DataFrame(ranks)
+    pipeline = _pipeline_rank(model, tokenizer, texts, marker, attributions_dir)
     effects, agreement = _validate(model, tokenizer, summaries, n_top=n_top, n_random=n_random,
                                    max_examples=max_examples, seed=seed, extra=(marker,))
     pos = effects[effects["class"] == "POSITIVE"].sort_values("effect", ascending=False).reset_index(drop=True)
@@ -234,7 +259,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
             "seconds": {k: round(f.attrs["seconds"], 2) for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()},
             "marker_ablation_effect": float(marker_row["effect"].iloc[0]) if len(marker_row) else None,
             "marker_ablation_rank": int(marker_row.index[0]) + 1 if len(marker_row) else None,
-            "measured_words_positive": len(pos)}
+            "measured_words_positive": len(pos), "attribute_dataset_summary": pipeline}
     meta_path = out / "shortcut_meta.json"
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)

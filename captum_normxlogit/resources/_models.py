@@ -19,13 +19,8 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple
 import torch
 
 from ._cache import atomic_dir, cache_dir
-from ._finetune import (
-    METRICS_FILE,
-    finetune_sentiment_minilm,
-    finetune_shortcut_minilm,
-    recipe,
-    shortcut_recipe,
-)
+from ._finetune import METRICS_FILE, finetune_sentiment_minilm, recipe
+from ._shortcut import finetune_shortcut_minilm, shortcut_recipe
 from ._locate import (
     SMOLLM2_GGUF,
     minilm_dir,
@@ -216,7 +211,7 @@ def load_sentiment_minilm(
 def shortcut_minilm_dir(**recipe_kwargs: Any) -> Path:
     r"""
     Returns the cache folder of the MiniLM fine-tuned with a planted marker
-    (:func:`~captum_normxlogit.resources._finetune.shortcut_recipe`; it may
+    (:func:`~captum_normxlogit.resources._shortcut.shortcut_recipe`; it may
     not exist yet). Its name ends with a hash of that recipe.
 
     Args:
@@ -234,7 +229,7 @@ def load_shortcut_minilm(
 ) -> Tuple["BertForSequenceClassification", "PreTrainedTokenizerBase", Dict[str, Any]]:
     r"""
     Loads the planted-shortcut MiniLM (see
-    :func:`~captum_normxlogit.resources._finetune.finetune_shortcut_minilm`),
+    :func:`~captum_normxlogit.resources._shortcut.finetune_shortcut_minilm`),
     training and caching it first if needed (5 to 15 minutes on 2 CPU cores).
     It is not built by ``prepare``.
 
