@@ -9,7 +9,19 @@ from typing import List, Optional
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
-COMMANDS = ("demo", "explain", "evaluate", "summarize")
+# A command's module is its name with "-" as "_" (attribute-dataset -> _commands/attribute_dataset.py).
+COMMANDS = ("demo", "explain", "evaluate", "attribute-dataset", "summarize")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    r"""argparse measures command names one indent short, so a long one (attribute-dataset) lost its help line."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS and hasattr(action, "_get_subactions"):
+            for sub in action._get_subactions():
+                width = len(self._format_action_invocation(sub)) + self._current_indent + self._indent_increment
+                self._action_max_length = max(self._action_max_length, width)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,11 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="normxlogit",
         description="NormXLogit token attributions for Hugging Face transformers (a Captum plugin).",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"captum_normxlogit._commands.{name}").register(commands)
+        importlib.import_module(f"captum_normxlogit._commands.{name.replace('-', '_')}").register(commands)
     return parser
 
 

@@ -154,6 +154,9 @@ def _open_file(path: Path, columns: Sequence[str]) -> Source:
         import pyarrow.parquet as pq
 
         length = pq.read_metadata(path).num_rows
+    elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
+        with open(path, "rb") as handle:
+            length = sum(1 for line in handle if line.strip())
     stream = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", streaming=True)
     available = list(stream.features) if stream.features is not None else None
     if available is None:  # json / csv: the columns are known once the first row is read

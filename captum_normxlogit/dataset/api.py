@@ -121,11 +121,14 @@ def _ours(name: str) -> bool:
     return bool(SHARD_PATTERN.match(name)) or name == MANIFEST_NAME
 
 
-def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: bool) -> None:
-    r"""Refuse a folder holding something else; with ``resume=False`` remove our own files (main rank)."""
-    existing = read_manifest(out) if out.is_dir() else None
+def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional[Dict[str, Any]]:
+    r"""Refuse a folder holding something else, or another run when resuming (changes nothing).
+
+    Returns the folder's manifest, if any.
+    """
     if out.exists() and not out.is_dir():
         raise ResumeError(f"output_dir {out} is a file; pass a folder.")
+    existing = read_manifest(out) if out.is_dir() else None
     if existing is None and out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".tmp-"))
         if foreign:
@@ -135,10 +138,14 @@ def _prepare_folder(out: Path, manifest: Dict[str, Any], resume: bool, is_main: 
         raise ResumeError(f"output_dir {out} holds a run with other settings or another model "
                           f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
                           "to start over, or choose another folder.")
-    if existing is not None and not resume and is_main:
-        for path in out.iterdir():
-            if _ours(path.name):
-                path.unlink()
+    return existing
+
+
+def _clear(out: Path) -> None:
+    r"""``resume=False``: remove this package's files (shards, manifest) and nothing else."""
+    for path in out.iterdir():
+        if _ours(path.name):
+            path.unlink()
 
 
 def attribute_dataset(
@@ -241,13 +248,17 @@ def attribute_dataset(
         "status": "running", "shards": [],
     }
     out = Path(output_dir).expanduser()
-    _prepare_folder(out, manifest, resume, ctx.is_main)
-    ctx.barrier()  # every rank has checked the folder before the main rank rewrites the manifest
+    existing = _check_folder(out, manifest, resume)
+    ctx.barrier()  # every rank has checked the folder before the main rank changes it
     if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out, manifest)
+        if existing is not None and not resume:
+            _clear(out)
+        if existing is None or not resume:  # a resumed folder keeps its manifest until the run completes
+            out.mkdir(parents=True, exist_ok=True)
+            write_manifest(out, manifest)
     ctx.barrier()
 
+    started = time.perf_counter()
     shards = _run_shards(task, source, out, manifest["fingerprint"], ctx, shard_size, limit, on_error,
                          max_tokens_per_batch, progress)
     ctx.barrier()  # all ranks' shards are on disk
@@ -255,6 +266,8 @@ def attribute_dataset(
         manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
         manifest["status"] = "complete"
         manifest["totals"] = DatasetAttribution(out, manifest).counts()
+        # wall time of this call's work (shards kept from an earlier run cost nothing here)
+        manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
         write_manifest(out, manifest)
     ctx.barrier()
     return DatasetAttribution.open(out)

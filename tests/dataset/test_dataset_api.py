@@ -197,3 +197,45 @@ def test_token_budget_batches():
     assert token_budget_batches([50], 10) == [[0]]
     with pytest.raises(ValueError):
         token_budget_batches([1], 0)
+
+
+def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):
+    datasets = pytest.importorskip("datasets")
+    model = S.classifier()
+    records = {"sentence": S.SENTENCES, "y": [i % 3 for i in range(len(S.SENTENCES))]}
+    ds = datasets.Dataset.from_dict(records)
+    ds.to_parquet(str(tmp_path / "d.parquet"))
+    arrow = tmp_path / "d.arrow"
+    import pyarrow as pa
+
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, ds.data.table.schema) as writer:
+        writer.write_table(ds.data.table)
+    kw = dict(text_column="sentence", label_column="y", shard_size=4, progress=False)
+    frames = [attribute_dataset(model, tok, data, tmp_path / name, **kw).to_pandas()
+              for name, data in (("ds", ds), ("it", ds.to_iterable_dataset()), ("pq", tmp_path / "d.parquet"),
+                                 ("ar", arrow))]
+    for df in frames:
+        assert df["index"].tolist() == list(range(len(S.SENTENCES)))
+        assert df.text.tolist() == S.SENTENCES and df.label_id.tolist() == records["y"]
+        for x, y in zip(df.scores, frames[0].scores):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+    with pytest.raises(SourceError, match="DatasetDict"):
+        attribute_dataset(model, tok, datasets.DatasetDict({"test": ds}), tmp_path / "dd", **kw)
+    with pytest.raises(SourceError, match="unsupported file type"):
+        attribute_dataset(model, tok, tmp_path / "d.txt", tmp_path / "txt", **kw)
+
+
+def test_handle_counts_and_summary_hook(tmp_path, tok):
+    import importlib.util
+
+    res = attribute_dataset(S.classifier(), tok, S.SENTENCES + [""], tmp_path / "out", on_error="skip",
+                            shard_size=5, progress=False)
+    df = res.to_pandas()
+    counts = res.counts()
+    assert counts == {"rows": len(df), "skipped": 1, "tokens": int(df.input_ids.dropna().map(len).sum()),
+                      "shards": 3}
+    assert res.complete and [p.name for p in res.files] == [f"part-00000{k}.parquet" for k in range(3)]
+    if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
+        assert res.summary() == counts  # until the dataset-level summary is installed
+    with pytest.raises(FileNotFoundError, match="no .manifest.json"):
+        open_attribution(tmp_path)

@@ -1,0 +1,239 @@
+"""attribute_dataset's throughput against a bare forward pass, a naive loop and IG; streaming memory; 2 ranks vs 1.
+
+Model: the fine-tuned all-MiniLM-L6-v2 sentiment classifier (``make prepare``).
+Data: the 4,000 Rotten-Tomatoes sentences, in file order.
+
+* (a) bare forward: ``model(...)`` under ``no_grad`` over the very batches
+  ``attribute_dataset`` builds (length-sorted within each 1,024-example shard,
+  8,192 padded tokens per batch), tokenized and padded beforehand: the
+  model's own cost and nothing else;
+* (b) ``attribute_dataset`` end to end: tokenization, checks, NormXLogit,
+  Parquet shards and manifest;
+* (c) a naive loop: NormXLogit over fixed-count batches in file order, each
+  tokenized and padded to its longest (nothing written);
+* (d) IntegratedGradients (50 steps, zero baseline on the input embeddings,
+  the package's ``build_method("ig")``) measured on the first 100 sentences and
+  extrapolated linearly to 4,000 (said so in the table).
+
+(a), (b) and (c) run ``--repeats`` times, interleaved round by round (load on
+a shared machine hits each alike); the table gives medians. Peak RSS of (b)
+streaming a ``.jsonl`` file of 4,000 and of 40,000 examples (the 4,000
+repeated) is measured in a fresh process each (peak above the RSS just
+before the call, after a small warm-up run). 2 processes (``torchrun
+--nproc_per_node 2``, gloo, 1 thread each, torchrun's default) against 1
+process (all threads) time (b) on the 4,000 sentences in fresh processes.
+
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--markdown benchmarks/results/bench_dataset_cpu.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+
+HERE = Path(__file__).resolve().parent
+SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
+
+
+def _model():
+    from captum_normxlogit.resources import load_sentiment_minilm, rotten_tomatoes_sentences
+
+    model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
+    return model, tokenizer, [text for text, _ in rotten_tomatoes_sentences()]
+
+
+def _length_aware_batches(tokenizer, texts: List[str]):
+    r"""The batches attribute_dataset runs, padded ahead of time (same sort window, same budget)."""
+    from captum_normxlogit.dataset._batching import token_budget_batches
+
+    batches = []
+    for start in range(0, len(texts), SHARD):
+        ids = tokenizer(texts[start:start + SHARD])["input_ids"]
+        for batch in token_budget_batches([len(x) for x in ids], BUDGET):
+            width = max(len(ids[i]) for i in batch)
+            padded = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.zeros_like(padded)
+            for row, i in enumerate(batch):
+                padded[row, :len(ids[i])] = torch.tensor(ids[i])
+                mask[row, :len(ids[i])] = 1
+            batches.append((padded, mask))
+    return batches
+
+
+def _write_jsonl(path: Path, texts: List[str], times: int) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for _ in range(times):
+            for text in texts:
+                handle.write(json.dumps({"text": text}) + "\n")
+
+
+def _rss_child(data: str, out: str) -> None:
+    from captum_normxlogit.dataset import attribute_dataset
+
+    model, tokenizer, texts = _model()
+    warm = Path(out + "-warm")
+    _write_jsonl(Path(out + "-warm.jsonl"), texts[:64], 1)
+    attribute_dataset(model, tokenizer, out + "-warm.jsonl", warm, progress=False)  # library initialisation
+    before = reset_peak()
+    attribute_dataset(model, tokenizer, data, out, progress=False)
+    print(json.dumps({"delta_mib": peak_above(before)}))
+
+
+def _time_child(data: str, out: str) -> None:
+    from captum_normxlogit.dataset import attribute_dataset
+    from captum_normxlogit.dataset._distributed import rank_context
+
+    model, tokenizer, texts = _model()
+    ctx = rank_context(model)
+    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)
+    ctx.barrier()
+    start = time.perf_counter()
+    res = attribute_dataset(model, tokenizer, data, out, progress=False)
+    elapsed = time.perf_counter() - start
+    if ctx.is_main:
+        print(json.dumps({"seconds": elapsed, "rows": res.counts()["rows"], "threads": torch.get_num_threads(),
+                          "world_size": ctx.world_size}))
+
+
+def _child(cmd: List[str], env: Dict[str, str]) -> dict:
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--parts", default="time,rss,ranks",
+                        help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
+    parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--time-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        _rss_child(*args.rss_child)
+        return 0
+    if args.time_child:
+        _time_child(*args.time_child)
+        return 0
+
+    from captum_normxlogit import NormXLogit
+    from captum_normxlogit.dataset import attribute_dataset
+    from captum_normxlogit.methods import build_method
+
+    model, tokenizer, texts = _model()
+    n = len(texts)
+    tokens = sum(len(ids) for ids in tokenizer(texts)["input_ids"])
+    batches = _length_aware_batches(tokenizer, texts)
+    padded_sorted = sum(ids.numel() for ids, _ in batches)
+    nx = NormXLogit(model)
+    work = Path(tempfile.mkdtemp(prefix="bench-dataset-"))
+
+    def bare_forward(subset=None):
+        with torch.no_grad():
+            for ids, mask in batches[:subset]:
+                model(input_ids=ids, attention_mask=mask)
+
+    def end_to_end(subset=None, round_=[0]):
+        round_[0] += 1
+        attribute_dataset(model, tokenizer, texts[:subset], work / f"b{round_[0]}", progress=False)
+        shutil.rmtree(work / f"b{round_[0]}")
+
+    padded_fixed = [0]
+
+    def fixed_batches(subset=None):
+        padded_fixed[0] = 0
+        for start in range(0, len(texts[:subset]), FIXED_BATCH):
+            enc = tokenizer(texts[start:start + FIXED_BATCH], padding=True, return_tensors="pt")
+            padded_fixed[0] += enc["input_ids"].numel()
+            nx.attribute(enc["input_ids"], additional_forward_args=(enc["attention_mask"],)).tolist()
+
+    runs = {"a": bare_forward, "b": end_to_end, "c": fixed_batches}
+    parts = set(args.parts.split(","))
+    if "time" not in parts:
+        runs = {}
+    for key, fn in runs.items():  # warm-up: lazy initialisation and first-call allocations
+        fn(2 if key == "a" else 256)
+    times: Dict[str, List[float]] = {k: [] for k in runs}
+    for round_ in range(args.repeats):
+        for key, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+        print(f"round {round_ + 1} done", file=sys.stderr, flush=True)
+    median = {k: statistics.median(v) for k, v in times.items()}
+
+    ig_measured = None
+    if "time" in parts:
+        ig = build_method("ig", nx, ig_steps=IG_STEPS, internal_batch_size=10 * IG_STEPS, reduction="sum")
+        start = time.perf_counter()
+        for first in range(0, IG_EXAMPLES, 10):
+            enc = tokenizer(texts[first:first + 10], padding=True, return_tensors="pt")
+            with torch.no_grad():
+                target = model(**enc).logits.argmax(-1)
+            ig(enc["input_ids"], enc["attention_mask"], target)
+        ig_measured = time.perf_counter() - start
+        median["d"] = ig_measured * n / IG_EXAMPLES
+        print("IG done", file=sys.stderr, flush=True)
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    data4, data40 = work / "rt4k.jsonl", work / "rt40k.jsonl"
+    _write_jsonl(data4, texts, 1)
+    _write_jsonl(data40, texts, 10)
+    rss, one, two = {}, None, None
+    if "rss" in parts:
+        rss = {label: _child([sys.executable, __file__, "--rss-child", str(path), str(work / f"rss{label}")], env)
+               ["delta_mib"] for label, path in (("4k", data4), ("40k", data40))}
+        print("RSS done", file=sys.stderr, flush=True)
+    if "ranks" in parts:
+        one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
+        two = _child([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                      __file__, "--time-child", str(data4), str(work / "two")], {**env, "OMP_NUM_THREADS": "1"})
+    shutil.rmtree(work, ignore_errors=True)
+
+    lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; shard {SHARD}, {BUDGET} padded tokens per batch; run under `nice` "
+             "on a 2-core machine shared with other jobs (load average 8-15 during the runs).", ""]
+    if "time" in parts:
+        rows = [("a", "bare forward (no_grad), same length-aware batches, pre-tokenized"),
+                ("b", "attribute_dataset end to end (tokenize, NormXLogit, Parquet)"),
+                ("c", f"NormXLogit, fixed batches of {FIXED_BATCH} in file order (tokenize + pad per batch)"),
+                ("d", f"IntegratedGradients {IG_STEPS} steps: {IG_EXAMPLES} examples measured "
+                      f"({ig_measured:.1f} s), extrapolated x{n // IG_EXAMPLES}")]
+        lines += [f"Medians of {args.repeats} interleaved runs; padded tokens: {padded_sorted:,} length-aware vs "
+                  f"{padded_fixed[0]:,} fixed-count.", "",
+                  "| run | seconds | examples/s | tokens/s | throughput / (a) |", "|---|---:|---:|---:|---:|"]
+        for key, label in rows:
+            t = median[key]
+            lines.append(f"| ({key}) {label} | {t:.2f} | {n / t:,.0f} | {tokens / t:,.0f} | {median['a'] / t:.3f}x |")
+        lines += ["", f"(b) / (a) throughput: {median['a'] / median['b']:.3f}x (target >= 0.90)",
+                  f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
+                  f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
+    if rss:
+        lines.append(f"peak RSS above the start of the call, streaming a .jsonl (fresh process each): 4,000 examples "
+                     f"{rss['4k']:.0f} MiB, 40,000 examples {rss['40k']:.0f} MiB: ratio "
+                     f"{rss['40k'] / max(rss['4k'], 1e-9):.2f} (target <= 1.10)")
+    if one is not None:
+        lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
+                     f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
+                     f"{one['seconds'] / two['seconds']:.2f}x (fresh processes, one run each, model load excluded)")
+    text = "\n".join(lines)
+    print("\n" + text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

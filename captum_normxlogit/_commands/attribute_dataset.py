@@ -1,0 +1,91 @@
+r"""``normxlogit attribute-dataset DATA``: NormXLogit over a whole dataset, into resumable Parquet shards."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+_DESCRIPTION = """\
+Explain every example of DATA (a local .jsonl, .json, .csv, .parquet or .arrow file) with NormXLogit, one
+forward pass per length-aware batch, and write one Parquet row per example into --output (shards
+part-NNNNNN.parquet and a .manifest.json). Read the result with pandas.read_parquet(OUTPUT). Rerunning the
+same command resumes: finished shards are kept, missing or damaged ones are redone; other settings or
+another model are refused unless --no-resume. Under `torchrun --nproc_per_node N` the examples are split
+between the N processes and the folder is the same as with one.
+"""
+
+_EPILOG = """\
+examples:
+  normxlogit attribute-dataset test.jsonl --model ./my-classifier --output out/test --label-column label
+  normxlogit attribute-dataset test.csv --model ./my-classifier --output out/gold --target column:label
+  normxlogit attribute-dataset prompts.jsonl --model ./smollm2 --output out/lm --target column:answer
+  torchrun --nproc_per_node 2 -m captum_normxlogit.cli attribute-dataset test.jsonl --model M --output out/t
+"""
+
+
+def _layers(value: str):
+    if value == "all":
+        return "all"
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers takes 'all' or comma-separated indices like 0,3,6; got {value!r}")
+
+
+def register(commands: "argparse._SubParsersAction") -> None:
+    cmd = commands.add_parser(
+        "attribute-dataset", help="explain every example of a dataset file into resumable Parquet shards",
+        description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("data", metavar="DATA", help="a local .jsonl / .json / .csv / .parquet / .arrow file")
+    cmd.add_argument("--model", metavar="DIR", required=True, help="local Hugging Face model folder")
+    cmd.add_argument("--output", metavar="DIR", required=True, help="folder for the shards and the manifest")
+    cmd.add_argument("--text-column", default="text", help="column holding the text (default: %(default)s)")
+    cmd.add_argument("--pair-column", default=None, help="second text of sentence pairs")
+    cmd.add_argument("--label-column", default=None, help="gold label, stored with each row")
+    cmd.add_argument("--target", default=None,
+                     help="what to explain: a label name or index (classifier), a token (LM), or column:NAME to read "
+                          "it per row; a causal LM's string target is a teacher-forced continuation "
+                          "(default: the model's prediction)")
+    cmd.add_argument("--foil", default=None, help="a contrastive alternative to the target (same forms)")
+    cmd.add_argument("--layers", type=_layers, default=None, help="also store layer-wise scores: all or 0,3,6")
+    cmd.add_argument("--max-tokens-per-batch", type=int, default=8192,
+                     help="batch budget of batch size x padded length (default: %(default)s)")
+    cmd.add_argument("--max-length", type=int, default=None, help="token limit below the model's own")
+    cmd.add_argument("--truncate", action="store_true", help="cut over-long texts instead of treating them as errors")
+    cmd.add_argument("--shard-size", type=int, default=1024, help="examples per shard (default: %(default)s)")
+    cmd.add_argument("--limit", type=int, default=None, help="explain only the first N examples")
+    cmd.add_argument("--no-resume", action="store_true", help="start over instead of resuming into --output")
+    cmd.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                     help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
+    from captum_normxlogit.dataset._load import load_model_dir
+
+    try:
+        model, tokenizer = load_model_dir(args.model)
+        result = attribute_dataset(
+            model, tokenizer, args.data, args.output, text_column=args.text_column, pair_column=args.pair_column,
+            label_column=args.label_column, target=args.target, foil=args.foil, layers=args.layers,
+            max_tokens_per_batch=args.max_tokens_per_batch, max_length=args.max_length, truncation=args.truncate,
+            shard_size=args.shard_size, resume=not args.no_resume, on_error=args.on_error,
+            progress=not args.no_progress, limit=args.limit,
+        )
+    except (ValueError, RuntimeError, OSError, TypeError) as error:
+        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+        return 2
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        counts = result.counts()
+        seconds = result.manifest.get("run", {}).get("seconds")
+        took = f" in {seconds:.1f} s" if seconds is not None else ""
+        print(f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
+              f"{counts['shards']} Parquet shards to {result.output_dir}{took} (manifest: "
+              f"{result.output_dir / MANIFEST_NAME})")
+    return 0
