@@ -271,12 +271,15 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    r"""``python -m captum_normxlogit._experiments.dataset_summary [--task topwords|shortcut|all]``."""
+    r"""``python -m captum_normxlogit._experiments.dataset_summary [--task topwords|shortcut|mincount|all]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m captum_normxlogit._experiments.dataset_summary",
                                      description="The real dataset-summary runs behind `make dataset`.")
-    parser.add_argument("--task", choices=("topwords", "shortcut", "all"), default="all")
+    parser.add_argument("--task", choices=("topwords", "shortcut", "mincount", "all"), default="all",
+                        help="mincount: agreement by minimum count on the RT run (not part of all)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="mincount only: the first N sentences (a quick check)")
     parser.add_argument("--output", default="benchmarks/results/dataset", metavar="DIR")
     parser.add_argument("--html-dir", default="out/dataset", metavar="DIR",
                         help="where the HTML pages with example sentences go (not committed: corpus text)")
@@ -292,6 +295,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         start = time.perf_counter()
         result = run_shortcut(args.output, html=str(Path(args.html_dir) / "shortcut.html"))
         print(f"shortcut: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(map(str, result["paths"])))
+    if args.task == "mincount":
+        from captum_normxlogit._experiments.dataset_mincount import run_mincount
+
+        start = time.perf_counter()
+        result = run_mincount(args.output, limit=args.limit)
+        print(f"mincount: {time.perf_counter() - start:.0f} s; verdict {result['verdict']}; "
+              f"target/other {result['correlation']}; wrote " + ", ".join(map(str, result["paths"])))
     return 0
 
 
