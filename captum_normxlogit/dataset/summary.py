@@ -26,7 +26,9 @@ example's normalisation or in its top item.
 * ``top_share``: the share of those examples where the item has the highest score.
 
 The default ranking statistic, :data:`DEFAULT_STATISTIC`, was chosen by the ablation
-study in ``benchmarks/results/dataset/`` (see the README).
+study in ``benchmarks/results/dataset/`` (see the README). The default minimum count,
+:data:`DEFAULT_MIN_COUNT`, was checked on the Rotten-Tomatoes run alone (``rt_mincount``):
+10 or 20 agreed worse with ablation there, though 10 ranks the planted shortcut higher.
 """
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ __all__ = [
 LEVELS = ("word", "token")
 STATISTICS = ("mean", "lcb", "mean_maxabs", "lcb_maxabs", "mean_z", "lcb_z", "top_share")
 DEFAULT_STATISTIC = "lcb_z"
-DEFAULT_MIN_COUNT = 5
+DEFAULT_MIN_COUNT = 5  # best of 3, 5, 10, 20 for lcb_z on the RT run (rt_mincount.md)
 _Z95 = 1.6448536269514722  # one-sided 95 % normal quantile
 _SPECIAL = re.compile(r"^(\[[A-Z_]+\]|<\|[^<>|\s]+\|>|<(?!0x)[a-z/_]+>)$")
 
