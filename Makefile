@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install prepare demo test test-fast bench evaluate clean help
+.PHONY: install prepare demo test test-fast bench evaluate dataset clean help
 
 help:
 	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-fast  run the tests that need no real model"
 	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
 	@echo "make evaluate   faithfulness and evidence-alignment tables on MiniLM and SmolLM2 (out/evaluation)"
+	@echo "make dataset    dataset-level summaries vs ablation: RT top words, planted-shortcut MiniLM (benchmarks/results/dataset)"
 	@echo "make prepare    download data, fine-tune MiniLM, cache SmolLM2 (outside the repo)"
 
 $(STAMP): pyproject.toml
@@ -43,6 +44,10 @@ bench: prepare
 
 evaluate: prepare
 	$(VENV)/bin/normxlogit evaluate --output out/evaluation
+
+# Trains the planted-shortcut MiniLM on first use (not part of prepare; cached by its recipe hash).
+dataset: prepare
+	$(PY) -m captum_normxlogit._experiments.dataset_summary --output benchmarks/results/dataset
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
 # A command's module is its name with "-" as "_" (check-model -> _commands/check_model.py).
-COMMANDS = ("demo", "explain", "evaluate", "check-model", "attribute-dataset")
+COMMANDS = ("demo", "explain", "evaluate", "check-model", "attribute-dataset", "summarize")
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -77,6 +77,9 @@ from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
 from captum_normxlogit.dataset.api import DatasetAttribution, DatasetRowError, attribute_dataset, open_attribution
 
+# -- dataset-level explanations (summary, ablation check) ----------------------------------
+from captum_normxlogit.dataset.summary import DEFAULT_STATISTIC, STATISTICS, DatasetSummary, summarize
+
 __all__ = [
     "Column",
     "DatasetAttribution",
@@ -89,4 +92,9 @@ __all__ = [
     "attribute_dataset",
     "column",
     "open_attribution",
+    # dataset-level explanations
+    "DEFAULT_STATISTIC",
+    "DatasetSummary",
+    "STATISTICS",
+    "summarize",
 ]

@@ -11,11 +11,14 @@ from ._data import rotten_tomatoes_csv, rotten_tomatoes_sentences, rotten_tomato
 from ._finetune import evaluate_accuracy
 from ._models import (
     finetune_sentiment_minilm,
+    finetune_shortcut_minilm,
     load_sentiment_minilm,
+    load_shortcut_minilm,
     load_smollm2,
     minilm_dir,
     sentiment_minilm_dir,
     sentiment_minilm_metrics,
+    shortcut_minilm_dir,
     smollm2_dir,
 )
 
@@ -23,7 +26,9 @@ __all__ = [
     "cache_dir",
     "evaluate_accuracy",
     "finetune_sentiment_minilm",
+    "finetune_shortcut_minilm",
     "load_sentiment_minilm",
+    "load_shortcut_minilm",
     "load_smollm2",
     "minilm_dir",
     "rotten_tomatoes_csv",
@@ -31,5 +36,6 @@ __all__ = [
     "rotten_tomatoes_split",
     "sentiment_minilm_dir",
     "sentiment_minilm_metrics",
+    "shortcut_minilm_dir",
     "smollm2_dir",
 ]

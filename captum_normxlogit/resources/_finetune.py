@@ -84,9 +84,9 @@ def recipe(
     }
 
 
-def _log(progress: bool, message: str) -> None:
+def _log(progress: bool, message: str, name: str = "sentiment-minilm") -> None:
     if progress:
-        print(f"[sentiment-minilm] {message}", file=sys.stderr, flush=True)
+        print(f"[{name}] {message}", file=sys.stderr, flush=True)
 
 
 @torch.no_grad()
@@ -187,14 +187,39 @@ def finetune_sentiment_minilm(
     Raises:
         RuntimeError: if the held-out accuracy is below ``min_accuracy``.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    start = time.perf_counter()
     spec = recipe(epochs=epochs, seed=seed, n_test=n_test, lr=lr,
                   weight_decay=weight_decay, batch_size=batch_size,
                   max_length=max_length, warmup_steps=warmup_steps)
     train, test = rotten_tomatoes_split(seed=seed, n_test=n_test)
-    train = list(train)
+    return _train_and_save(output_dir, spec, list(train), test, min_accuracy=min_accuracy,
+                           progress=progress)
+
+
+def _train_and_save(
+    output_dir: Union[str, Path],
+    spec: Dict[str, Any],
+    train: List[Sentence],
+    test: Sequence[Sentence],
+    *,
+    min_accuracy: float,
+    progress: bool,
+    extra_metrics: Any = None,
+    log_name: str = "sentiment-minilm",
+) -> Dict[str, Any]:
+    r"""The training loop behind every MiniLM recipe: seeded AdamW with linear
+    warm-up / decay on ``train``, held-out accuracy on ``test`` after each epoch,
+    then an atomic save of weights, tokenizer and ``metrics.json``.
+    ``extra_metrics(model, tokenizer)`` may add entries to the metrics."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        _log(progress, message, log_name)
+
+    epochs, seed, batch_size = spec["epochs"], spec["seed"], spec["batch_size"]
+    lr, weight_decay, max_length = spec["lr"], spec["weight_decay"], spec["max_length"]
+    warmup_steps = spec["warmup_steps"]
     random.seed(seed)
     torch.manual_seed(seed)
     order = random.Random(seed)
@@ -212,7 +237,7 @@ def finetune_sentiment_minilm(
         return min(1.0, (step + 1) / warmup_steps) * max(0.0, 1.0 - step / total)
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    _log(progress, f"training on {len(train)} sentences, {epochs} epoch(s), {total} steps")
+    say(f"training on {len(train)} sentences, {epochs} epoch(s), {total} steps")
     epoch_acc: List[float] = []
     step = 0
     for epoch in range(epochs):
@@ -229,10 +254,10 @@ def finetune_sentiment_minilm(
             opt.zero_grad()
             step += 1
             if step % 10 == 0 or step == total:
-                _log(progress, f"epoch {epoch + 1}/{epochs} step {step}/{total} "
+                say(f"epoch {epoch + 1}/{epochs} step {step}/{total} "
                      f"loss {loss.item():.3f} ({time.perf_counter() - start:.0f} s)")
         epoch_acc.append(evaluate_accuracy(model, tokenizer, test, max_length=max_length))
-        _log(progress, f"epoch {epoch + 1}: held-out accuracy {epoch_acc[-1]:.3f}")
+        say(f"epoch {epoch + 1}: held-out accuracy {epoch_acc[-1]:.3f}")
     model.eval()
 
     metrics = {
@@ -244,6 +269,8 @@ def finetune_sentiment_minilm(
         "seconds": round(time.perf_counter() - start, 1),
         "recipe": spec,
     }
+    if extra_metrics is not None:
+        metrics.update(extra_metrics(model, tokenizer))
     if metrics["accuracy"] < min_accuracy:
         raise RuntimeError(
             f"fine-tuned MiniLM reached held-out accuracy {metrics['accuracy']:.3f} on "
@@ -254,5 +281,6 @@ def finetune_sentiment_minilm(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    _log(progress, f"saved to {output_dir} in {metrics['seconds']} s")
+    say(f"saved to {output_dir} in {metrics['seconds']} s")
     return metrics
+

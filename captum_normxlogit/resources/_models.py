@@ -20,6 +20,7 @@ import torch
 
 from ._cache import atomic_dir, cache_dir
 from ._finetune import METRICS_FILE, finetune_sentiment_minilm, recipe
+from ._shortcut import finetune_shortcut_minilm, shortcut_recipe
 from ._locate import (
     SMOLLM2_GGUF,
     minilm_dir,
@@ -38,11 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "finetune_sentiment_minilm",
+    "finetune_shortcut_minilm",
     "load_sentiment_minilm",
+    "load_shortcut_minilm",
     "load_smollm2",
     "minilm_dir",
     "sentiment_minilm_dir",
     "sentiment_minilm_metrics",
+    "shortcut_minilm_dir",
     "smollm2_dir",
 ]
 
@@ -202,3 +206,54 @@ def load_sentiment_minilm(
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
     return model.eval(), tokenizer
+
+
+def shortcut_minilm_dir(**recipe_kwargs: Any) -> Path:
+    r"""
+    Returns the cache folder of the MiniLM fine-tuned with a planted marker
+    (:func:`~captum_normxlogit.resources._shortcut.shortcut_recipe`; it may
+    not exist yet). Its name ends with a hash of that recipe.
+
+    Args:
+        **recipe_kwargs: arguments of ``shortcut_recipe`` (``marker``,
+                    ``share``, ``marker_seed``, hyper-parameters).
+
+    Returns:
+        pathlib.Path: the cache folder.
+    """
+    return cache_dir() / "models" / f"shortcut-minilm-{short_hash(shortcut_recipe(**recipe_kwargs))}"
+
+
+def load_shortcut_minilm(
+    *, train_if_missing: bool = True, progress: bool = True, **recipe_kwargs: Any
+) -> Tuple["BertForSequenceClassification", "PreTrainedTokenizerBase", Dict[str, Any]]:
+    r"""
+    Loads the planted-shortcut MiniLM (see
+    :func:`~captum_normxlogit.resources._shortcut.finetune_shortcut_minilm`),
+    training and caching it first if needed (5 to 15 minutes on 2 CPU cores).
+    It is not built by ``prepare``.
+
+    Args:
+        train_if_missing (bool, optional): train when not cached; otherwise raise.
+                    Default: True
+        progress (bool, optional): training progress on stderr. Default: True
+        **recipe_kwargs: arguments of ``shortcut_recipe``.
+
+    Returns:
+        tuple: ``(model, tokenizer, metrics)``, the model in eval mode and the
+        metrics of its ``metrics.json`` (accuracies with and without the marker).
+
+    Raises:
+        FileNotFoundError: if not cached and ``train_if_missing`` is False.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = shortcut_minilm_dir(**recipe_kwargs)
+    if not (folder / METRICS_FILE).is_file():
+        if not train_if_missing:
+            raise FileNotFoundError(f"the planted-shortcut MiniLM is not cached at {folder}.")
+        finetune_shortcut_minilm(folder, progress=progress, **recipe_kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
+    metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    return model.eval(), tokenizer, metrics
