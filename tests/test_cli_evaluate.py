@@ -40,6 +40,19 @@ def test_bad_arguments_are_refused(argv, message, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unwritable_output_is_refused_before_any_work(monkeypatch, capsys, tmp_path):
+    from captum_normxlogit._experiments import sentiment
+
+    monkeypatch.setattr(sentiment, "run_sentiment_minilm", lambda **kw: pytest.fail("the task ran"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--task", "sentiment-minilm", "--output", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--output" in err and "cannot write there" in err
+    assert blocker.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_cuda_without_a_gpu_is_refused(capsys):
     with pytest.raises(SystemExit) as info:

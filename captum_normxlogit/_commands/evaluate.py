@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["TASKS", "register"]
@@ -84,7 +85,18 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optiona
         parser.error(f"--device {args.device!r} is not a torch device ({exc})")
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available here; use --device cpu")
+    _check_output(args.output, parser)
     return methods
+
+
+def _check_output(output: str, parser: argparse.ArgumentParser) -> None:
+    r"""Refuse an unwritable --output now, not after the run's minutes (nothing is created here)."""
+    from captum_normxlogit.resources._cache import check_writable
+
+    try:
+        check_writable(Path(output) / "evaluation.csv")
+    except OSError as error:
+        parser.error(f"--output {output}: cannot write there ({error.strerror or error}); pass a folder you can write to")
 
 
 def _runner(task: str, args: argparse.Namespace, methods: Optional[List[str]]) -> Callable[[], Any]:
