@@ -66,6 +66,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
     from captum_normxlogit.dataset._load import load_model_dir
+    from captum_normxlogit._models.errors import UnsupportedModelError
 
     try:
         model, tokenizer = load_model_dir(args.model)
@@ -76,6 +77,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             shard_size=args.shard_size, resume=not args.no_resume, on_error=args.on_error,
             progress=not args.no_progress, limit=args.limit,
         )
+    except UnsupportedModelError as error:  # the one-line reason, as explain and check-model print it
+        print(f"normxlogit attribute-dataset: error: {error.reason} (`normxlogit check-model {args.model}` shows "
+              "both checks)", file=sys.stderr)
+        return 2
     except (ValueError, RuntimeError, OSError, TypeError) as error:
         print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
         return 2

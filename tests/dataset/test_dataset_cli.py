@@ -64,3 +64,24 @@ def test_bad_requests_fail_in_one_line_and_write_nothing(capsys, tmp_path, files
 def test_missing_model_folder(capsys, tmp_path, files):
     code, _, stderr = _run(capsys, files["data"], "--model", str(tmp_path / "none"), "--output", str(tmp_path / "o"))
     assert code == 2 and "no such directory" in stderr
+
+
+def test_a_refused_model_gets_the_one_line_reason_check_model_prints(capsys, tmp_path, files, monkeypatch):
+    import torch
+    import transformers as T
+
+    from captum_normxlogit import check_model
+    from captum_normxlogit._models import registry
+
+    tokenizer = S.bytelevel()
+    torch.manual_seed(0)
+    granite = T.GraniteForCausalLM(T.GraniteConfig(vocab_size=len(tokenizer), num_key_value_heads=2, pad_token_id=0,
+                                                   logits_scaling=4.0, **S.SMALL)).eval()
+    folder = S.save(tmp_path / "granite", granite, tokenizer)
+    monkeypatch.delitem(registry._BY_MODEL_TYPE, "granite")  # only the automatic adapter is left, and it refuses
+    reason = check_model(granite, repeats=1).reason
+    capsys.readouterr()
+    out = tmp_path / "out"
+    code, _, stderr = _run(capsys, files["data"], "--model", folder, "--output", str(out), "--text-column", "sentence")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert reason in stderr and "check-model" in stderr and not out.exists()
