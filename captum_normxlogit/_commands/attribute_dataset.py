@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -39,7 +40,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
         description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("data", metavar="DATA", help="a local .jsonl / .json / .csv / .parquet / .arrow file")
-    cmd.add_argument("--model", metavar="DIR", required=True, help="local Hugging Face model folder")
+    cmd.add_argument("--model", metavar="DIR", default=None,
+                     help="local Hugging Face model folder (default: the embedded fine-tuned MiniLM, `make prepare`)")
     cmd.add_argument("--output", metavar="DIR", required=True, help="folder for the shards and the manifest")
     cmd.add_argument("--text-column", default="text", help="column holding the text (default: %(default)s)")
     cmd.add_argument("--pair-column", default=None, help="second text of sentence pairs")
@@ -68,6 +70,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit.dataset._load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
 
+    if args.model is None:
+        from captum_normxlogit.resources import sentiment_minilm_dir
+
+        args.model = str(sentiment_minilm_dir())
+        if not (Path(args.model) / "config.json").is_file():
+            print("normxlogit attribute-dataset: error: the default model is not prepared; run `make prepare` "
+                  "(or `python -m captum_normxlogit.resources prepare`), or pass --model DIR", file=sys.stderr)
+            return 2
     try:
         model, tokenizer = load_model_dir(args.model)
         result = attribute_dataset(
@@ -91,6 +101,6 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         seconds = result.manifest.get("run", {}).get("seconds")
         took = f" in {seconds:.1f} s" if seconds is not None else ""
         print(f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-              f"{counts['shards']} Parquet shards to {result.output_dir}{took} (manifest: "
+              f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'} to {result.output_dir}{took} (manifest: "
               f"{result.output_dir / MANIFEST_NAME})")
     return 0

@@ -85,3 +85,38 @@ def test_a_refused_model_gets_the_one_line_reason_check_model_prints(capsys, tmp
     code, _, stderr = _run(capsys, files["data"], "--model", folder, "--output", str(out), "--text-column", "sentence")
     assert code == 2 and len(stderr.strip().splitlines()) == 1
     assert reason in stderr and "check-model" in stderr and not out.exists()
+
+
+def test_the_default_model_must_be_prepared(capsys, tmp_path, files, monkeypatch):
+    monkeypatch.setenv("CAPTUM_NORMXLOGIT_CACHE", str(tmp_path / "empty-cache"))
+    out = tmp_path / "out"
+    code, _, stderr = _run(capsys, files["data"], "--output", str(out), "--text-column", "sentence")
+    assert code == 2 and "default model is not prepared" in stderr and "make prepare" in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.real
+def test_attribute_dataset_then_summarize_on_the_default_model(tmp_path):
+    """From the shell, as a user would: the embedded fine-tuned MiniLM on real Rotten-Tomatoes sentences."""
+    import subprocess
+    import sys
+
+    from captum_normxlogit.resources import rotten_tomatoes_sentences
+
+    sentences = rotten_tomatoes_sentences()
+    picked = sentences[:30] + sentences[-30:]
+    data = tmp_path / "rt.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "gold": ["NEGATIVE", "POSITIVE"][y]}) + "\n" for t, y in picked))
+    out = tmp_path / "out"
+    cli = [sys.executable, "-m", "captum_normxlogit.cli"]
+    run = subprocess.run([*cli, "attribute-dataset", str(data), "--output", str(out), "--label-column", "gold",
+                          "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1].startswith("wrote 60 rows (0 skipped,")
+    df = pd.read_parquet(out)
+    assert df["index"].tolist() == list(range(60)) and set(df.target_label) <= {"NEGATIVE", "POSITIVE"}
+    assert (df.target_label == df.label).mean() > 0.6  # the fine-tuned model is right on most of them
+    summary = subprocess.run([*cli, "summarize", str(out), "--top", "5", "--min-count", "2"],
+                             capture_output=True, text=True, timeout=600)
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    assert "POSITIVE" in summary.stdout and "NEGATIVE" in summary.stdout
