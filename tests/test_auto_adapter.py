@@ -20,6 +20,7 @@ from captum_normxlogit._models import registry
 from captum_normxlogit._models.auto import auto_adapter, try_auto_adapter
 from captum_normxlogit._models.verify import verify_adapter
 from tests import _reference as R
+from tests._hooks import hook_count as _hook_count
 from tests._tiny import bert_classifier, llama_lm
 from tests.conftest import MASK, SPECS, build, make_batch
 
@@ -30,10 +31,6 @@ SAME_AS_REGISTRY = [
     "mpnet_mlm", "deberta_mlm", "gpt2_lm", "llama_lm", "qwen2_lm", "phi_lm", "gptneox_lm", "bloom_lm",
     "mixtral_lm", "qwen2moe_lm",
 ]
-
-
-def _hook_count(model: nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 def _quiet_auto(model):

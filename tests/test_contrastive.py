@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from captum_normxlogit import NormXLogit
+from tests._hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests.conftest import MASK, build, make_batch, n_layers
 
@@ -16,10 +17,6 @@ ATOL = 1e-5
 # classifiers (encoder and decoder), causal LMs with soft-capping (gemma2), a biased head (phi),
 # project_out (opt), and a masked LM
 MODELS = ["bert_cls", "roberta_cls", "gpt2_cls", "llama_lm", "gemma2_lm", "phi_lm", "opt_lm", "bert_mlm"]
-
-
-def _hook_count(model) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 def _setup(name: str, left: bool = False):

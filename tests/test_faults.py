@@ -28,6 +28,7 @@ from transformers import PreTrainedTokenizerFast
 import captum_normxlogit
 from captum_normxlogit import LLMNormXLogit, NormXLogit
 from captum_normxlogit._utils.capture import model_lock
+from tests._hooks import hook_count as _hooks
 from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
 
 PACKAGE = str(pathlib.Path(captum_normxlogit.__file__).resolve().parent)
@@ -44,10 +45,6 @@ def _points(n: int):
 
 class Boom(RuntimeError):
     pass
-
-
-def _hooks(model: nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 def _lock_is_free(model: nn.Module) -> bool:

@@ -17,12 +17,9 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from transformers import PreTrainedTokenizerFast
 
 from captum_normxlogit import Head, LLMNormXLogit, ModelAdapter, NormXLogit
+from tests._hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
-
-
-def _hook_count(model: nn.Module) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 def _state(model: nn.Module):

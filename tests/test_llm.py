@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerFast
 
 import captum_normxlogit._core.normxlogit as core
 from captum_normxlogit import LLMNormXLogit, NormXLogit
+from tests._hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests.conftest import VOCAB, build, n_layers
 
@@ -52,10 +53,6 @@ def _reference_row(model, prompt: torch.Tensor, target: list, j: int, foil: int 
     if foil is not None:
         row = row - reference(model, ids, target=foil).scores[L][0]
     return row
-
-
-def _hook_count(model) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 # ----------------------------------------------------------------------------- the matrix, per family

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import captum_normxlogit
 from captum_normxlogit import NormXLogit
+from tests._hooks import hook_count as _hooks
 from tests._reference import reference
 from tests.conftest import LOW_ID, MASK, PAD, SPECS, VOCAB, build, n_layers
 
@@ -109,10 +110,6 @@ def requests(draw, families=tuple(FAMILIES)) -> Request:
 
 
 # ----------------------------------------------------------------------------- state
-def _hooks(model) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-
-
 class _State:
     """Hooks, training flags, parameters (by value), grad mode and RNG state, to compare before/after."""
 

@@ -16,6 +16,7 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from transformers import PreTrainedTokenizerFast
 
 from captum_normxlogit import LLMNormXLogit, NormXLogit
+from tests._hooks import hook_count as _hook_count
 from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
 
 N_THREADS = 4
@@ -43,10 +44,6 @@ def _run_threads(jobs: List[Callable[[], None]]) -> List[BaseException]:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a thread did not finish (deadlock?)"
     return errors
-
-
-def _hook_count(model) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 @pytest.fixture(scope="module")
