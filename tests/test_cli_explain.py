@@ -11,6 +11,7 @@ from captum.attr import IntegratedGradients
 
 from captum_normxlogit.cli import COMMANDS, main
 from tests._reference import reference
+from tests._tokenizers import bytelevel_bpe
 
 WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
          "##va ##bly good bad story and but").split()
@@ -26,15 +27,7 @@ def _wordpiece():
 
 
 def _bytelevel():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    bpe.train_from_iterator(["The capital of France is Paris . The capital of Italy is Rome ."] * 20, trainer)
-    return T.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    return bytelevel_bpe()
 
 
 def _save(folder: pathlib.Path, model, tokenizer) -> str:

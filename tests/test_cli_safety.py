@@ -15,6 +15,7 @@ import transformers as T
 
 import captum_normxlogit._explain as explain_module
 from captum_normxlogit.cli import main
+from tests._tokenizers import bytelevel_bpe
 from tests.test_cli_explain import LABELS, SMALL, WORDS, _bytelevel, _save, _wordpiece
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -28,15 +29,7 @@ PLACEHOLDERS = ("⟨U+001B⟩", "⟨U+0007⟩", "⟨U+202E⟩", "⟨U+202C⟩", 
 
 def _hostile_bytelevel():
     """GPT-2 style byte-level BPE trained on the hostile text too, so whole hostile characters are tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    bpe.train_from_iterator([HOSTILE, "The capital of France is Paris ."] * 20, trainer)
-    return T.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    return bytelevel_bpe([HOSTILE, "The capital of France is Paris ."] * 20, vocab_size=420)
 
 
 @pytest.fixture(scope="module")

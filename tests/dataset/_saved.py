@@ -6,6 +6,8 @@ import pathlib
 import torch
 import transformers as T
 
+from tests._tokenizers import bytelevel_bpe
+
 WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
          "##va ##bly good bad story and but not very").split()
 LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
@@ -23,16 +25,7 @@ def wordpiece() -> T.BertTokenizer:
 
 
 def bytelevel() -> T.PreTrainedTokenizerFast:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    bpe.train_from_iterator(["The capital of France is Paris . The capital of Italy is Rome ."] * 20, trainer)
-    return T.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                     model_max_length=24)
+    return bytelevel_bpe(model_max_length=24)
 
 
 def _bert(**kw) -> T.BertConfig:
