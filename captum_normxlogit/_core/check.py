@@ -10,6 +10,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import nn
 
+from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ModelAdapter
 from captum_normxlogit._models.verify import CheckResult, make_probe, refusal, verify_adapter
 from captum_normxlogit._utils.capture import eval_mode
@@ -97,8 +98,6 @@ def _median_seconds(call: Callable[[], object], repeats: int) -> float:
 
 
 def _time_on_probe(adapter: ModelAdapter, repeats: int) -> Tuple[float, float]:
-    from captum_normxlogit._core.normxlogit import NormXLogit
-
     model = adapter.model
     ids, mask = make_probe(model)
     kwargs = adapter.forward_kwargs(ids, mask, None)
