@@ -12,7 +12,7 @@ from torch import nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ModelAdapter
-from captum_normxlogit._models.verify import CheckResult, make_probe, refusal, verify_adapter
+from captum_normxlogit._models.verify import CheckResult, Verification, make_probe, refusal, verify_adapter
 from captum_normxlogit._utils.capture import eval_mode
 
 __all__ = ["ModelCheck", "check_model"]
@@ -143,9 +143,11 @@ def check_model(model: nn.Module, repeats: int = 5) -> ModelCheck:
     report = ModelCheck(name, REFUSED, probe_shape=tuple(ids.shape))  # type: ignore[arg-type]
     family = registered_family(model)
     start = time.perf_counter()
+    adapter: Optional[ModelAdapter]
+    verification: Optional[Verification]
     if family is not None:
         try:
-            adapter: Optional[ModelAdapter] = registered_adapter(model, family)
+            adapter = registered_adapter(model, family)
         except (NotImplementedError, AttributeError, TypeError) as error:
             report.reason = f"NormXLogit does not know {name}: its registered family refuses it ({error})"
             return report

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_positions
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_positions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -148,7 +148,7 @@ def ablation_effects(
         rows_of_class = np.flatnonzero(classes == cls)
         for item in wanted:
             hits = []
-            for r in rows_of_class:
+            for r in rows_of_class.tolist():  # python ints: the row keys below are ints
                 if r not in positions_cache:
                     positions_cache[r] = item_positions(list(frame.at[r, "tokens"]), level, summary.scheme, special)
                 if item in positions_cache[r]:
@@ -183,7 +183,8 @@ def ablation_effects(
                 "effect_se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
                 "p_before": float(np.mean(before[(cls, item)])) if d.size else float("nan"),
             })
-    return pd.DataFrame.from_records(records, columns=["class", "item", "n_examples", "effect", "effect_se", "p_before"])
+    columns = ["class", "item", "n_examples", "effect", "effect_se", "p_before"]
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 def rank_agreement(
