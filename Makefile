@@ -46,7 +46,7 @@ LINT_PATHS ?= captum_normxlogit tools
 lint: install
 	@status=0; \
 	echo "== ruff check"; $(VENV)/bin/ruff check $(LINT_PATHS) || status=1; \
-	echo "== ruff format --check"; $(VENV)/bin/ruff format --check $(LINT_PATHS) || status=1; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise $(LINT_PATHS) || status=1; \
 	echo "== mypy"; $(VENV)/bin/mypy || status=1; \
 	echo "== lint-imports"; $(VENV)/bin/lint-imports || status=1; \
 	exit $$status
