@@ -13,7 +13,7 @@ statistic and the ablation effect over the same items, per class.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -92,7 +92,7 @@ def _probabilities(
 def ablation_effects(
     model: nn.Module,
     summary: DatasetSummary,
-    items: Dict[str, Sequence[str]],
+    items: Mapping[str, Sequence[str]],
     *,
     class_ids: Dict[str, int],
     replacement_id: int,
