@@ -3,6 +3,7 @@
 Checked on a small package written to tmp_path, so the cases are the rule's own and do not depend on
 the state of captum_normxlogit's imports.
 """
+
 from __future__ import annotations
 
 import sys
@@ -53,24 +54,28 @@ def test_owner_is_the_package_above_the_outermost_private_part():
 
 
 def test_imports_inside_the_owning_package_are_kept(graph_of):
-    graph = graph_of({
-        "pkg/_core/__init__.py": "",
-        "pkg/_core/llm.py": "",
-        "pkg/dataset/__init__.py": "from pkg.dataset._writer import write\n",
-        "pkg/dataset/_writer.py": "def write(): pass\n",
-        "pkg/dataset/sub/__init__.py": "from pkg.dataset import _writer\n",
-        "pkg/views.py": "import pkg._core.llm\nfrom pkg.dataset import write\n",
-    })
+    graph = graph_of(
+        {
+            "pkg/_core/__init__.py": "",
+            "pkg/_core/llm.py": "",
+            "pkg/dataset/__init__.py": "from pkg.dataset._writer import write\n",
+            "pkg/dataset/_writer.py": "def write(): pass\n",
+            "pkg/dataset/sub/__init__.py": "from pkg.dataset import _writer\n",
+            "pkg/views.py": "import pkg._core.llm\nfrom pkg.dataset import write\n",
+        }
+    )
     check = _check(graph)
     assert check.kept, check.metadata
 
 
 def test_a_private_module_imported_from_outside_its_package_breaks_it(graph_of):
-    graph = graph_of({
-        "pkg/resources/__init__.py": "",
-        "pkg/resources/_cache.py": "def atomic(): pass\n",
-        "pkg/views.py": "x = 1\nfrom pkg.resources._cache import atomic\n",
-    })
+    graph = graph_of(
+        {
+            "pkg/resources/__init__.py": "",
+            "pkg/resources/_cache.py": "def atomic(): pass\n",
+            "pkg/views.py": "x = 1\nfrom pkg.resources._cache import atomic\n",
+        }
+    )
     check = _check(graph)
     assert not check.kept
     assert check.metadata["illegal"] == [
