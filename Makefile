@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install prepare demo test test-fast bench evaluate dataset clean help
+.PHONY: install prepare demo test test-fast lint bench evaluate dataset clean help
 
 help:
 	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
 	@echo "make test       install, prepare the real models, run the whole test suite"
 	@echo "make test-fast  run the tests that need no real model"
+	@echo "make lint       ruff (lint + format check), mypy and the import contracts (pyproject.toml); CI runs it first"
 	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
 	@echo "make evaluate   faithfulness and evidence-alignment tables on MiniLM and SmolLM2 (out/evaluation)"
 	@echo "make dataset    dataset-level summaries vs ablation: RT top words, planted-shortcut MiniLM (benchmarks/results/dataset)"
@@ -39,6 +40,17 @@ test: prepare
 test-fast: install
 	$(PY) -m pytest -m "not real" $(PYTEST_ARGS)
 
+# All three checks run even when one fails, so one run shows every violation; any failure fails the target.
+# Fix a format violation with `$(VENV)/bin/ruff format FILE`; the contracts are [tool.importlinter] in pyproject.toml.
+LINT_PATHS ?= captum_normxlogit tools
+lint: install
+	@status=0; \
+	echo "== ruff check"; $(VENV)/bin/ruff check $(LINT_PATHS) || status=1; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise $(LINT_PATHS) || status=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || status=1; \
+	echo "== lint-imports"; $(VENV)/bin/lint-imports || status=1; \
+	exit $$status
+
 bench: prepare
 	$(PY) benchmarks/bench_core.py
 
@@ -50,4 +62,4 @@ dataset: prepare
 	$(PY) -m captum_normxlogit._experiments.dataset_summary --output benchmarks/results/dataset
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) out build *.egg-info .mypy_cache .ruff_cache .import_linter_cache

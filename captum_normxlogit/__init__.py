@@ -2,10 +2,10 @@ r"""NormXLogit for Captum: forward-only, signed token attribution for any transf
 
 Public face only; the code lives in underscore packages, as in ``captum.attr``.
 """
+from captum_normxlogit._core.check import ModelCheck, check_model
 from captum_normxlogit._core.llm import LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ConfigActivation, Head, ModelAdapter
-from captum_normxlogit._models.check import ModelCheck, check_model
 from captum_normxlogit._models.families import Family
 from captum_normxlogit._models.registry import (
     UnsupportedModelError,

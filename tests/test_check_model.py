@@ -1,4 +1,4 @@
-"""`captum_normxlogit.check_model(model)` and `normxlogit check-model DIR` (captum_normxlogit/_models/check.py,
+"""`captum_normxlogit.check_model(model)` and `normxlogit check-model DIR` (captum_normxlogit/_core/check.py,
 captum_normxlogit/_commands/check_model.py).
 
 The report's timings are printed for the user, never asserted on (speed lives in benchmarks/).

@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model = load_task_model(folder)
     except (OSError, ValueError) as error:
         parser.error(str(error))
-    from captum_normxlogit._models.check import check_model
+    from captum_normxlogit._core.check import check_model
 
     report = check_model(model, repeats=args.repeats)
     print(f"{folder}:")

@@ -156,7 +156,7 @@ def _execution_device(module: nn.Module) -> torch.device:
 def _resolve_blocks(model: nn.Module, backbone: nn.Module, blocks: Any) -> List[nn.Module]:
     if isinstance(blocks, str):
         container = _resolve_module(backbone, blocks)
-        blocks = list(container)  # type: ignore[arg-type]
+        blocks = list(container)  # type: ignore[call-overload]  # a ModuleList/Sequential; a bad path raises here
     elif callable(blocks) and not isinstance(blocks, nn.Module):
         blocks = list(blocks(model))
     else:
@@ -311,7 +311,9 @@ class ModelAdapter:
         if self.prediction_at not in PREDICTION_SITES:
             raise ValueError(f"prediction_at must be one of {PREDICTION_SITES}, got {prediction_at!r}.")
         if self.prediction_at == "model_output" and self.task != "sequence_classification":
-            raise ValueError("prediction_at='model_output' reads class logits; use it for sequence classification only.")
+            raise ValueError(
+                "prediction_at='model_output' reads class logits; use it for sequence classification only."
+            )
 
     # -- facts -----------------------------------------------------------------
     @property

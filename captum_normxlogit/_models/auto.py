@@ -29,7 +29,7 @@ import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from torch import Tensor, nn
 
@@ -121,7 +121,9 @@ class _Plan:
         output = _get(model, self.output)
         transform: List[Any] = [self.final_norm] if self.final_norm else []
         if self.parts:
-            transform.append(TokenwiseHead([_get(model, p) for p in self.parts], list(self.parts), output))
+            # the planner chose ``output`` as an nn.Linear (_output_layer); the path still leads to it
+            head = TokenwiseHead([_get(model, p) for p in self.parts], list(self.parts), cast(nn.Linear, output))
+            transform.append(head)
         decoder = self.decoder or (self.task == "sequence_classification" and self.classifier_position == "last")
         return ModelAdapter(
             model,
@@ -221,7 +223,8 @@ def _output_layer(model: nn.Module, backbone: nn.Module, task: str) -> nn.Linear
         if not linears:
             raise _refuse(model, f"no nn.Linear with num_labels={labels} outputs outside the backbone")
         return linears[-1]  # classifier, score or classifier.out_proj: the last one with num_labels outputs
-    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    get_output = getattr(model, "get_output_embeddings", None)  # a Hugging Face method, not an nn.Module one
+    output = get_output() if callable(get_output) else None
     if not isinstance(output, nn.Linear):
         raise _refuse(model, f"get_output_embeddings() is {type(output).__name__}, not an nn.Linear")
     return output
@@ -259,9 +262,11 @@ def _plans(model: nn.Module) -> List[_Plan]:
     output = _output_layer(model, backbone, task)
     parts = _head_parts(model, backbone, output)
     params = _parameters(backbone)
-    common = dict(task=task, backbone=prefix, blocks=blocks, final_norm=_final_norm(model, backbone, prefix, blocks),
-                  output=_path_of(model, output), decoder=task == "causal_lm",
-                  accepts_position_ids="position_ids" in params, accepts_use_cache="use_cache" in params)
+    common: Dict[str, Any] = dict(
+        task=task, backbone=prefix, blocks=blocks, final_norm=_final_norm(model, backbone, prefix, blocks),
+        output=_path_of(model, output), decoder=task == "causal_lm",
+        accepts_position_ids="position_ids" in params, accepts_use_cache="use_cache" in params,
+    )
     plans = [_Plan(parts=tuple(parts), **common)]
     if task == "sequence_classification":
         if isinstance(getattr(backbone, "pooler", None), nn.Module):  # BERT's classifier reads the pooler first
@@ -304,6 +309,7 @@ def try_auto_adapter(model: nn.Module) -> AutoOutcome:
                 break
     else:
         best = (plans[0], adapters[0], check_head_logits(adapters[0], probe))
+    assert best is not None  # plans is never empty: the loop above ran at least once
     plan, adapter, logits = best
     verification = Verification(hidden, logits, time.perf_counter() - start)
     if not verification.passed:

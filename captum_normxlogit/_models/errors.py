@@ -16,7 +16,7 @@ To explain it anyway, describe its parts with a ModelAdapter:
     )
     nx = NormXLogit(model, adapter=adapter, verify=True)   # verify=True checks it against the model's own outputs
 
-or register the whole family once with captum_normxlogit.register_family(Family(...))."""
+or register the whole family once with captum_normxlogit.register_family(Family(...))."""  # noqa: E501 (the recipe's code line)
 
 
 class UnsupportedModelError(TypeError):

@@ -7,7 +7,7 @@ raises; nothing is guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -47,14 +47,14 @@ class Family:
 
 def _albert_blocks(model: nn.Module) -> List[nn.Module]:
     # ALBERT calls its shared layer groups once per hidden layer, in this order.
-    config = model.config
-    groups = model.albert.encoder.albert_layer_groups
+    config: Any = model.config  # Hugging Face attributes: nn.Module's __getattr__ types them Tensor | Module
+    groups: Any = model.albert.encoder.albert_layer_groups  # type: ignore[union-attr]
     per_group = config.num_hidden_layers / config.num_hidden_groups
     return [groups[int(i / per_group)] for i in range(config.num_hidden_layers)]
 
 
 def _deberta_v2_check(model: nn.Module) -> None:
-    if getattr(model.deberta.encoder, "conv", None) is not None:
+    if getattr(getattr(model.deberta, "encoder", None), "conv", None) is not None:
         raise NotImplementedError(
             "DeBERTa-v2 with conv_kernel_size > 0 adds a convolution after block 0 that is not "
             "part of any block output; pass a custom ModelAdapter if you need it."

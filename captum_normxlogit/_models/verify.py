@@ -114,7 +114,8 @@ def make_probe(model: nn.Module, batch: int = PROBE_BATCH, length: int = PROBE_L
     token otherwise), so it gets one row.
     """
     config = getattr(model, "config", None)
-    table = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    get_table = getattr(model, "get_input_embeddings", None)  # a Hugging Face method, not an nn.Module one
+    table = get_table() if callable(get_table) else None
     vocab = getattr(table, "num_embeddings", None) or int(getattr(config, "vocab_size", 0) or 0)
     if vocab < 2:
         raise UnsupportedModelError(f"{type(model).__name__}: cannot build a probe input (no vocabulary size found).")
@@ -150,8 +151,8 @@ def _as_found(model: nn.Module) -> Iterator[None]:
     finally:
         for module, known, had_flag in zip(modules, before, flagged):
             for name, ids in known.items():
-                hooks = getattr(module, name, None)
-                for key in [k for k in (hooks or {}) if k not in ids]:
+                hooks = getattr(module, name, None) or {}
+                for key in [k for k in hooks if k not in ids]:
                     del hooks[key]
             if not had_flag and _HF_HOOKS_FLAG in vars(module):
                 delattr(module, _HF_HOOKS_FLAG)
@@ -226,7 +227,7 @@ def check_hidden_states(adapter: ModelAdapter, probe: Probe) -> CheckResult:
         (_worst([(got, returned[n], f"layer {n} {how}")]) for got, how in options),
         key=lambda r: (not r[0], r[1] / max(r[2], 1e-30)),
     )
-    results = [_worst([(states[l], returned[l], f"layer {l}")]) for l in range(n)] + [best_last]
+    results = [_worst([(states[i], returned[i], f"layer {i}")]) for i in range(n)] + [best_last]
     passed = all(r[0] for r in results)
     _, diff, tol, where = max(results, key=lambda r: r[1] / max(r[2], 1e-30))
     return CheckResult(HIDDEN_CHECK, passed, diff, tol, "" if passed else f"worst at {where}")
@@ -236,6 +237,8 @@ def _logits_pairs(adapter: ModelAdapter, probe: Probe, position: Optional[int]) 
     logits = getattr(probe.output, "logits", None)
     if logits is None:
         raise ValueError("the model returned no logits")
+    if probe.states is None:  # check_head_logits reports this before calling here
+        raise ValueError("the probe captured no hidden states")
     last = probe.states[adapter.n_layers]
     with torch.no_grad():
         if adapter.task == "sequence_classification":

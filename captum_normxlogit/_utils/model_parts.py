@@ -20,8 +20,10 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     while True:
         if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             model = model.module
-        elif type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod  # torch.compile's wrapper
+        elif type(model).__name__ == "OptimizedModule" and isinstance(
+            inner := getattr(model, "_orig_mod", None), nn.Module
+        ):
+            model = inner  # torch.compile's wrapper
         else:
             return model
 

@@ -40,8 +40,9 @@ class Source:
     _columns: Tuple[str, ...]
     _map_style: bool
 
-    def shards(self, shard_size: int, limit: Optional[int] = None,
-               wanted: Optional[Callable[[int], bool]] = None) -> Iterator[Tuple[int, int, int, Optional[List[Tuple[int, Record]]]]]:
+    def shards(
+        self, shard_size: int, limit: Optional[int] = None, wanted: Optional[Callable[[int], bool]] = None
+    ) -> Iterator[Tuple[int, int, int, Optional[List[Tuple[int, Record]]]]]:
         r"""Yield ``(shard, first_index, n_rows, items)`` for every shard, in order.
 
         Args:

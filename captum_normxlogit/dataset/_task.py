@@ -70,7 +70,9 @@ class Task:
                  truncation: bool) -> None:
         base = model_or_nx if isinstance(model_or_nx, NormXLogit) else None
         if base is None and not isinstance(model_or_nx, nn.Module):
-            raise TypeError(f"model_or_nx must be a Hugging Face model or a NormXLogit, got {type(model_or_nx).__name__}.")
+            raise TypeError(
+                f"model_or_nx must be a Hugging Face model or a NormXLogit, got {type(model_or_nx).__name__}."
+            )
         if base is not None and base.layer is not None:
             raise ValueError("pass a NormXLogit built with layer=None; ask for layer-wise scores with layers=.")
         if base is None:
@@ -147,7 +149,7 @@ class Task:
         if value is None:
             return None
         if self.kind == "classifier":
-            return T.label_index(self.id2label, value, what)
+            return T.label_index(self.id2label, value, what)  # type: ignore[arg-type]  # set for classifiers
         if self.forced:  # a causal LM's string target is a continuation; its foil matches it
             if isinstance(value, int) and not isinstance(value, bool):
                 return [T.one_token(self.tokenizer, self.adapter.num_outputs, value, what)]
@@ -220,8 +222,9 @@ class Task:
                  n_full: int) -> Example:
         ex = Example(base["index"], base, ids, type_ids)
         if self.forced:
+            # a forced target is a column or a fixed string (__init__), so fixed_target is set when not a column
             ex.forced = self._resolve(record.get(self.target.name), f"target {self.target.name!r}") \
-                if isinstance(self.target, T.Column) else list(self.fixed_target)
+                if isinstance(self.target, T.Column) else list(self.fixed_target)  # type: ignore[arg-type]
             foil = self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}") \
                 if isinstance(self.foil, T.Column) else self.fixed_foil
             if foil is not None and len(foil) not in (1, len(ex.forced)):
@@ -241,10 +244,13 @@ class Task:
                                     + "; pass truncation=True (CLI: --truncate) to cut it")
             ex.ids = ex.ids[-limit:]  # a causal LM predicts what follows the end: keep the end
         if self.kind == "masked_lm":
-            count = ex.ids.count(self.mask_id)
+            count = ex.ids.count(self.mask_id)  # type: ignore[arg-type]  # __init__ refuses a masked LM without one
             if count != 1:
-                raise T.TargetError(f"a masked LM needs the mask token {self.tokenizer.mask_token!r} exactly once "
-                                    f"in the text, found {count}" + (" after truncation" if n_full > len(ex.ids) else ""))
+                after = " after truncation" if n_full > len(ex.ids) else ""
+                raise T.TargetError(
+                    f"a masked LM needs the mask token {self.tokenizer.mask_token!r} exactly once "
+                    f"in the text, found {count}{after}"
+                )
         return ex
 
     # -- explaining ----------------------------------------------------------------------------------
@@ -292,7 +298,6 @@ class Task:
         final = final.float().cpu().numpy()
         rows = []
         probs = None if self.kind == "regression" else logits.softmax(-1)
-        predicted = None if probs is None else probs.argmax(-1)
         for b, ex in enumerate(batch):
             n = len(ex.ids)
             row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
@@ -302,7 +307,7 @@ class Task:
             if probs is None:
                 row["value"] = float(logits[b, 0])
             else:
-                pred = int(predicted[b])
+                pred = int(probs[b].argmax())
                 tgt = pred if ex.target is None else ex.target
                 row.update(target=tgt, target_label=self.label_name(tgt), prob=float(probs[b, tgt]),
                            predicted=pred, predicted_label=self.label_name(pred), foil=ex.foil)
@@ -315,7 +320,9 @@ class Task:
             return seen["logits"].detach().float().cpu()
         hidden = seen["hidden"]
         if self.adapter.prediction_at == "mask_token":
-            position = (ids == self.nx.mask_token_id).long().argmax(-1)
+            mask_id = self.nx.mask_token_id
+            assert mask_id is not None  # a mask-token head is built with its mask token (__init__)
+            position = (ids == mask_id).long().argmax(-1)
         else:  # last non-pad token
             position = (torch.arange(mask.shape[1]) * mask).argmax(-1)
         rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), position.to(hidden.device)]
@@ -323,15 +330,18 @@ class Task:
             return self.adapter.logits(rows).detach().float().cpu()
 
     def _run_forced(self, batch: List[Example]) -> List[Dict[str, Any]]:
+        llm = self.llm
+        assert llm is not None  # __init__ builds it for every forced task
         prompts = [TextTokenInput(ex.base["text"], _Preencoded(ex.ids, self.tokenizer)) for ex in batch]
         targets = [torch.tensor(ex.forced) for ex in batch]
         foils = None
         if self.foil is not None:
             foil_list = [torch.tensor(ex.forced_foil) for ex in batch]
             foils = foil_list if len(batch) > 1 else foil_list[0]
-        results = self.llm.attribute_batch(prompts, targets, foil=foils)
+        results = llm.attribute_batch(prompts, targets, foil=foils)
         rows = []
         for b, (ex, res) in enumerate(zip(batch, results)):
+            assert ex.forced is not None  # _example sets it for every forced task
             output_probs = res.output_probs.float().numpy()
             row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
                    "scores": res.seq_attr.float().numpy(), "token_attr": list(res.token_attr.float().numpy()),
@@ -340,7 +350,7 @@ class Task:
                    "target_label": self.tokenizer.decode(ex.forced), "prob": float(np.prod(output_probs)),
                    "foil": ex.forced_foil[0] if ex.forced_foil is not None and len(ex.forced_foil) == 1 else None}
             if self.layers:
-                layered = self.llm.attribute_layers(prompts[b], targets[b], foil=None if foils is None else
+                layered = llm.attribute_layers(prompts[b], targets[b], foil=None if foils is None else
                                                     torch.tensor(ex.forced_foil), layers=self.layers)
                 row["layer_scores"] = list(layered.scores.sum(0).float().numpy())
             rows.append(row)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from captum_normxlogit.resources._cache import atomic_file
@@ -142,5 +142,7 @@ def shard_status(path: Path) -> Optional[ShardInfo]:
         return None
     indices = table.column("index").to_pylist()
     skipped = len(indices) - table.column("error").null_count
-    tokens = int(pa.compute.sum(pa.compute.list_value_length(table.column("input_ids"))).as_py() or 0)
+    # pyarrow.compute's functions are generated at import: its stubs do not list them.
+    lengths = pc.list_value_length(table.column("input_ids"))  # type: ignore[attr-defined]
+    tokens = int(pc.sum(lengths).as_py() or 0)  # type: ignore[attr-defined]
     return ShardInfo(len(indices), indices, meta, skipped, tokens)

@@ -13,14 +13,14 @@ statistic and the ablation effect over the same items, per class.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_positions
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_positions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -92,7 +92,7 @@ def _probabilities(
 def ablation_effects(
     model: nn.Module,
     summary: DatasetSummary,
-    items: Dict[str, Sequence[str]],
+    items: Mapping[str, Sequence[str]],
     *,
     class_ids: Dict[str, int],
     replacement_id: int,
@@ -148,7 +148,7 @@ def ablation_effects(
         rows_of_class = np.flatnonzero(classes == cls)
         for item in wanted:
             hits = []
-            for r in rows_of_class:
+            for r in rows_of_class.tolist():  # python ints: the row keys below are ints
                 if r not in positions_cache:
                     positions_cache[r] = item_positions(list(frame.at[r, "tokens"]), level, summary.scheme, special)
                 if item in positions_cache[r]:
@@ -183,7 +183,8 @@ def ablation_effects(
                 "effect_se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
                 "p_before": float(np.mean(before[(cls, item)])) if d.size else float("nan"),
             })
-    return pd.DataFrame.from_records(records, columns=["class", "item", "n_examples", "effect", "effect_se", "p_before"])
+    columns = ["class", "item", "n_examples", "effect", "effect_se", "p_before"]
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 def rank_agreement(

@@ -133,8 +133,10 @@ def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional
     if existing is None and out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if not is_own_temporary(p.name))
         if foreign:
-            raise ResumeError(f"output_dir {out} is not empty ({', '.join(foreign[:3])}...) and holds no "
-                              f"{MANIFEST_NAME}: it was not written by attribute_dataset. Choose a new or empty folder.")
+            raise ResumeError(
+                f"output_dir {out} is not empty ({', '.join(foreign[:3])}...) and holds no "
+                f"{MANIFEST_NAME}: it was not written by attribute_dataset. Choose a new or empty folder."
+            )
     if existing is not None and resume and existing.get("fingerprint") != manifest["fingerprint"]:
         raise ResumeError(f"output_dir {out} holds a run with other settings or another model "
                           f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
@@ -292,7 +294,8 @@ def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, li
             path = out / shard_name(shard)
             inputs_hash = _inputs_hash([[i, r] for i, r in items])
             info = shard_status(path)
-            if info is not None and info.meta.get("fingerprint") == fp and info.indices == list(range(start, start + count)):
+            same_rows = info is not None and info.indices == list(range(start, start + count))
+            if info is not None and same_rows and info.meta.get("fingerprint") == fp:
                 if info.meta.get("inputs_hash") != inputs_hash:
                     raise ResumeError(f"{path} was written from other data (its examples differ from this run's "
                                       f"rows {start}..{start + count - 1}); pass resume=False to start over.")
@@ -308,7 +311,8 @@ def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, li
                 rows.extend(task.run(chosen))
                 tokens_done += sum(len(ex.ids) for ex in chosen)
                 bar.update(len(chosen))
-                bar.set_postfix_str(f"{tokens_done / max(time.perf_counter() - started, 1e-9):,.0f} tok/s", refresh=False)
+                rate = tokens_done / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
             bar.update(len(errors))
             write_shard(path, rows_to_table(rows), {"fingerprint": fp, "shard": shard, "inputs_hash": inputs_hash})
     finally:

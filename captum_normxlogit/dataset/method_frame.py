@@ -9,7 +9,7 @@ comparisons on a few thousand examples, not a substitute for the streaming write
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -92,7 +92,7 @@ def method_frame(
     chosen = probs.argmax(-1) if targets is None else torch.as_tensor(list(targets), dtype=torch.long)
     scores: List[List[float]] = []
     seconds = 0.0
-    starts = range(0, len(input_ids), batch_size)
+    starts: Iterable[int] = range(0, len(input_ids), batch_size)
     if progress:
         from tqdm.auto import tqdm
 

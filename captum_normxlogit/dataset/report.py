@@ -34,7 +34,9 @@ def markdown_table(table: "pd.DataFrame") -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(summary: DatasetSummary, n: int = 20, *, level: str = "word", statistic: Optional[str] = None) -> str:
+def summary_markdown(
+    summary: DatasetSummary, n: int = 20, *, level: str = "word", statistic: Optional[str] = None
+) -> str:
     r"""The summary as Markdown: what was counted, then the top ``n`` items of every class
     and the special tokens apart.
 

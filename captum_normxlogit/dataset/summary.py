@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-
 import torch
 
 from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, word_groups
@@ -276,7 +275,9 @@ def summarize(
         frame = frame[~bad]
     n_skipped = n_rows - len(frame)
     if len(frame) == 0:
-        raise ValueError(f"no rows to summarise: the table has {n_rows} row(s), {n_skipped} of them skipped with errors.")
+        raise ValueError(
+            f"no rows to summarise: the table has {n_rows} row(s), {n_skipped} of them skipped with errors."
+        )
     frame = frame.reset_index(drop=True)
     all_tokens = [t for tokens in frame["tokens"] for t in tokens]
     special = tuple(special_tokens) if special_tokens is not None else tuple(guess_special_tokens(all_tokens))

@@ -80,7 +80,7 @@ def model_vocab_size(forward_func: Callable[..., Any]) -> Optional[int]:
     for model in candidates:
         if isinstance(model, nn.Module) and hasattr(model, "get_input_embeddings"):
             try:
-                embeddings = model.get_input_embeddings()
+                embeddings = model.get_input_embeddings()  # type: ignore[operator]  # HF method: hasattr above
             except (AttributeError, NotImplementedError):
                 continue
             if isinstance(embeddings, nn.Embedding):

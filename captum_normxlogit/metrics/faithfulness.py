@@ -107,7 +107,8 @@ class FaithfulnessCurve:
         first = curves[0]
         if any(c.kind != first.kind or c.ratios != first.ratios for c in curves):
             raise ValueError("Only curves of the same kind and ratios can be joined.")
-        correct = None if first.correct is None else torch.cat([c.correct for c in curves])
+        # the curves of one run all have ``correct`` when the first has it
+        correct = None if first.correct is None else torch.cat([c.correct for c in curves])  # type: ignore[misc]
         return FaithfulnessCurve(first.kind, first.ratios, torch.cat([c.drop for c in curves]), correct,
                                  torch.cat([c.removed for c in curves]))
 
@@ -273,8 +274,9 @@ def faithfulness_curves(
         if not bool(padded_left(m).any()):  # right padding: drop the slots no row uses
             width = int(m.sum(0).nonzero().max()) + 1
             ids, m, types = ids[:, :width], m[:, :width], None if types is None else types[:, :width]
-        moved = (None if t is None else t.to(device) for t in (ids, m, types))
-        return _predict(forward_func, *moved, forward_output=forward_output, check=check)
+        moved_types = None if types is None else types.to(device)
+        return _predict(forward_func, ids.to(device), m.to(device), moved_types, forward_output=forward_output,
+                        check=check)
 
     base = run(ids_cpu, mask, types_cpu, check=True)
     n_classes = base.shape[1]

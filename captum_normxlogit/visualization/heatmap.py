@@ -1,7 +1,7 @@
 r"""A layers x tokens heatmap of signed scores for one example (matplotlib, Agg backend)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,10 +14,16 @@ from captum_normxlogit.visualization.tokens import detect_scheme, display_token,
 
 __all__ = ["CMAP", "plot_layer_heatmap"]
 
+def _unit_rgb(rgb: Sequence[int]) -> Tuple[float, float, float]:
+    r"""0-255 channels as matplotlib's 0-1 triple."""
+    red, green, blue = rgb
+    return red / 255, green / 255, blue / 255
+
+
 #: The diverging scale of the HTML and terminal views: red (against) - white (0) - green (towards).
 CMAP = LinearSegmentedColormap.from_list(
-    "normxlogit_signed", [tuple(c / 255 for c in rgb) for rgb in (NEGATIVE_RGB, ZERO_RGB, POSITIVE_RGB)]
-).with_extremes(bad=tuple(c / 255 for c in MISSING_RGB))  # NaN cells grey, as in the other views
+    "normxlogit_signed", [_unit_rgb(rgb) for rgb in (NEGATIVE_RGB, ZERO_RGB, POSITIVE_RGB)]
+).with_extremes(bad=_unit_rgb(MISSING_RGB))  # NaN cells grey, as in the other views
 
 
 def plot_layer_heatmap(
@@ -84,7 +90,8 @@ def plot_layer_heatmap(
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
     else:
-        fig = ax.figure
+        parent = ax.figure
+        fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's own Figure
     image = ax.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(n_tokens))
     scheme = detect_scheme(tokens)

@@ -39,12 +39,13 @@ def make_console(colour: Optional[bool] = None, file: Optional[TextIO] = None, w
     Returns:
         rich.console.Console
     """
-    kwargs = dict(file=file, highlight=False, emoji=False, markup=False, width=width)
     if colour is True:
-        return Console(force_terminal=True, color_system="truecolor", **kwargs)
+        return Console(file=file, highlight=False, emoji=False, markup=False, width=width,
+                       force_terminal=True, color_system="truecolor")
     if colour is False:
-        return Console(no_color=True, color_system=None, **kwargs)
-    return Console(**kwargs)
+        return Console(file=file, highlight=False, emoji=False, markup=False, width=width,
+                       no_color=True, color_system=None)
+    return Console(file=file, highlight=False, emoji=False, markup=False, width=width)
 
 
 def has_colour(console: Console) -> bool:

@@ -107,7 +107,7 @@ def detect_scheme(tokens: Iterable[str]) -> str:
             counts["sentencepiece"] += 1
         if "\u0120" in token or "\u010a" in token:
             counts["bytelevel"] += 1
-    best = max(counts, key=counts.get)  # ties keep the first: wordpiece
+    best = max(counts, key=lambda scheme: counts[scheme])  # ties keep the first: wordpiece
     return best if counts[best] > 0 else "wordpiece"
 
 

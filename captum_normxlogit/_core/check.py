@@ -10,8 +10,9 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import nn
 
+from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ModelAdapter
-from captum_normxlogit._models.verify import CheckResult, make_probe, refusal, verify_adapter
+from captum_normxlogit._models.verify import CheckResult, Verification, make_probe, refusal, verify_adapter
 from captum_normxlogit._utils.capture import eval_mode
 
 __all__ = ["ModelCheck", "check_model"]
@@ -97,8 +98,6 @@ def _median_seconds(call: Callable[[], object], repeats: int) -> float:
 
 
 def _time_on_probe(adapter: ModelAdapter, repeats: int) -> Tuple[float, float]:
-    from captum_normxlogit._core.normxlogit import NormXLogit
-
     model = adapter.model
     ids, mask = make_probe(model)
     kwargs = adapter.forward_kwargs(ids, mask, None)
@@ -144,9 +143,11 @@ def check_model(model: nn.Module, repeats: int = 5) -> ModelCheck:
     report = ModelCheck(name, REFUSED, probe_shape=tuple(ids.shape))  # type: ignore[arg-type]
     family = registered_family(model)
     start = time.perf_counter()
+    adapter: Optional[ModelAdapter]
+    verification: Optional[Verification]
     if family is not None:
         try:
-            adapter: Optional[ModelAdapter] = registered_adapter(model, family)
+            adapter = registered_adapter(model, family)
         except (NotImplementedError, AttributeError, TypeError) as error:
             report.reason = f"NormXLogit does not know {name}: its registered family refuses it ({error})"
             return report

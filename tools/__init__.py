@@ -1,0 +1,1 @@
+"""Checks the project runs on itself (not part of the installed package)."""
