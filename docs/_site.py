@@ -19,36 +19,22 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import pkgutil
 import re
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "captum_normxlogit"
+# One list of public modules for the pages and for the docstring check (docs/_public_api.py).
+_spec = importlib.util.spec_from_file_location("_public_api", Path(__file__).with_name("_public_api.py"))
+_public_api = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_public_api)
+PACKAGE = _public_api.PACKAGE
+public_modules = _public_api.public_modules
 TUTORIALS = "tutorials"
 RESULTS = "benchmarks/results"
 # Links inside Markdown: ](target) or ](target "title"); only relative targets are rewritten.
 LINK = re.compile(r"\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")
-
-
-def public_modules() -> list[str]:
-    r"""The modules whose ``__all__`` the API reference documents, top level first.
-
-    Returns:
-        list[str]: Dotted names: ``captum_normxlogit`` and each public sub-module or
-        sub-package (name without a leading underscore) that declares ``__all__``.
-    """
-    package = importlib.import_module(PACKAGE)
-    names = [PACKAGE]
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{PACKAGE}.{info.name}")
-        if hasattr(module, "__all__"):
-            names.append(module.__name__)
-    return names
 
 
 def _page_name(module: str) -> str:
@@ -58,21 +44,21 @@ def _page_name(module: str) -> str:
 def _api_page(module: str) -> str:
     exported = sorted(importlib.import_module(module).__all__, key=str.lower)
     lines = [
-        f"# `{module}`",
+        f"# {module}",
         "",
-        f"Every public name of `{module}` (its `__all__`), from the docstrings.",
-        "",
-    ]
-    if module == PACKAGE:
-        others = [m for m in public_modules() if m != PACKAGE]
-        lines += ["Other public modules: " + ", ".join(f"[`{m}`]({Path(_page_name(m)).name})" for m in others) + ".", ""]
-    lines += [
         f"::: {module}",
         "    options:",
         "      show_root_heading: false",
         "      members: false",
         "",
+        f"Every public name of `{module}` (its `__all__`), from the docstrings; each entry names",
+        "the file that defines it (\"Source code in ...\").",
+        "",
     ]
+    if module == PACKAGE:
+        others = [m for m in public_modules() if m != PACKAGE]
+        links = ", ".join(f"[`{m}`]({Path(_page_name(m)).name})" for m in others)
+        lines += [f"The other public modules: {links}.", ""]
     for name in exported:
         shadowed = _shadowed_module(module, name)
         if shadowed:
