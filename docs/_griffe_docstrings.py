@@ -56,7 +56,7 @@ def split_grouped_params(text: str) -> str:
             i += 1
         for name in re.split(r",\s*", match.group("names")):
             out.append(f"{match.group('indent')}{name}{match.group('type') or ''}: {' '.join(description)}")
-    return "\n".join(out)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 class HouseDocstrings(griffe.Extension):
