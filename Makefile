@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install prepare demo test test-fast bench evaluate dataset docs clean help
+.PHONY: install prepare demo test test-fast bench evaluate dataset clean help
 
 help:
 	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
@@ -57,9 +57,11 @@ dataset: prepare
 	$(PY) -m captum_normxlogit._experiments.dataset_summary --output benchmarks/results/dataset
 
 # Offline: no fonts or scripts from a CDN (theme.font: false), tutorials rendered without running.
+# mkdocs empties site/ itself before each build.
+.PHONY: docs
 docs: $(DOCS_STAMP)
 	$(PY) docs/_public_api.py
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) out build site *.egg-info
+	rm -rf $(VENV) out build *.egg-info
