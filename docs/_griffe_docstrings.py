@@ -6,6 +6,7 @@ r"""Griffe extension for the API pages: the docstrings' house conventions, read 
   become one entry each, with the same description, so that griffe's Google parser matches
   every entry to the signature (and still warns, failing the strict build, on a real mismatch).
 """
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,9 @@ import griffe
 ROLE = re.compile(r":(?:py:)?(?:func|class|meth|attr|mod|data|obj|exc):`~?([^`]+)`")
 DOUBLE = re.compile(r"``([^`]+)``")
 SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Keyword Args|Other Parameters):\s*$")
-GROUPED = re.compile(r"^(?P<indent>\s+)(?P<names>\*{0,2}\w+(?:,\s*\*{0,2}\w+)+)(?P<type>\s*\([^)]*\))?:\s*(?P<text>.*)$")
+GROUPED = re.compile(
+    r"^(?P<indent>\s+)(?P<names>\*{0,2}\w+(?:,\s*\*{0,2}\w+)+)(?P<type>\s*\([^)]*\))?:\s*(?P<text>.*)$"
+)
 
 
 def _indent(line: str) -> int:

@@ -8,6 +8,7 @@ without this check the strict build would pass on an undocumented public name.
 
 Data (``SCHEMA``, ``METHOD_KEYS`` ...) carries no docstring at run time and is not checked.
 """
+
 from __future__ import annotations
 
 import dataclasses

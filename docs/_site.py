@@ -14,6 +14,7 @@ does not. Besides that, the hooks
 
 Nothing here fetches: the build works offline.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -52,7 +53,7 @@ def _api_page(module: str) -> str:
         "      members: false",
         "",
         f"Every public name of `{module}` (its `__all__`), from the docstrings; each entry names",
-        "the file that defines it (\"Source code in ...\").",
+        'the file that defines it ("Source code in ...").',
         "",
     ]
     if module == PACKAGE:

@@ -1,4 +1,5 @@
 """The documentation build's own tools: the docstring check and the docstring rewrites."""
+
 import dataclasses
 import importlib.util
 import pathlib
@@ -54,7 +55,8 @@ class _NoDocDataclass:
 
 def test_check_names_each_undocumented_member_and_only_those():
     assert public_api._undocumented_members(_Documented, "m._Documented") == []
-    assert sorted(public_api._undocumented_members(_Bare, "m._Bare")) == ["m._Bare.helper", "m._Bare.method", "m._Bare.value"]
+    found = sorted(public_api._undocumented_members(_Bare, "m._Bare"))
+    assert found == ["m._Bare.helper", "m._Bare.method", "m._Bare.value"]
 
 
 def test_check_sees_through_generated_dataclass_docstrings():
