@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 import re
 from pathlib import Path
 
@@ -79,11 +80,13 @@ def _api_page(module: str) -> str:
 
 def _shadowed_module(module: str, name: str) -> str | None:
     r"""The sub-module ``module.name`` when the attribute ``name`` is another object, else None."""
-    full = f"{module}.{name}"
-    is_package = hasattr(importlib.import_module(module), "__path__")
-    if not is_package or importlib.util.find_spec(full) is None:
+    package = importlib.import_module(module)
+    # Look in the package's own folder (an import finder, e.g. an editable install's, may answer
+    # for another copy of the package).
+    submodules = {info.name for info in pkgutil.iter_modules(getattr(package, "__path__", []))}
+    if name not in submodules or inspect.ismodule(getattr(package, name)):
         return None
-    return None if inspect.ismodule(getattr(importlib.import_module(module), name)) else full
+    return f"{module}.{name}"
 
 
 def _notebook_page(path: Path) -> str:
