@@ -15,6 +15,7 @@ help:
 	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
 	@echo "make evaluate   faithfulness and evidence-alignment tables on MiniLM and SmolLM2 (out/evaluation)"
 	@echo "make dataset    dataset-level summaries vs ablation: RT top words, planted-shortcut MiniLM (benchmarks/results/dataset)"
+	@echo "make docs       build the documentation site offline into site/ (strict: broken links, undocumented public names fail)"
 	@echo "make prepare    download data, fine-tune MiniLM, cache SmolLM2 (outside the repo)"
 
 $(STAMP): pyproject.toml
@@ -27,6 +28,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The docs tools, on top of the package's install (their own stamp: `make test` does not need them).
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
 
 prepare: install
 	$(PY) -m captum_normxlogit.resources prepare
@@ -60,6 +67,13 @@ evaluate: prepare
 # Trains the planted-shortcut MiniLM on first use (not part of prepare; cached by its recipe hash).
 dataset: prepare
 	$(PY) -m captum_normxlogit._experiments.dataset_summary --output benchmarks/results/dataset
+
+# Offline: no fonts or scripts from a CDN (theme.font: false), tutorials rendered without running.
+# mkdocs empties site/ itself before each build.
+.PHONY: docs
+docs: $(DOCS_STAMP)
+	$(PY) docs/_public_api.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .mypy_cache .ruff_cache .import_linter_cache

@@ -60,6 +60,7 @@ class ModelCheck:
 
     @property
     def supported(self) -> bool:
+        r"""Whether NormXLogit can explain the model (a registered family or a verified automatic adapter)."""
         return self.support != REFUSED
 
     def format(self) -> str:

@@ -138,13 +138,24 @@ class NormXLogit(LayerAttribution):
     # -- Captum conventions ----------------------------------------------------------------
     @classmethod
     def get_name(cls) -> str:
+        r"""The method's display name, as Captum's ``Attribution.get_name`` gives it.
+
+        Returns:
+            str: ``"NormXLogit"``.
+        """
         return "NormXLogit"
 
     @property
     def multiplies_by_inputs(self) -> bool:
+        r"""Whether scores include the embedding norm (the ``multiply_by_inputs`` argument)."""
         return self._multiply_by_inputs
 
     def has_convergence_delta(self) -> bool:
+        r"""Captum's convergence-delta flag: always False (NormXLogit has no completeness delta).
+
+        Returns:
+            bool: ``False``.
+        """
         return False
 
     @property
@@ -158,6 +169,11 @@ class NormXLogit(LayerAttribution):
         return self.adapter.n_layers
 
     def attribute_future(self) -> None:  # type: ignore[override]
+        r"""Not offered: NormXLogit runs one synchronous forward pass.
+
+        Raises:
+            NotImplementedError: Always; call :meth:`attribute`.
+        """
         raise NotImplementedError("NormXLogit runs one synchronous forward pass; attribute_future is not offered.")
 
     # -- public API -------------------------------------------------------------------------

@@ -354,7 +354,7 @@ def comprehensiveness(
     Args:
         forward_func, input_ids, special_token_ids, removal: As :func:`faithfulness_curves`.
         attributions (Tensor or 1-tuple): ``(B, T)``, or ``(B, T, H)`` with ``reduction``.
-        **kwargs: ``attention_mask``, ``target``, ``labels``, ``ratios``,
+        **kwargs (Any): ``attention_mask``, ``target``, ``labels``, ``ratios``,
             ``reduction``, ``protected``, ``length``, ``token_type_ids``,
             ``pad_token_id``, ``batch_size``, ``forward_output`` as
             :func:`faithfulness_curves`.
