@@ -12,7 +12,7 @@ from typing import Iterator, List, Optional
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
-# A command's module is its name with "-" as "_" (check-model -> _commands/check_model.py).
+# A command's package is its name with "-" as "_" (check-model -> _commands/check_model/).
 COMMANDS = ("demo", "explain", "evaluate", "check-model", "attribute-dataset", "summarize")
 
 

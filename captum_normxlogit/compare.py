@@ -23,7 +23,7 @@ from captum.attr import Attribution, LayerAttribution
 from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._report import curves_figure, markdown_report
+from captum_normxlogit.comparison.report import curves_figure, markdown_report
 from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (

@@ -1,5 +1,5 @@
 """`captum_normxlogit.check_model(model)` and `normxlogit check-model DIR` (captum_normxlogit/_core/check.py,
-captum_normxlogit/_commands/check_model.py).
+captum_normxlogit/_commands/check_model/command.py).
 
 The report's timings are printed for the user, never asserted on (speed lives in benchmarks/).
 """

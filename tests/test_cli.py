@@ -15,6 +15,22 @@ def test_help_lists_commands(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+def test_each_command_is_one_package_under_commands():
+    import importlib
+    from pathlib import Path
+
+    import captum_normxlogit
+    from captum_normxlogit.cli import COMMANDS
+
+    for name in COMMANDS:
+        package = importlib.import_module(f"captum_normxlogit._commands.{name.replace('-', '_')}")
+        assert Path(package.__file__).name == "__init__.py", f"{name} is not a package"
+        assert callable(package.register)
+    # no command logic beside the package's public modules (it moved into _commands/<name>/)
+    top = {path.stem for path in Path(captum_normxlogit.__file__).parent.glob("*.py")}
+    assert not top & {"_explain", "_demo", "_report"}
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])

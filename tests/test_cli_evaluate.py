@@ -23,6 +23,36 @@ def test_help_names_tasks_and_options(capsys):
     assert "evaluate" in capsys.readouterr().out
 
 
+def test_help_lists_the_task_table(capsys):
+    from captum_normxlogit._experiments.tasks import TASKS
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the option help
+    assert list(TASKS) == ["sentiment-minilm", "sentiment-smollm2", "agreement-smollm2"]
+    assert "{sentiment-minilm,sentiment-smollm2,agreement-smollm2,all}" in out
+    for name, task in TASKS.items():
+        assert f"{name} {task.description}" in out
+    # each option's per-task default, in table order
+    for option in ("batch_size", "ig_steps"):
+        defaults = ", ".join(f"{name} {getattr(task, option)}" for name, task in TASKS.items())
+        assert f"(default: per task: {defaults})" in out
+    assert "(default: per task: sentiment-minilm all, sentiment-smollm2 100, agreement-smollm2 all)" in out
+
+
+def test_each_task_runner_takes_the_options_evaluate_passes_with_the_table_defaults():
+    import inspect
+
+    from captum_normxlogit._experiments.tasks import TASKS
+
+    for task in TASKS.values():
+        parameters = inspect.signature(task.function()).parameters
+        defaults = {name: parameters[name].default for name in ("limit", "batch_size", "ig_steps")}
+        assert defaults == {"limit": task.limit, "batch_size": task.batch_size, "ig_steps": task.ig_steps}
+        assert {"device", "progress"} <= set(parameters)
+        assert ("methods" in parameters) == task.takes_methods
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

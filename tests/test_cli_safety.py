@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers as T
 
-import captum_normxlogit._explain as explain_module
+import captum_normxlogit._commands.explain.logic as explain_module
 from captum_normxlogit.cli import main
 from tests._tokenizers import bytelevel_bpe
 from tests.test_cli_explain import LABELS, SMALL, WORDS, _bytelevel, _save, _wordpiece

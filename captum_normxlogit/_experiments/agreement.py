@@ -38,6 +38,7 @@ from captum_normxlogit._experiments.agreement_items import (
     encode_items,
     interleave,
 )
+from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
 
 __all__ = ["AgreementResult", "evaluate_agreement", "run_agreement"]
@@ -292,9 +293,9 @@ def _accuracy(correct: List[Tuple[str, bool]]) -> pd.DataFrame:
 
 def run_agreement(
     *,
-    limit: Optional[int] = None,
-    ig_steps: int = 20,
-    batch_size: int = 16,
+    limit: Optional[int] = TASKS["agreement-smollm2"].limit,
+    ig_steps: int = TASKS["agreement-smollm2"].ig_steps,
+    batch_size: int = TASKS["agreement-smollm2"].batch_size,
     device: str = "cpu",
     progress: bool = True,
 ) -> AgreementResult:

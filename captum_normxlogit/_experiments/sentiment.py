@@ -29,6 +29,7 @@ from captum.attr import LayerIntegratedGradients
 from torch import Tensor, nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.reduce import reduce_hidden
 from captum_normxlogit.compare import ComparisonResult, compare
@@ -36,20 +37,16 @@ from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod, build_meth
 
 __all__ = [
     "LabelWordClassifier",
-    "TASKS",
     "TaskResult",
     "run_sentiment_minilm",
     "run_sentiment_smollm2",
 ]
 
-TASKS = ("sentiment-minilm", "sentiment-smollm2")
 PROMPT = ("Review:", "\nSentiment:")            # the sentence goes between, after a space
 LABEL_WORDS = (" negative", " positive")         # class 0 and 1, as the data's labels
 DECODER_REPLACEMENT = " ..."
-# Settings of the committed runs, chosen to fit a 2-core CPU: a SmolLM2 forward pass costs ten times
-# MiniLM's, and the protocol runs about 19 perturbed copies of each sentence per method.
-MINILM_IG_STEPS, SMOLLM2_IG_STEPS = 20, 10
-SMOLLM2_LIMIT = 100
+# The defaults of the committed runs are the task table's (tasks.py says why they are these).
+_MINILM, _SMOLLM2 = TASKS["sentiment-minilm"], TASKS["sentiment-smollm2"]
 
 
 @dataclass
@@ -171,7 +168,8 @@ def _check_methods(methods: Optional[Sequence[str]]) -> List[str]:
     return keys
 
 
-def run_sentiment_minilm(*, limit: Optional[int] = None, ig_steps: int = MINILM_IG_STEPS, batch_size: int = 16,
+def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int = _MINILM.ig_steps,
+                         batch_size: int = _MINILM.batch_size,
                          device: str = "cpu", progress: bool = True,
                          methods: Optional[Sequence[str]] = None) -> TaskResult:
     r"""Every method on the fine-tuned MiniLM over the held-out sentences.
@@ -217,8 +215,8 @@ def run_sentiment_minilm(*, limit: Optional[int] = None, ig_steps: int = MINILM_
     return TaskResult("sentiment-minilm", result)
 
 
-def run_sentiment_smollm2(*, limit: Optional[int] = SMOLLM2_LIMIT, ig_steps: int = SMOLLM2_IG_STEPS,
-                          batch_size: int = 8, device: str = "cpu", progress: bool = True,
+def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: int = _SMOLLM2.ig_steps,
+                          batch_size: int = _SMOLLM2.batch_size, device: str = "cpu", progress: bool = True,
                           methods: Optional[Sequence[str]] = None) -> TaskResult:
     r"""Every method on SmolLM2-135M as a label-word sentiment classifier.
 

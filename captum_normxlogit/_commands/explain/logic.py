@@ -2,7 +2,7 @@ r"""The logic of ``normxlogit explain``: load a model, read one text, explain it
 
 :func:`load_model` reads a local model folder (or the embedded default) and
 :func:`explain` returns an :class:`Explanation` (tokens, scores of every method,
-layer-wise scores); ``captum_normxlogit._commands.explain`` prints it and writes
+layer-wise scores); :mod:`captum_normxlogit._commands.explain.command` prints it and writes
 the HTML / PNG. Everything that can be wrong with a request raises
 :class:`ExplainError` before any file is written.
 """
@@ -12,12 +12,13 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
+from captum_normxlogit._utils.quiet import quiet_transformers as _quiet_transformers
 from captum_normxlogit.methods import AttributionMethod, build_method, parse_method_keys
 
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
@@ -93,22 +94,6 @@ class Explanation:
     layer_scores: Optional[Tensor] = None
     truncated_from: Optional[int] = None
     notes: List[str] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    r"""Silence transformers' warnings and loading bars (we report length and progress ourselves)."""
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def load_model(path: Optional[str] = None) -> LoadedModel:

@@ -5,19 +5,18 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-__all__ = ["TASKS", "register"]
+if TYPE_CHECKING:  # pragma: no cover
+    from captum_normxlogit._experiments.tasks import Task
 
-TASKS = ("sentiment-minilm", "sentiment-smollm2", "agreement-smollm2")
+__all__ = ["register"]
 
 _DESCRIPTION = """\
 Run the evaluation experiments on the real models and write, per task, a table (CSV and
 Markdown) and its plots into --output:
 
-  sentiment-minilm   fine-tuned MiniLM on the 500 held-out Rotten-Tomatoes sentences
-  sentiment-smollm2  SmolLM2-135M as a label-word sentiment classifier on the first 100 of them
-  agreement-smollm2  evidence alignment of SmolLM2-135M on agreement items
+{tasks}
 
 The sentiment tasks run NormXLogit, LogAt, Norm, IntegratedGradients, LayerIntegratedGradients,
 Saliency, InputXGradient and a seeded random baseline, and score each with the paper's
@@ -34,26 +33,44 @@ examples:
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    r"""Wraps option help between words only, so a task name such as agreement-smollm2 stays whole."""
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _per_task(option: str) -> str:
+    r"""``"sentiment-minilm 16, sentiment-smollm2 8, ..."``: each task's default of ``option`` from the table."""
+    from captum_normxlogit._experiments.tasks import TASKS
+
+    values = {name: getattr(task, option) for name, task in TASKS.items()}
+    return ", ".join(f"{name} {'all' if value is None else value}" for name, value in values.items())
+
+
 def register(commands: "argparse._SubParsersAction") -> None:
+    from captum_normxlogit._experiments.tasks import TASKS
     from captum_normxlogit.methods import METHOD_KEYS
 
+    width = max(len(name) for name in TASKS) + 2
+    listing = "\n".join(f"  {name:<{width}}{task.description}" for name, task in TASKS.items())
     evaluate = commands.add_parser(
         "evaluate",
         help="faithfulness (and evidence-alignment) experiments on the real models: CSV, Markdown and PNG",
-        description=_DESCRIPTION,
+        description=_DESCRIPTION.format(tasks=listing),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     evaluate.add_argument("--task", choices=(*TASKS, "all"), default="all",
                           help="which experiment (default: %(default)s)")
     evaluate.add_argument("--limit", type=int, default=None, metavar="N",
-                          help="use only the first N sentences / items (default: per task, all 500 sentences for "
-                               "MiniLM, the first 100 for SmolLM2 sentiment, every agreement item)")
+                          help=f"use only the first N sentences / items (default: per task: {_per_task('limit')})")
     evaluate.add_argument("--batch-size", type=int, default=None, metavar="N",
-                          help="examples per attribution call (default: per task, 16 for MiniLM, 8 for SmolLM2)")
+                          help=f"examples per attribution call (default: per task: {_per_task('batch_size')})")
     evaluate.add_argument("--ig-steps", type=int, default=None, metavar="N",
-                          help="Integrated Gradients steps (default: per task, 20 for MiniLM, 10 for SmolLM2 "
-                               "sentiment, 20 for agreement)")
+                          help=f"Integrated Gradients steps (default: per task: {_per_task('ig_steps')})")
     evaluate.add_argument("--methods", default=None, metavar="KEYS",
                           help=f"comma-separated subset of {','.join(METHOD_KEYS)} for the sentiment tasks "
                                "(default: all)")
@@ -99,34 +116,34 @@ def _check_output(output: str, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--output {output}: cannot write there ({error.strerror or error}); pass a folder you can write to")
 
 
-def _runner(task: str, args: argparse.Namespace, methods: Optional[List[str]]) -> Callable[[], Any]:
+def _options(task: "Task", args: argparse.Namespace, methods: Optional[List[str]]) -> Dict[str, Any]:
+    r"""The runner's keyword arguments: only the options given, so the table's defaults apply to the rest."""
     kwargs: Dict[str, Any] = {"device": args.device, "progress": not args.no_progress}
     for name in ("limit", "batch_size", "ig_steps"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
-    if task == "agreement-smollm2":
-        from captum_normxlogit._experiments.agreement import run_agreement
-
-        return lambda: run_agreement(**kwargs)
-    from captum_normxlogit._experiments import sentiment
-
-    run = sentiment.run_sentiment_minilm if task == "sentiment-minilm" else sentiment.run_sentiment_smollm2
-    return lambda: run(methods=methods, **kwargs)
+    if task.takes_methods:
+        kwargs["methods"] = methods
+    return kwargs
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from captum_normxlogit._experiments.tasks import TASKS
+
     methods = _check(args, parser)
-    tasks = TASKS if args.task == "all" else (args.task,)
-    if methods is not None and "agreement-smollm2" in tasks:
-        print("note: --methods applies to the sentiment tasks; agreement-smollm2 runs its own set", file=sys.stderr)
+    tasks = list(TASKS.values()) if args.task == "all" else [TASKS[args.task]]
+    own = [task.name for task in tasks if not task.takes_methods]
+    if methods is not None and own:
+        print(f"note: --methods applies to the sentiment tasks; {', '.join(own)} runs its own set", file=sys.stderr)
     import pandas as pd
 
     for task in tasks:
-        print(f"== {task}", flush=True)
+        print(f"== {task.name}", flush=True)
         start = time.perf_counter()
-        result = _runner(task, args, methods)()
+        result = task.function()(**_options(task, args, methods))
         paths = result.write(args.output)
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
             print(result.table.to_string(index=False))
-        print(f"{task}: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(str(p) for p in paths), flush=True)
+        print(f"{task.name}: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(str(p) for p in paths),
+              flush=True)
     return 0

@@ -57,9 +57,9 @@ def load_task_model(folder: Path):
     if cls is None:
         raise ValueError(f"{folder}: config.architectures is {architectures or 'empty'}, not a transformers "
                          "task-model class.")
-    from captum_normxlogit._explain import _quiet_transformers
+    from captum_normxlogit._utils.quiet import quiet_transformers
 
-    with _quiet_transformers():
+    with quiet_transformers():
         model = cls.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
     return model.eval()
 

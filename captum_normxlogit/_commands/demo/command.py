@@ -28,7 +28,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.sentences < 1 or args.ig_steps < 1:
         parser.error("--sentences and --ig-steps must be at least 1")
-    from captum_normxlogit._demo import run_demo
+    from captum_normxlogit._commands.demo.logic import run_demo
 
     colour = {"auto": None, "always": True, "never": False}[args.colour]
     return run_demo(args.html, args.sentences, args.ig_steps, llm=not args.no_llm, colour=colour)

@@ -71,7 +71,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.ig_steps < 1:
         parser.error("--ig-steps must be at least 1")
-    from captum_normxlogit._explain import ExplainError
+    from captum_normxlogit._commands.explain.logic import ExplainError
     from captum_normxlogit.visualization.tokens import visible_text
 
     try:
@@ -106,7 +106,7 @@ def layer_names(n_rows: int) -> List[str]:
 
 def _explain_and_show(args: argparse.Namespace) -> int:
     r"""Explain ``args.text``, print the coloured rows, write the HTML page and the PNG if asked."""
-    from captum_normxlogit._explain import explain, load_model, parse_methods
+    from captum_normxlogit._commands.explain.logic import explain, load_model, parse_methods
     from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
     from captum_normxlogit.visualization.terminal import has_colour, legend
     from captum_normxlogit.visualization.tokens import detect_scheme, visible_text
@@ -159,7 +159,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
 
 
 def _check_output(option: str, path: str) -> None:
-    from captum_normxlogit._explain import ExplainError
+    from captum_normxlogit._commands.explain.logic import ExplainError
     from captum_normxlogit.resources._cache import check_writable
 
     try:
@@ -173,7 +173,7 @@ def _check_output(option: str, path: str) -> None:
 @contextlib.contextmanager
 def _writing(option: str, path: str) -> Iterator[None]:
     r"""A write that fails after the check (disk full, folder removed meanwhile) is one clear line too."""
-    from captum_normxlogit._explain import ExplainError
+    from captum_normxlogit._commands.explain.logic import ExplainError
 
     try:
         yield
