@@ -60,6 +60,7 @@ __all__ = [
     "method_key",
     "method_spec",
     "methods_help",
+    "methods_markdown",
     "parse_method_keys",
 ]
 
@@ -375,7 +376,7 @@ _IG_SETTINGS = dict(ig_steps=50, reduction="l1")  # the paper's reduction for gr
 # ("Integrated Gradients"), while the committed result tables and the views use the class name.
 NORMXLOGIT = MethodSpec(
     "normxlogit", NormXLogit.get_name(), NormXLogit.get_name(),
-    "embedding norm x the head's logit read on every token's last hidden state; one forward pass (signed)",
+    "each token's input embedding norm x the head's logit read on its last hidden state; one forward pass",
     _variant,
 )
 LOGAT = MethodSpec(  # the paper's names for NormXLogit's two ablations
@@ -398,7 +399,7 @@ LAYER_IG = MethodSpec(
     _gradient, _frozen(**_IG_SETTINGS, inputs="ids", baselines="pad"), LayerIntegratedGradients,
 )
 SALIENCY = MethodSpec(
-    "saliency", Saliency.__name__, Saliency.__name__, "Saliency = |gradient| on the input embeddings (unsigned)",
+    "saliency", Saliency.__name__, Saliency.__name__, "Saliency = the absolute gradient on the input embeddings (unsigned)",
     _gradient, _frozen(reduction="l1"), Saliency,
 )
 INPUT_X_GRADIENT = MethodSpec(
@@ -459,6 +460,13 @@ def methods_help(indent: int = 2, **overrides: Any) -> str:
     r"""The table as help text: one ``key  description`` line per method, e.g. for ``--help``."""
     width = max(len(k) for k in METHOD_KEYS)
     return "\n".join(f"{' ' * indent}{spec.key:<{width}}  {spec.describe(**overrides)}" for spec in METHODS.values())
+
+
+def methods_markdown() -> str:
+    r"""The table as a Markdown table (key, display name, description with its defaults), for the docs."""
+    lines = ["| key | name | what it computes |", "|---|---|---|"]
+    lines += [f"| `{spec.key}` | {spec.name} | {spec.describe()} |" for spec in METHODS.values()]
+    return "\n".join(lines)
 
 
 def build_method(

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit.compare import ComparisonResult, compare
+from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys
 
 __all__ = [

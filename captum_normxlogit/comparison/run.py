@@ -1,9 +1,11 @@
 r"""Side-by-side runs: NormXLogit, its ablations and Captum's methods on one model, one data set, one target.
 
-:func:`compare` explains the same inputs with every method, times each one and
+:func:`compare` (exported as :func:`captum_normxlogit.compare` and
+:func:`captum_normxlogit.comparison.compare`) explains the same inputs with every method, times each one and
 measures its peak memory, then scores all of them with the faithfulness
 metrics of :mod:`captum_normxlogit.metrics` on the same forward function. The
-result holds a tidy :class:`pandas.DataFrame` and draws the curves.
+:class:`ComparisonResult` holds a tidy :class:`pandas.DataFrame`; :mod:`.report` renders
+its Markdown report and draws the curves.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from captum.attr import Attribution, LayerAttribution
 from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._report import curves_figure, markdown_report
-from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
+from captum_normxlogit.comparison.report import curves_figure, markdown_report
+from captum_normxlogit.methods import METHOD_KEYS, NORMXLOGIT, AttributionMethod, CaptumMethod, build_method, default_methods
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
@@ -242,11 +244,11 @@ def compare(
         target (Tensor, optional): ``(N,)`` classes to explain; None takes the
             model's own prediction (the paper). Default: None
         methods (sequence, optional): Method keys (see
-            :data:`captum_normxlogit.methods.METHOD_KEYS`),
+            :data:`captum_normxlogit.methods.METHOD_KEYS`, case-insensitive),
             :class:`~captum_normxlogit.methods.AttributionMethod` objects, or
             any Captum ``Attribution`` built on ``forward_func`` (layer methods
             receive ids, the others word embeddings; ``(B, T, H)`` results are
-            reduced with ``reduction``). Default: None (all eight of
+            reduced with ``reduction``). Default: None (every method of
             :func:`~captum_normxlogit.methods.default_methods`)
         forward_func (callable, optional): ``f(inputs, attention_mask) -> (B, C)``
             logits, explained by the Captum methods and scored by the metrics.
@@ -293,8 +295,8 @@ def compare(
     target = None if target is None else class_indices("target", target, n)
     special_token_ids = check_special_ids(special_token_ids)
     if methods is not None and len(methods) == 0:
-        raise ValueError("methods is empty; pass at least one method (a key such as 'normxlogit', an "
-                         "AttributionMethod or a Captum Attribution), or None for the default eight.")
+        raise ValueError(f"methods is empty; pass at least one method (a key such as {NORMXLOGIT.key!r}, an "
+                         f"AttributionMethod or a Captum Attribution), or None for all {len(METHOD_KEYS)}.")
     check_removal(removal)
     vocab = model_vocab_size(nx.model)
     for name, token in (("removal", removal), ("pad_token_id", pad_token_id)):
