@@ -108,7 +108,11 @@ def _next_token(ig_steps: int, console) -> List[ExplainedExample]:
 
 
 def run_demo(
-    html_path: str, n_sentences: int = 4, ig_steps: int = 50, llm: bool = True, colour: Optional[bool] = None
+    html_path: str,
+    n_sentences: int = 4,
+    ig_steps: int = LAYER_IG.defaults["ig_steps"],
+    llm: bool = True,
+    colour: Optional[bool] = None,
 ) -> int:
     r"""Explain real sentences with the fine-tuned MiniLM and one SmolLM2 prediction.
 

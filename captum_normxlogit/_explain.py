@@ -276,7 +276,7 @@ def explain(
     target: Optional[str] = None,
     methods: Sequence[str] = DEFAULT_METHODS,
     layers: bool = False,
-    ig_steps: int = 50,
+    ig_steps: int = IG.defaults["ig_steps"],
     reduction: str = "sum",
     truncate: bool = False,
     progress: Optional[Callable[[str], contextlib.AbstractContextManager]] = None,

@@ -48,7 +48,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
         "evaluate",
         help="faithfulness (and evidence-alignment) experiments on the real models: CSV, Markdown and PNG",
         description=description,
-        epilog=f"{epilog}\nmethods (--methods, comma-separated, case-insensitive):\n{methods_help(ig_steps='N (--ig-steps)')}\n",
+        epilog=f"{epilog}\nmethods (--methods, comma-separated, case-insensitive):\n"
+               f"{methods_help(ig_steps='N (--ig-steps)')}\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("--task", choices=(*TASKS, "all"), default="all",

@@ -57,7 +57,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
                          help="write the layers x tokens heatmap of NormXLogit")
     explain.add_argument("--words", action="store_true",
                          help="merge sub-word tokens into words, summing their scores (## / ▁ / Ġ rules)")
-    explain.add_argument("--ig-steps", type=int, default=50, help="Integrated Gradients steps (default: %(default)s)")
+    explain.add_argument("--ig-steps", type=int, default=IG.defaults["ig_steps"],
+                         help="Integrated Gradients steps (default: %(default)s)")
     explain.add_argument("--reduction", choices=("sum", "l1", "l2"), default="sum",
                          help="how gradient methods' hidden dimension becomes one score per token; sum keeps the "
                               "sign, l1 is the paper's unsigned choice (default: %(default)s)")

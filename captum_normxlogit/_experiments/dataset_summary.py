@@ -38,7 +38,8 @@ IG_STEPS = 16
 CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
 SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
 SOURCE_NAMES = {NORMXLOGIT.key: NORMXLOGIT.name, CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
-                LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, {LAYER_IG.defaults['baselines']} baseline, sum)"}
+                LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, "
+                              f"{LAYER_IG.defaults['baselines']} baseline, sum)"}
 
 
 def _log(progress: bool, message: str) -> None:

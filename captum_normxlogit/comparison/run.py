@@ -26,7 +26,16 @@ from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit.comparison.report import curves_figure, markdown_report
-from captum_normxlogit.methods import METHOD_KEYS, NORMXLOGIT, AttributionMethod, CaptumMethod, build_method, default_methods
+from captum_normxlogit.methods import (
+    IG,
+    METHOD_KEYS,
+    NORMXLOGIT,
+    RANDOM,
+    AttributionMethod,
+    CaptumMethod,
+    build_method,
+    default_methods,
+)
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
@@ -223,10 +232,10 @@ def compare(
     eraser_ratios: Sequence[float] = ERASER_RATIOS,
     batch_size: int = 16,
     forward_batch_size: int = 64,
-    ig_steps: int = 50,
+    ig_steps: int = IG.defaults["ig_steps"],
     internal_batch_size: Optional[int] = None,
-    reduction: str = "l1",
-    seed: int = 12,
+    reduction: str = IG.defaults["reduction"],
+    seed: int = RANDOM.defaults["seed"],
     progress: bool = True,
     forward_output: str = "logits",
 ) -> ComparisonResult:
