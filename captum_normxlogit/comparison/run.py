@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the pac
 
 __all__ = ["ComparisonResult", "compare"]
 
-MethodSpec = Union[str, AttributionMethod, Attribution]
+MethodArg = Union[str, AttributionMethod, Attribution]  # what `methods=` may hold
 
 
 @dataclass
@@ -184,7 +184,7 @@ class _Meter:
 
 
 # ----------------------------------------------------------------------------- compare
-def _method(spec: MethodSpec, nx: NormXLogit, build_kwargs: Dict[str, Any]) -> AttributionMethod:
+def _method(spec: MethodArg, nx: NormXLogit, build_kwargs: Dict[str, Any]) -> AttributionMethod:
     if isinstance(spec, AttributionMethod):
         return spec
     if isinstance(spec, str):
@@ -221,7 +221,7 @@ def compare(
     removal: Removal,
     labels: Optional[Tensor] = None,
     target: Optional[Tensor] = None,
-    methods: Optional[Sequence[MethodSpec]] = None,
+    methods: Optional[Sequence[MethodArg]] = None,
     forward_func: Optional[Callable[..., Tensor]] = None,
     target_ids: Optional[Sequence[int]] = None,
     protected: Optional[Tensor] = None,
