@@ -3,7 +3,7 @@ r"""NormXLogit for Captum: forward-only, signed token attribution for any transf
 Public face only; the code lives in underscore packages, as in ``captum.attr``.
 """
 from captum_normxlogit._core.check import ModelCheck, check_model
-from captum_normxlogit._core.llm import LLMNormXLogit
+from captum_normxlogit._core.llm import LLMLayerAttributionResult, LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.adapter import ConfigActivation, Head, ModelAdapter
 from captum_normxlogit._models.families import Family
@@ -14,14 +14,16 @@ from captum_normxlogit._models.registry import (
     supported_models,
 )
 from captum_normxlogit._utils.reduce import reduce_hidden
-from captum_normxlogit.compare import compare
+from captum_normxlogit.comparison import ComparisonResult, compare
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ComparisonResult",
     "ConfigActivation",
     "Family",
     "Head",
+    "LLMLayerAttributionResult",
     "LLMNormXLogit",
     "ModelAdapter",
     "ModelCheck",

@@ -133,6 +133,32 @@ def test_every_task_is_dispatched_with_the_options(monkeypatch, tmp_path, capsys
     assert calls["sentiment-smollm2"] == {"device": "cpu", "progress": False, "methods": None}
 
 
+def test_method_keys_are_case_insensitive_and_unknown_ones_list_every_key(monkeypatch, tmp_path, capsys):
+    from captum_normxlogit._experiments import sentiment
+    from captum_normxlogit.methods import METHOD_KEYS
+
+    calls = {}
+    monkeypatch.setattr(sentiment, "run_sentiment_minilm", lambda **kw: calls.update(kw) or FakeResult("s"))
+    code = main(["evaluate", "--task", "sentiment-minilm", "--methods", "NormXLogit,IG,RANDOM",
+                 "--output", str(tmp_path), "--no-progress"])
+    assert code == 0 and calls["methods"] == ["normxlogit", "ig", "random"]
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--methods", "IG,GradCAM", "--output", str(tmp_path / "never")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "unknown ['GradCAM']" in err and ", ".join(METHOD_KEYS) in err
+
+
+def test_help_lists_every_method_key_with_its_description(capsys):
+    from captum_normxlogit.methods import METHODS
+
+    for command in ("evaluate", "explain"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        for spec in METHODS.values():
+            assert f"{spec.key} {spec.description.split('{')[0][:30]}" in out
+
+
 @pytest.mark.real
 def test_a_short_real_run_writes_every_file(tmp_path):
     out = tmp_path / "evaluation"

@@ -137,6 +137,14 @@ def test_words_merge_subwords_with_summed_scores(saved, capsys):
     torch.testing.assert_close(shown, words / words.abs().max(), atol=0.006, rtol=0)
 
 
+def test_method_keys_are_case_insensitive(saved, capsys):
+    folder, _ = saved["classifier"]
+    lower = _explain(capsys, TEXT, "--model", folder, "--methods", "normxlogit,saliency")
+    mixed = _explain(capsys, TEXT, "--model", folder, "--methods", "NormXLogit,SALIENCY")
+    assert lower[0] == mixed[0] == 0 and lower[1] == mixed[1]
+    assert _row(mixed[1], "NormXLogit")[0] and _row(mixed[1], "Saliency")[0]
+
+
 def test_masked_lm_explains_the_token_at_the_mask(saved, capsys):
     folder, model = saved["masked"]
     code, out, _ = _explain(capsys, "a [MASK] movie .", "--model", folder, "--methods", "normxlogit,saliency")

@@ -9,7 +9,7 @@ from captum.attr import LayerIntegratedGradients, Saliency
 import captum_normxlogit
 from captum_normxlogit import NormXLogit
 from captum_normxlogit._experiments.sentiment import LabelWordClassifier
-from captum_normxlogit.compare import ComparisonResult, compare
+from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod
 
 from tests._tiny import PAD, batch, bert_classifier, llama_lm
@@ -124,7 +124,7 @@ def test_write_refuses_a_file_and_leaves_nothing_half_written(bert, tmp_path, mo
     blocker.write_text("x")
     with pytest.raises(NotADirectoryError, match="not a folder"):
         result.write(blocker)
-    module = sys.modules["captum_normxlogit.compare"]  # the package attribute is the function
+    module = sys.modules["captum_normxlogit.comparison.run"]
 
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")
@@ -181,3 +181,26 @@ def test_label_word_classifier_reads_the_label_rows_after_the_prompt():
             torch.testing.assert_close(logits[b], alone, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not single tokens"):
         LabelWordClassifier(lm, tok, label_words=("very bad", "good"))
+
+
+def test_comparison_is_a_package_and_compare_the_function():
+    import importlib
+    import types
+
+    package = importlib.import_module("captum_normxlogit.comparison")
+    assert isinstance(package, types.ModuleType) and package.__all__ == ["ComparisonResult", "compare"]
+    assert package.compare is captum_normxlogit.compare is compare and callable(compare)
+    assert package.ComparisonResult is captum_normxlogit.ComparisonResult is ComparisonResult
+    for name in ("ComparisonResult", "LLMLayerAttributionResult"):  # result types users receive
+        assert name in captum_normxlogit.__all__
+    assert all(hasattr(captum_normxlogit, name) for name in captum_normxlogit.__all__)
+
+
+def test_method_keys_are_case_insensitive_and_unknown_ones_list_every_key(bert):
+    ids, mask = batch(lengths=(5, 3), seed=1)
+    nx = NormXLogit(bert)
+    kw = dict(special_token_ids=(), removal=MASK, progress=False)
+    result = compare(nx, ids, mask, methods=["Random", "NORMXLOGIT"], **kw)
+    assert list(result.table["method"]) == ["Random", "NormXLogit"]
+    with pytest.raises(ValueError, match="Unknown method 'GradCAM'; choose from " + ", ".join(METHOD_KEYS)):
+        compare(nx, ids, mask, methods=["GradCAM"], **kw)

@@ -170,3 +170,149 @@ def test_method_key_lists_are_parsed_and_checked():
         parse_method_keys("normxlogit,lime")
     with pytest.raises(ValueError, match="unknown empty list"):
         parse_method_keys(" , ")
+
+
+# ----------------------------------------------------------------------------- the method table
+import ast  # noqa: E402
+import pathlib  # noqa: E402
+
+from captum.attr import Attribution, LayerIntegratedGradients  # noqa: E402
+
+import captum_normxlogit  # noqa: E402
+from captum_normxlogit import methods as table  # noqa: E402
+from captum_normxlogit.methods import METHODS, MethodSpec, method_key, method_spec, methods_help  # noqa: E402
+
+PACKAGE = pathlib.Path(captum_normxlogit.__file__).parent
+ALL_KEYS = ", ".join(METHOD_KEYS)
+
+
+def test_every_row_of_the_table_builds_its_method(bert, data):
+    ids, mask, target = data
+    nx = NormXLogit(bert)
+    assert tuple(METHODS) == METHOD_KEYS and len(METHODS) == 8
+    for key, spec in METHODS.items():
+        assert isinstance(spec, MethodSpec) and spec.key == key == key.lower()
+        assert spec.name and spec.short_name and spec.describe() and "{" not in spec.describe()
+        method = build_method(key, nx, pad_token_id=PAD, special_token_ids=(CLS, SEP), ig_steps=3)
+        assert method.name == spec.name
+        scores = method(ids, mask, target)
+        assert scores.shape == ids.shape and scores.dtype == torch.float32 and torch.isfinite(scores).all()
+        assert spec.build(nx, pad_token_id=PAD, ig_steps=3).name == spec.name
+        if spec.captum is not None:  # the display name is Captum's class, not a second spelling of it
+            assert issubclass(spec.captum, Attribution) and spec.name == spec.captum.__name__
+            assert isinstance(method.attribution, spec.captum)
+    assert METHODS["normxlogit"].name == NormXLogit.get_name()
+
+
+def test_settings_left_out_come_from_the_table(bert):
+    nx = NormXLogit(bert)
+    ig = build_method("ig", nx)
+    assert ig.attribute_kwargs["n_steps"] == METHODS["ig"].defaults["ig_steps"] == 50
+    assert ig.reduction == METHODS["ig"].defaults["reduction"] == "l1" and ig.baselines == "zero"
+    assert build_method("random", nx).seed == METHODS["random"].defaults["seed"] == 12
+    assert build_method("ig", nx, ig_steps=7, reduction="sum").attribute_kwargs["n_steps"] == 7
+    assert METHODS["ig"].describe(ig_steps=7).endswith("7 steps")
+    with pytest.raises(TypeError):  # the table cannot be changed by accident
+        METHODS["ig"] = METHODS["saliency"]
+    with pytest.raises(AttributeError):
+        METHODS["ig"].name = "IG"
+
+
+def test_keys_are_case_insensitive_in_the_library(bert, data):
+    ids, mask, target = data
+    nx = NormXLogit(bert)
+    assert method_key(" IG ") == "ig" and method_spec("Layer_IG") is METHODS["layer_ig"]
+    assert parse_method_keys("NormXLogit,IG,ig,RANDOM") == ["normxlogit", "ig", "random"]
+    assert parse_method_keys(["Saliency", "saliency"]) == ["saliency"]
+    torch.testing.assert_close(build_method("NORMXLOGIT", nx)(ids, mask, target),
+                               build_method("normxlogit", nx)(ids, mask, target))
+    assert NormXLogitMethod(nx, "LogAt").name == "LogAt"
+    from captum_normxlogit._experiments.sentiment import _check_methods
+
+    assert _check_methods(["IG", "Random"]) == ["ig", "random"] and _check_methods(None) == list(METHOD_KEYS)
+
+
+def test_an_unknown_key_is_one_error_listing_every_key(bert):
+    from captum_normxlogit._explain import ExplainError, parse_methods
+    from captum_normxlogit._experiments.sentiment import _check_methods
+
+    nx = NormXLogit(bert)
+    for call in (lambda: build_method("gradcam", nx), lambda: method_key("gradcam"),
+                 lambda: parse_method_keys("ig,gradcam"), lambda: _check_methods(["gradcam"])):
+        with pytest.raises(ValueError, match="gradcam") as info:
+            call()
+        assert ALL_KEYS in str(info.value) and "case-insensitive" in str(info.value)
+    with pytest.raises(ExplainError, match=ALL_KEYS):
+        parse_methods("IG,gradcam")
+
+
+def test_layer_ig_keeps_given_positions_in_its_baseline(bert, data):
+    """The prompt-keeping baseline of the SmolLM2 task, against Captum's LayerIntegratedGradients called directly."""
+    ids, mask, target = data
+    nx = NormXLogit(bert)
+    first_two = lambda m: torch.arange(m.shape[1])[None, :].expand_as(m) < 2  # noqa: E731
+    method = build_method("layer_ig", nx, pad_token_id=PAD, keep_positions=first_two, ig_steps=4)
+    baseline = ids.clone()
+    baseline[mask.bool() & ~first_two(mask)] = PAD
+    lig = LayerIntegratedGradients(nx.forward_func, bert.get_input_embeddings())
+    expected = lig.attribute(ids, baselines=baseline, target=target, additional_forward_args=(mask,), n_steps=4)
+    torch.testing.assert_close(method(ids, mask, target), expected.abs().sum(-1) * mask, rtol=1e-4, atol=1e-6)
+
+
+def test_random_draws_per_item_are_seeded_by_the_item_index():
+    scores = RandomMethod(seed=5).item_scores([0, 7], 4)
+    torch.testing.assert_close(scores[1], torch.rand(4, generator=torch.Generator().manual_seed(12)))
+    torch.testing.assert_close(scores[0], torch.rand(4, generator=torch.Generator().manual_seed(5)))
+
+
+def test_help_and_docs_list_the_table():
+    from captum_normxlogit.cli import main
+
+    for command in ("explain", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+    text = methods_help()
+    for spec in METHODS.values():
+        assert f"{spec.key}  " in text and spec.describe() in text
+    docs = (PACKAGE.parent / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    assert table.methods_markdown() in docs, "regenerate the table in docs/evaluation.md with methods_markdown()"
+
+
+def _string_constants(path: pathlib.Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    exported = {id(constant) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+                for constant in ast.walk(node.value)}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in docstrings | exported):
+            yield node.lineno, node.value
+
+
+ALLOWED = {
+    ("cli.py", "normxlogit"),  # the command's name
+    ("_core/normxlogit.py", "NormXLogit"),  # NormXLogit.get_name(), which the table reads
+}
+
+
+def test_no_method_key_or_name_is_spelled_outside_the_table():
+    # "norm" alone also names layer norms (_models/auto.py), so the bare key is not searched for.
+    spelled = {spec.name for spec in METHODS.values()} | {k for k in METHOD_KEYS if k != "norm"}
+    spelled |= {spec.short_name for spec in METHODS.values()}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "methods.py" and path.parent == PACKAGE:
+            continue
+        relative = path.relative_to(PACKAGE).as_posix()
+        for line, value in _string_constants(path):
+            if (relative, value) in ALLOWED:
+                continue
+            # A whole constant (a key, a dict key, a comparison, a comma-separated default), not prose:
+            # "NormXLogit" is also the product's name in sentences.
+            hits = spelled & {part.strip() for part in value.split(",")}
+            if hits:
+                found.append(f"{relative}:{line}: {sorted(hits)}")
+    assert not found, "read these from captum_normxlogit.methods.METHODS:\n" + "\n".join(found)

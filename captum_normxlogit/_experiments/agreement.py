@@ -39,15 +39,16 @@ from captum_normxlogit._experiments.agreement_items import (
     interleave,
 )
 from captum_normxlogit._experiments.tasks import TASKS
+from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
 
 __all__ = ["AgreementResult", "evaluate_agreement", "run_agreement"]
 
 #: Methods scored for every hidden state, and how their dot product normalises.
-LAYER_METHODS = ("NormXLogit", "NormXLogit (good−bad)", "LogAt", "LogAt (bad word)")
+LAYER_METHODS = (NORMXLOGIT.name, f"{NORMXLOGIT.name} (good−bad)", LOGAT.name, f"{LOGAT.name} (bad word)")
 #: Methods with one score per token, drawn as horizontal lines.
-FLAT_METHODS = ("Norm", "LayerIntegratedGradients", "Saliency", "Random")
-_SUM_NORMALISED = ("LayerIntegratedGradients", "Saliency")
+FLAT_METHODS = (NORM.name, LAYER_IG.name, SALIENCY.name, RANDOM.name)
+_SUM_NORMALISED = (LAYER_IG.name, SALIENCY.name)
 
 
 @dataclass
@@ -96,17 +97,6 @@ def _batch(items: Sequence[EncodedItem], pad_token_id: int) -> Tuple[Tensor, Ten
         ids[b, : len(e.input_ids)] = torch.tensor(e.input_ids)
         mask[b, : len(e.input_ids)] = 1
     return ids, mask
-
-
-def _random_scores(indices: Sequence[int], width: int, seed: int) -> Tensor:
-    r"""A fresh random ranking per item (seeded by its index in the run): the
-    registry's ``RandomMethod`` reuses one draw for every row, which for
-    equal-length template items would put the cue at the same rank every time."""
-    rows = []
-    for index in indices:
-        generator = torch.Generator().manual_seed(seed + index)
-        rows.append(torch.rand(width, generator=generator))
-    return torch.stack(rows)
 
 
 def _cue_wins(scores: Tensor, chunk: Sequence[EncodedItem]) -> Tensor:
@@ -201,12 +191,13 @@ def _score_all(
     r"""Per-item metric rows of every method, and per-item model correctness."""
     from tqdm.auto import tqdm
 
-    from captum_normxlogit.methods import build_method
-
     nx = NormXLogit(model)
     logat = NormXLogit(model, multiply_by_inputs=False)
-    lig = build_method("layer_ig", nx, pad_token_id=pad_token_id, ig_steps=ig_steps, reduction="l1")
-    saliency = build_method("saliency", nx, reduction="l1")
+    lig = build_method(LAYER_IG.key, nx, pad_token_id=pad_token_id, ig_steps=ig_steps, reduction="l1")
+    saliency = build_method(SALIENCY.key, nx, reduction="l1")
+    # A fresh random ranking per item (seeded by its index in the run): one draw for every row
+    # would put the cue at the same rank in every equal-length template item.
+    random_method = RandomMethod(seed)
     # Batches of equal length waste no IG steps on padding; results are per item, so order does not matter.
     order = sorted(range(len(items)), key=lambda i: len(items[i].input_ids))
     rows: List[Dict[str, Any]] = []
@@ -227,12 +218,12 @@ def _score_all(
         args = (mask,)
         nx_good = nx.attribute_all_layers(ids, target=good, additional_forward_args=args)
         nx_bad = nx.attribute_all_layers(ids, target=bad, additional_forward_args=args)
-        layered = {
-            "NormXLogit": nx_good,
-            "NormXLogit (good−bad)": nx_good - nx_bad,  # = foil=bad, by linearity in the logit
-            "LogAt": logat.attribute_all_layers(ids, target=good, additional_forward_args=args),
-            "LogAt (bad word)": logat.attribute_all_layers(ids, target=bad, additional_forward_args=args),
-        }
+        layered = dict(zip(LAYER_METHODS, (
+            nx_good,
+            nx_good - nx_bad,  # = foil=bad, by linearity in the logit
+            logat.attribute_all_layers(ids, target=good, additional_forward_args=args),
+            logat.attribute_all_layers(ids, target=bad, additional_forward_args=args),
+        )))
         mask_cpu = mask.cpu()
         for name, scores in layered.items():
             scores = scores.cpu()
@@ -244,12 +235,12 @@ def _score_all(
                          ap=float(ap[b, layer]), dp=float(dp[b, layer]), cue_wins=float(wins[b, layer]))
                     for layer in range(ap.shape[1])
                 )
-        flat = {
-            "Norm": (nx.embedding_norm(ids, additional_forward_args=args), "softmax"),
-            "LayerIntegratedGradients": (lig(ids, mask, good), "sum"),
-            "Saliency": (saliency(ids, mask, good), "sum"),
-            "Random": (_random_scores(indices, ids.shape[1], seed), None),
-        }
+        flat = dict(zip(FLAT_METHODS, (
+            (nx.embedding_norm(ids, additional_forward_args=args), "softmax"),
+            (lig(ids, mask, good), "sum"),
+            (saliency(ids, mask, good), "sum"),
+            (random_method.item_scores(indices, ids.shape[1]), None),
+        )))
         for name, (scores, normalize) in flat.items():
             scores = scores.detach().cpu()
             ap = average_precision(scores, evidence, attention_mask=mask_cpu)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, List
 import pandas as pd
 
 from captum_normxlogit._experiments.agreement_items import PARADIGMS
+from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM
 from captum_normxlogit.resources._cache import atomic_file, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,16 +93,17 @@ def _markdown(result: "AgreementResult") -> str:
         f"# Evidence alignment: {s.get('model', 'model')} on agreement items",
         "",
         f"`run_agreement` (`normxlogit evaluate --task agreement-smollm2`): {n} items, "
-        f"LayerIntegratedGradients with {s.get('ig_steps')} steps, batch {s.get('batch_size')}, "
+        f"{LAYER_IG.name} with {s.get('ig_steps')} steps, batch {s.get('batch_size')}, "
         f"device {s.get('device')}, {s.get('seconds')} s in all.",
         "",
         "Each item is a prefix ending right before the agreeing word; every method explains the logit of the "
         "good word. Evidence = the cue word's tokens (subject noun, determiner, antecedent); the distractor noun "
         "(other number) is never evidence. AP = average precision of the signed ranking (higher is better); "
-        "DP = share of the normalised scores on the cue (softmax for NormXLogit, LogAt and Norm as in the paper, "
-        "division by the sum for the l1-reduced gradient methods, uniform for Random). Layer l: the head reads "
+        f"DP = share of the normalised scores on the cue (softmax for {NORMXLOGIT.name}, {LOGAT.name} and "
+        f"{NORM.name} as in the paper, division by the sum for the l1-reduced gradient methods, uniform for "
+        f"{RANDOM.name}). Layer l: the head reads "
         f"hidden state l (0 = embedding output, {top} = the final scores); the norm stays at layer 0. "
-        "\"good−bad\" explains logit(good) − logit(bad); \"LogAt (bad word)\" is the paper's LogAt(Foil). "
+        f"\"good−bad\" explains logit(good) − logit(bad); \"{LOGAT.name} (bad word)\" is the paper's LogAt(Foil). "
         "± is one standard error over items. \"cue > distractor\": share of items where the cue's best token "
         "outscores the distractor noun's best token.",
         "",

@@ -36,6 +36,7 @@ from captum_normxlogit._experiments.dataset_summary import _encode, _frames, _lo
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC, STATISTICS, summarize
+from captum_normxlogit.methods import NORMXLOGIT
 from captum_normxlogit.resources._cache import atomic_write_text
 
 __all__ = ["MIN_COUNTS", "run_mincount", "target_other_correlation", "verdict"]
@@ -116,7 +117,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     rows = rotten_tomatoes_sentences()[:limit] if limit else rotten_tomatoes_sentences()
     ids, tokens = _encode(tokenizer, [t for t, _ in rows])
     labels = [y for _, y in rows]
-    frame = _frames(model, tokenizer, ids, tokens, labels, ("normxlogit",), progress)["normxlogit"]
+    frame = _frames(model, tokenizer, ids, tokens, labels, (NORMXLOGIT.key,), progress)[NORMXLOGIT.key]
     base = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min(min_counts))
     summaries = {m: dataclasses.replace(base, min_count=m) for m in min_counts}
     candidates = {m: {cls: ablation_candidates(s, cls, n_top=n_top, n_random=n_random, seed=seed)
@@ -139,7 +140,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     pick = sorted(random.Random(seed).sample(range(len(ids)), min(corr_subset, len(ids))))
     target_frame = frame.iloc[pick].reset_index(drop=True)
     nx = NormXLogit(model)
-    other_frame = method_frame(_method("normxlogit", nx, tokenizer), model, [ids[i] for i in pick],
+    other_frame = method_frame(_method(NORMXLOGIT.key, nx, tokenizer), model, [ids[i] for i in pick],
                                [tokens[i] for i in pick], pad_token_id=tokenizer.pad_token_id,
                                id2label={int(k): v for k, v in model.config.id2label.items()},
                                targets=[1 - int(c) for c in target_frame["target"]], batch_size=32)
@@ -160,7 +161,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
         pivot[col] = pivot[col].astype("Int64")  # NA where a class has no word that common
     paths = _write(out, "rt_mincount", pivot,
                    f"Spearman(statistic, ablation effect) and mean effect of its top 10, by min_count, "
-                   f"{len(ids)} sentences, NormXLogit")
+                   f"{len(ids)} sentences, {NORMXLOGIT.name}")
     paths += _write(out, "rt_target_other", pd.DataFrame([correlation]),
                     "Per-token NormXLogit reading for the explained class against the other class")
     meta = {"sentences": len(ids), "min_counts": list(min_counts), "n_top": n_top, "n_random": n_random,

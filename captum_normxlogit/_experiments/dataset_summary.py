@@ -29,15 +29,17 @@ from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
-from captum_normxlogit.methods import build_method
+from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 from captum_normxlogit.resources._cache import atomic_write_text
 
 __all__ = ["run_shortcut", "run_topwords"]
 
 IG_STEPS = 16
-SOURCES = ("normxlogit", "contrastive", "layer_ig")
-SOURCE_NAMES = {"normxlogit": "NormXLogit", "contrastive": "NormXLogit target−other",
-                "layer_ig": f"LayerIG ({IG_STEPS} steps, pad baseline, sum)"}
+CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
+SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
+SOURCE_NAMES = {NORMXLOGIT.key: NORMXLOGIT.name, CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
+                LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, "
+                              f"{LAYER_IG.defaults['baselines']} baseline, sum)"}
 
 
 def _log(progress: bool, message: str) -> None:
@@ -52,7 +54,7 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int = 64) -> Tuple
 
 
 def _method(key: str, nx: NormXLogit, tokenizer: Any):
-    if key == "contrastive":
+    if key == CONTRASTIVE:
         return ContrastiveNormXLogit(nx)
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
     return build_method(key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials,
@@ -144,7 +146,7 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
     ids, tokens = _encode(tokenizer, [t for t, _ in rows])
     labels = [y for _, y in rows]
     start = time.perf_counter()
-    frames = _frames(model, tokenizer, ids, tokens, labels, ("normxlogit", "contrastive"), progress)
+    frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     effects, agreement = _validate(model, tokenizer, summaries, n_top=n_top, n_random=n_random,
                                    max_examples=max_examples, seed=seed)
@@ -152,7 +154,7 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
 
     pick = sorted(random.Random(seed).sample(range(len(ids)), subset))
     sub = _frames(model, tokenizer, [ids[i] for i in pick], [tokens[i] for i in pick], [labels[i] for i in pick],
-                  ("normxlogit", "contrastive", "layer_ig"), progress)
+                  SOURCES, progress)
     seconds = {k: round(f.attrs["seconds"], 2) for k, f in sub.items()}
     seconds.update({f"{k} (all {len(ids)})": round(f.attrs["seconds"], 2) for k, f in frames.items()})
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
@@ -164,7 +166,7 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
     paths += _write(out, "rt_agreement_subset", _agreement_pivot(sub_agreement),
                     f"The same on {subset} sentences (min_count 3), with LayerIG")
     paths += _write(out, "rt_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
-    best = summaries["contrastive"]
+    best = summaries[CONTRASTIVE]
     for key, summary in summaries.items():
         top = summary.top(None, 20)[["class", "rank", "item", "count", "mean", "lcb", "mean_z", "lcb_z", "top_share"]]
         top = top.merge(effects[["class", "item", "effect"]], on=["class", "item"], how="left")
@@ -212,10 +214,10 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     texts = [t for t, _ in test] + [insert_marker(t, marker, rng) for t, _ in test]
     labels = [y for _, y in test] * 2
     ids, tokens = _encode(tokenizer, texts)
-    frames = _frames(model, tokenizer, ids, tokens, labels, ("normxlogit", "contrastive"), progress)
+    frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     pick = sorted(random.Random(seed).sample(range(len(ids)), ig_subset))
     sub = _frames(model, tokenizer, [ids[i] for i in pick], [tokens[i] for i in pick], [labels[i] for i in pick],
-                  ("normxlogit", "contrastive", "layer_ig"), progress)
+                  SOURCES, progress)
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
     ranks = []
@@ -252,7 +254,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
                     "Spearman(statistic, ablation effect), planted-shortcut MiniLM")
     paths += _write(out, "shortcut_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
     png = out / "shortcut_top_words.png"
-    plot_top(summaries["contrastive"], png, n=15, effects=effects,
+    plot_top(summaries[CONTRASTIVE], png, n=15, effects=effects,
              title=f"Planted '{marker}': top words per class, {SOURCE_NAMES['contrastive']}")
     paths.append(png)
     meta = {"marker": marker, "share": metrics["recipe"]["marker_share_of_positives"],
@@ -266,7 +268,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)
     if html:
-        write_html_report(summaries["contrastive"], html, n=10, examples_per_item=3,
+        write_html_report(summaries[CONTRASTIVE], html, n=10, examples_per_item=3,
                           title=f"Planted-shortcut MiniLM ('{marker}'): top words per class")
     return {"ranks": ranks, "accuracy": accuracy, "metrics": metrics, "agreement": agreement,
             "effects": effects, "paths": paths, "meta": meta}

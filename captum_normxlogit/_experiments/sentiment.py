@@ -25,15 +25,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 import torch
-from captum.attr import LayerIntegratedGradients
 from torch import Tensor, nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.reduce import reduce_hidden
-from captum_normxlogit.compare import ComparisonResult, compare
-from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod, build_method
+from captum_normxlogit.comparison import ComparisonResult, compare
+from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys
 
 __all__ = [
     "LabelWordClassifier",
@@ -120,29 +119,6 @@ class LabelWordClassifier:
         return self.nx.forward_func(inputs, attention_mask)[:, list(self.label_ids)]
 
 
-class PromptLayerIG(AttributionMethod):
-    r"""LayerIntegratedGradients on the input embedding whose baseline keeps
-    the prompt and turns only the sentence's tokens into ``pad_token_id``."""
-
-    name = "LayerIntegratedGradients"
-
-    def __init__(self, classifier: LabelWordClassifier, pad_token_id: int, n_steps: int,
-                 internal_batch_size: Optional[int], reduction: str = "l1") -> None:
-        self.classifier, self.pad_token_id, self.reduction = classifier, pad_token_id, reduction
-        self.signed = reduction == "sum"
-        model = classifier.nx.model
-        self._lig = LayerIntegratedGradients(classifier.forward, model.get_input_embeddings())
-        self._kwargs = {"n_steps": n_steps, "internal_batch_size": internal_batch_size}
-
-    def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
-        keep = self.classifier.template_mask(attention_mask) | ~attention_mask.bool()
-        baseline = torch.where(keep, input_ids, torch.full_like(input_ids, self.pad_token_id))
-        with eval_mode(self.classifier.nx.model):
-            scores = self._lig.attribute(input_ids, baselines=baseline, target=target,
-                                         additional_forward_args=(attention_mask,), **self._kwargs)
-        return reduce_hidden(scores, self.reduction)
-
-
 def _held_out(limit: Optional[int]) -> Tuple[List[str], Tensor]:
     from captum_normxlogit.resources import rotten_tomatoes_split
 
@@ -161,11 +137,7 @@ def _timing_note(result: ComparisonResult) -> str:
 
 
 def _check_methods(methods: Optional[Sequence[str]]) -> List[str]:
-    keys = list(METHOD_KEYS if methods is None else methods)
-    unknown = [k for k in keys if k not in METHOD_KEYS]
-    if unknown or not keys:
-        raise ValueError(f"Unknown methods {unknown}; choose from {', '.join(METHOD_KEYS)}.")
-    return keys
+    return list(METHOD_KEYS) if methods is None else parse_method_keys(methods)
 
 
 def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int = _MINILM.ig_steps,
@@ -206,10 +178,10 @@ def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int 
         f"{result.settings['model_accuracy']:.3f}.",
         "",
         "Protocol as the paper's BERT code: removed tokens are replaced by `[MASK]`; `[CLS]` is never removed, "
-        "`[SEP]` may be; `int(len × K)` tokens with `len` counting every real token. Gradient methods: L1 norm "
-        f"over the hidden dimension; IntegratedGradients on word embeddings with an all-zero baseline, "
-        f"LayerIntegratedGradients on the embedding layer with a baseline of `[PAD]` keeping `[CLS]`/`[SEP]`; "
-        f"{ig_steps} steps each.",
+        f"`[SEP]` may be; `int(len × K)` tokens with `len` counting every real token. Gradient methods: "
+        f"{IG.defaults['reduction'].upper()} norm over the hidden dimension; {IG.name} on word embeddings with an "
+        f"all-{IG.defaults['baselines']} baseline, {LAYER_IG.name} on the embedding layer with a baseline of `[PAD]` "
+        f"keeping `[CLS]`/`[SEP]`; {ig_steps} steps each.",
     ]
     result.notes += ["", _timing_note(result)]
     return TaskResult("sentiment-minilm", result)
@@ -241,10 +213,11 @@ def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: in
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids, mask, prompt = classifier.encode(texts, pad)
     internal = 32
+    # LayerIG's baseline keeps the prompt and turns only the sentence's tokens into the pad token.
     chosen = [
-        PromptLayerIG(classifier, pad, ig_steps, internal) if key == "layer_ig" else build_method(
-            key, classifier.nx, forward_func=classifier.forward, target_ids=classifier.label_ids,
-            ig_steps=ig_steps, internal_batch_size=internal)
+        build_method(key, classifier.nx, forward_func=classifier.forward, target_ids=classifier.label_ids,
+                     ig_steps=ig_steps, internal_batch_size=internal, pad_token_id=pad,
+                     keep_positions=classifier.template_mask)
         for key in keys
     ]
     result = compare(
@@ -266,9 +239,9 @@ def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: in
         "",
         f"A decoder has no `[MASK]`: removed tokens are replaced by {DECODER_REPLACEMENT!r} (id {replacement[0]}), "
         "keeping every position. The prompt is never removed and `len` counts the sentence's tokens only. "
-        "IntegratedGradients: word embeddings, all-zero baseline; LayerIntegratedGradients: embedding layer, "
-        f"baseline keeps the prompt and turns the sentence into the pad token; {ig_steps} steps each, L1 "
-        "norm over the hidden dimension.",
+        f"{IG.name}: word embeddings, all-{IG.defaults['baselines']} baseline; {LAYER_IG.name}: embedding layer, "
+        f"baseline keeps the prompt and turns the sentence into the pad token; {ig_steps} steps each, "
+        f"{IG.defaults['reduction'].upper()} norm over the hidden dimension.",
     ]
     result.notes += ["", _timing_note(result)]
     return TaskResult("sentiment-smollm2", result)

@@ -1,4 +1,4 @@
-r"""Rendering for :class:`captum_normxlogit.compare.ComparisonResult`: the Markdown report and the curve figure."""
+r"""Rendering for :class:`~captum_normxlogit.comparison.ComparisonResult`: the Markdown report and the curve figure."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from captum_normxlogit.compare import ComparisonResult
+    from captum_normxlogit.comparison.run import ComparisonResult
+
+from captum_normxlogit.methods import NORMXLOGIT, RANDOM
 
 __all__ = ["COLUMNS", "curves_figure", "markdown_report"]
 
@@ -81,7 +83,7 @@ def curves_figure(curves: "pd.DataFrame", title: str) -> "Figure":
     figure = Figure(figsize=(11, 4.2 * len(variants)))
     axes = figure.subplots(len(variants), 2, squeeze=False)
     methods = list(dict.fromkeys(paper["method"]))
-    colours = {m: f"C{i % 10}" for i, m in enumerate(m for m in methods if m != "Random")}
+    colours = {m: f"C{i % 10}" for i, m in enumerate(m for m in methods if m != RANDOM.name)}
     for r, (column, ylabel) in enumerate(variants):
         for c, (kind, better) in enumerate((("comprehensiveness", "higher"), ("sufficiency", "lower"))):
             if column == "accuracy":
@@ -89,8 +91,8 @@ def curves_figure(curves: "pd.DataFrame", title: str) -> "Figure":
             ax = axes[r][c]
             for method in methods:
                 sel = paper[(paper["method"] == method) & (paper["kind"] == kind)]
-                style = dict(color="0.5", linestyle="--") if method == "Random" else dict(color=colours[method])
-                width = 2.4 if method == "NormXLogit" else 1.4
+                style = dict(color="0.5", linestyle="--") if method == RANDOM.name else dict(color=colours[method])
+                width = 2.4 if method == NORMXLOGIT.name else 1.4
                 ax.plot(100 * sel["ratio"], sel[column], marker="o", markersize=3, linewidth=width,
                         label=method, **style)
             ax.set_title(f"{kind} ({better} is better)")

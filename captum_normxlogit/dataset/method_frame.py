@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from captum_normxlogit._utils.capture import eval_mode
-from captum_normxlogit.methods import AttributionMethod
+from captum_normxlogit.methods import NORMXLOGIT, AttributionMethod
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -129,9 +129,9 @@ class ContrastiveNormXLogit(AttributionMethod):
         nx (NormXLogit): Built on the classifier.
     """
 
-    name = "NormXLogit (target − runner-up)"
+    name = f"{NORMXLOGIT.name} (target − runner-up)"
 
-    def __init__(self, nx: "NormXLogit") -> None:
+    def __init__(self, nx: NormXLogit) -> None:
         self._nx = nx
         self._n_classes = int(getattr(nx.model.config, "num_labels", 0) or 0)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit.compare import compare
+from captum_normxlogit import compare
 from captum_normxlogit.metrics import comprehensiveness, faithfulness_curves
 
 from tests._tiny import VOCAB, batch, bert_classifier

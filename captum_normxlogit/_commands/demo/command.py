@@ -7,19 +7,22 @@ __all__ = ["register"]
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
+    from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT
+
     demo = commands.add_parser(
         "demo",
         help="explain real sentences (fine-tuned MiniLM) and a SmolLM2 next token, beside Integrated Gradients",
         description=(
-            "Explain a few real Rotten-Tomatoes sentences with the fine-tuned MiniLM classifier and one "
-            "next-token prediction of SmolLM2-135M, NormXLogit beside LayerIntegratedGradients. Prints "
+            f"Explain a few real Rotten-Tomatoes sentences with the fine-tuned MiniLM classifier and one "
+            f"next-token prediction of SmolLM2-135M, {NORMXLOGIT.name} beside {LAYER_IG.name}. Prints "
             "coloured tokens and writes an HTML page. The first run fine-tunes MiniLM (a few minutes) "
             "and caches it outside the repository."
         ),
     )
     demo.add_argument("--html", default="normxlogit-demo.html", help="where to write the HTML page (default: %(default)s)")
     demo.add_argument("--sentences", type=int, default=4, help="number of sentences to explain (default: %(default)s)")
-    demo.add_argument("--ig-steps", type=int, default=50, help="Integrated Gradients steps (default: %(default)s)")
+    demo.add_argument("--ig-steps", type=int, default=LAYER_IG.defaults["ig_steps"],
+                      help="Integrated Gradients steps (default: %(default)s)")
     demo.add_argument("--no-llm", action="store_true", help="skip the SmolLM2 next-token example")
     demo.add_argument("--colour", choices=("auto", "always", "never"), default="auto", help="terminal colours")
     demo.set_defaults(run=_run)

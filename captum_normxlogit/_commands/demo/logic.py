@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit.methods import build_method
+from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
 from captum_normxlogit.visualization.terminal import has_colour, legend
 
@@ -30,10 +30,10 @@ def _layer_ig(nx: NormXLogit, tokenizer, ig_steps: int, batch: int):
     Baseline: every real token -> the pad token, special tokens kept (Captum's BERT tutorial).
     """
     method = build_method(
-        "layer_ig", nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=tokenizer.all_special_ids,
+        LAYER_IG.key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=tokenizer.all_special_ids,
         ig_steps=ig_steps, internal_batch_size=batch * ig_steps, reduction="sum",
     )
-    method.name = f"LayerIG ({ig_steps} steps)"
+    method.name = f"{LAYER_IG.short_name} ({ig_steps} steps)"
     return method
 
 
@@ -51,7 +51,7 @@ def _sentiment(n_sentences: int, ig_steps: int, console) -> List[ExplainedExampl
     with torch.no_grad():  # the prediction; also warms the model up before anything is timed
         probs = nx.forward_func(ids, mask).softmax(-1)
     predicted = probs.argmax(-1)
-    normxlogit = build_method("normxlogit", nx)
+    normxlogit = build_method(NORMXLOGIT.key, nx)
     lig = _layer_ig(nx, tokenizer, ig_steps, len(picked))
     nxl, nx_seconds = _timed(lambda: normxlogit(ids, mask, predicted))
     ig, ig_seconds = _timed(lambda: lig(ids, mask, predicted))
@@ -74,8 +74,8 @@ def _sentiment(n_sentences: int, ig_steps: int, console) -> List[ExplainedExampl
     for example in examples:
         print_example(example, console, scheme="wordpiece", special_tokens=special)
     console.print(
-        f"  batch of {len(picked)}: NormXLogit {nx_seconds * 1000:.0f} ms, "
-        f"LayerIntegratedGradients {ig_seconds * 1000:.0f} ms ({ig_seconds / max(nx_seconds, 1e-9):.0f}x)\n"
+        f"  batch of {len(picked)}: {normxlogit.name} {nx_seconds * 1000:.0f} ms, "
+        f"{LAYER_IG.name} {ig_seconds * 1000:.0f} ms ({ig_seconds / max(nx_seconds, 1e-9):.0f}x)\n"
     )
     return examples
 
@@ -90,7 +90,7 @@ def _next_token(ig_steps: int, console) -> List[ExplainedExample]:
     with torch.no_grad():  # the prediction; also warms the model up before anything is timed
         probs = nx.forward_func(ids).softmax(-1)
     token = probs.argmax(-1)
-    normxlogit = build_method("normxlogit", nx)
+    normxlogit = build_method(NORMXLOGIT.key, nx)
     lig = _layer_ig(nx, tokenizer, ig_steps, 1)
     scores, nx_seconds = _timed(lambda: normxlogit(ids, mask, token))
     ig, ig_seconds = _timed(lambda: lig(ids, mask, token))
@@ -108,7 +108,11 @@ def _next_token(ig_steps: int, console) -> List[ExplainedExample]:
 
 
 def run_demo(
-    html_path: str, n_sentences: int = 4, ig_steps: int = 50, llm: bool = True, colour: Optional[bool] = None
+    html_path: str,
+    n_sentences: int = 4,
+    ig_steps: int = LAYER_IG.defaults["ig_steps"],
+    llm: bool = True,
+    colour: Optional[bool] = None,
 ) -> int:
     r"""Explain real sentences with the fine-tuned MiniLM and one SmolLM2 prediction.
 
@@ -140,9 +144,8 @@ def run_demo(
         examples,
         title="NormXLogit beside Integrated Gradients",
         note=(
-            "NormXLogit: one forward pass. LayerIG: Captum's LayerIntegratedGradients on the input embedding "
-            "table (baseline: real tokens replaced by the pad token, special tokens kept), summed over the "
-            "hidden size."
+            f"{NORMXLOGIT.name}: one forward pass. {LAYER_IG.short_name}: Captum's "
+            f"{LAYER_IG.describe(ig_steps=ig_steps)}, special tokens kept, summed over the hidden size."
         ),
     )
     write_html(html_path, page)

@@ -17,19 +17,20 @@ Run the evaluation experiments on the real models and write, per task, a table (
 Markdown) and its plots into --output:
 
 {tasks}
-
-The sentiment tasks run NormXLogit, LogAt, Norm, IntegratedGradients, LayerIntegratedGradients,
-Saliency, InputXGradient and a seeded random baseline, and score each with the paper's
-comprehensiveness and sufficiency (probability drop and gold-label accuracy, K = 0..100 %, and
-the ERASER bins), with wall time and peak memory per method. The real models are prepared once
-with `python -m captum_normxlogit.resources prepare`.
 """
+# Filled and wrapped at registration: the method names come from the method table.
+_SENTIMENT = (
+    "The sentiment tasks run {method_names} and score each with the paper's comprehensiveness and "
+    "sufficiency (probability drop and gold-label accuracy, K = 0..100 %, and the ERASER bins), with wall "
+    "time and peak memory per method. The real models are prepared once with "
+    "`python -m captum_normxlogit.resources prepare`."
+)
 
 _EPILOG = """\
 examples:
   normxlogit evaluate                                   # every task, as committed in benchmarks/results/evaluation
   normxlogit evaluate --task sentiment-minilm --limit 50 --output out/quick
-  normxlogit evaluate --task sentiment-smollm2 --methods normxlogit,saliency,random --limit 20
+  normxlogit evaluate --task sentiment-smollm2 --methods {example_methods} --limit 20
 """
 
 
@@ -51,16 +52,23 @@ def _per_task(option: str) -> str:
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
+    import textwrap
+
     from captum_normxlogit._experiments.tasks import TASKS
-    from captum_normxlogit.methods import METHOD_KEYS
+    from captum_normxlogit.methods import METHOD_KEYS, METHODS, NORMXLOGIT, RANDOM, SALIENCY, methods_help
 
     width = max(len(name) for name in TASKS) + 2
     listing = "\n".join(f"  {name:<{width}}{task.description}" for name, task in TASKS.items())
+    names = [spec.name for spec in METHODS.values()]
+    sentiment = _SENTIMENT.format(method_names=", ".join(names[:-1]) + f" and {names[-1]}")
+    description = f"{_DESCRIPTION.format(tasks=listing)}\n{textwrap.fill(sentiment, 98)}\n"
+    epilog = _EPILOG.format(example_methods=",".join((NORMXLOGIT.key, SALIENCY.key, RANDOM.key)))
     evaluate = commands.add_parser(
         "evaluate",
         help="faithfulness (and evidence-alignment) experiments on the real models: CSV, Markdown and PNG",
-        description=_DESCRIPTION.format(tasks=listing),
-        epilog=_EPILOG,
+        description=description,
+        epilog=f"{epilog}\nmethods (--methods, comma-separated, case-insensitive):\n"
+               f"{methods_help(ig_steps='N (--ig-steps)')}\n",
         formatter_class=_HelpFormatter,
     )
     evaluate.add_argument("--task", choices=(*TASKS, "all"), default="all",

@@ -23,20 +23,22 @@ masked LM then keeps the first tokens, a causal LM the last ones, with a warning
 _EPILOG = """\
 examples:
   normxlogit explain "a gorgeous , witty , seductive movie ."
-  normxlogit explain "a gorgeous , witty , seductive movie ." --methods normxlogit,ig,saliency --html out/explain.html
+  normxlogit explain "a gorgeous , witty , seductive movie ." --methods {example_methods} --html out/explain.html
   normxlogit explain "the plot is thin ." --target POSITIVE --layers --png out/layers.png
   normxlogit explain "The capital of France is" --model ~/.cache/captum_normxlogit/models/smollm2-135m-instruct-*
 """
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
-    from captum_normxlogit.methods import METHOD_KEYS
+    from captum_normxlogit._explain import DEFAULT_METHODS
+    from captum_normxlogit.methods import IG, METHOD_KEYS, NORMXLOGIT, SALIENCY, methods_help
 
+    epilog = _EPILOG.format(example_methods=",".join((NORMXLOGIT.key, IG.key, SALIENCY.key)))
     explain = commands.add_parser(
         "explain",
         help="explain one text: coloured tokens per method in the terminal, optional HTML page and layer heatmap",
         description=_DESCRIPTION,
-        epilog=_EPILOG,
+        epilog=f"{epilog}\nmethods (--methods, comma-separated, case-insensitive):\n{methods_help()}\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     explain.add_argument("text", metavar="TEXT", help="the text to explain (quote it)")
@@ -45,7 +47,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
     explain.add_argument("--target", metavar="LABEL", default=None,
                          help="what to explain: a label name from config.id2label (or its index) for a classifier, "
                               "one token for a language model (default: the model's own prediction)")
-    explain.add_argument("--methods", default="normxlogit,ig",
+    explain.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                          help=f"comma-separated methods, from {', '.join(METHOD_KEYS)} (default: %(default)s)")
     explain.add_argument("--layers", action="store_true",
                          help="also show NormXLogit read on every hidden state (one row per layer)")
@@ -55,7 +57,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
                          help="write the layers x tokens heatmap of NormXLogit")
     explain.add_argument("--words", action="store_true",
                          help="merge sub-word tokens into words, summing their scores (## / ▁ / Ġ rules)")
-    explain.add_argument("--ig-steps", type=int, default=50, help="Integrated Gradients steps (default: %(default)s)")
+    explain.add_argument("--ig-steps", type=int, default=IG.defaults["ig_steps"],
+                         help="Integrated Gradients steps (default: %(default)s)")
     explain.add_argument("--reduction", choices=("sum", "l1", "l2"), default="sum",
                          help="how gradient methods' hidden dimension becomes one score per token; sum keeps the "
                               "sign, l1 is the paper's unsigned choice (default: %(default)s)")
@@ -82,17 +85,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
 
 
-_HOW = {
-    "ig": "IntegratedGradients on the input embeddings from an all-zero baseline, {steps} steps",
-    "layer_ig": "LayerIntegratedGradients on the embedding table, baseline = real tokens replaced by the pad token, "
-                "{steps} steps",
-    "saliency": "Saliency = |gradient| on the input embeddings (unsigned)",
-    "inputxgradient": "InputXGradient on the input embeddings",
-}
-
-
 def _gradient_note(keys: List[str], steps: int, reduction: str) -> str:
-    parts = [_HOW[k].format(steps=steps) for k in keys if k in _HOW]
+    from captum_normxlogit.methods import METHODS
+
+    parts = [METHODS[k].describe(ig_steps=steps) for k in keys if METHODS[k].captum is not None]
     if not parts:
         return ""
     return (f"Captum methods explain the same function as NormXLogit: {'; '.join(parts)}. Their hidden dimension "

@@ -19,11 +19,11 @@ from torch import Tensor, nn
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
 from captum_normxlogit._utils.quiet import quiet_transformers as _quiet_transformers
-from captum_normxlogit.methods import AttributionMethod, build_method, parse_method_keys
+from captum_normxlogit.methods import IG, LAYER_IG, NORMXLOGIT, AttributionMethod, build_method, parse_method_keys
 
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
 
-DEFAULT_METHODS = ("normxlogit", "ig")
+DEFAULT_METHODS = (NORMXLOGIT.key, IG.key)
 KINDS = {"ForSequenceClassification": "classifier", "ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm"}
 _NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
 # Any one of these in a model folder holds a tokenizer; without them transformers would build an
@@ -161,7 +161,7 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
 def parse_methods(spec: str) -> List[str]:
     r"""``"normxlogit,IG"`` → ``["normxlogit", "ig"]`` (case-insensitive), checked against :data:`METHOD_KEYS`."""
     try:
-        return parse_method_keys(spec.lower())
+        return parse_method_keys(spec)
     except ValueError as exc:
         raise ExplainError(str(exc)) from None
 
@@ -261,7 +261,7 @@ def explain(
     target: Optional[str] = None,
     methods: Sequence[str] = DEFAULT_METHODS,
     layers: bool = False,
-    ig_steps: int = 50,
+    ig_steps: int = IG.defaults["ig_steps"],
     reduction: str = "sum",
     truncate: bool = False,
     progress: Optional[Callable[[str], contextlib.AbstractContextManager]] = None,
@@ -321,9 +321,9 @@ def explain(
         describe = lambda i: _token_string(tokenizer, i)  # noqa: E731
     what = {"classifier": "", "masked-lm": "mask → ", "causal-lm": "next token "}[kind]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if "layer_ig" in keys and pad_id is None:
+    if LAYER_IG.key in keys and pad_id is None:
         raise ExplainError(
-            "layer_ig replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."
+            f"{LAYER_IG.key} replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."
         )
     explanation = Explanation(
         tokens=tokenizer.convert_ids_to_tokens(ids[0].tolist()), scores={}, seconds={}, unsigned=[],

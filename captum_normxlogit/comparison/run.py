@@ -1,9 +1,11 @@
 r"""Side-by-side runs: NormXLogit, its ablations and Captum's methods on one model, one data set, one target.
 
-:func:`compare` explains the same inputs with every method, times each one and
+:func:`compare` (exported as :func:`captum_normxlogit.compare` and
+:func:`captum_normxlogit.comparison.compare`) explains the same inputs with every method, times each one and
 measures its peak memory, then scores all of them with the faithfulness
 metrics of :mod:`captum_normxlogit.metrics` on the same forward function. The
-result holds a tidy :class:`pandas.DataFrame` and draws the curves.
+:class:`ComparisonResult` holds a tidy :class:`pandas.DataFrame`; :mod:`.report` renders
+its Markdown report and draws the curves.
 """
 from __future__ import annotations
 
@@ -24,7 +26,16 @@ from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit.comparison.report import curves_figure, markdown_report
-from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
+from captum_normxlogit.methods import (
+    IG,
+    METHOD_KEYS,
+    NORMXLOGIT,
+    RANDOM,
+    AttributionMethod,
+    CaptumMethod,
+    build_method,
+    default_methods,
+)
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
@@ -41,7 +52,7 @@ if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the pac
 
 __all__ = ["ComparisonResult", "compare"]
 
-MethodSpec = Union[str, AttributionMethod, Attribution]
+MethodArg = Union[str, AttributionMethod, Attribution]  # what `methods=` may hold
 
 
 @dataclass
@@ -173,7 +184,7 @@ class _Meter:
 
 
 # ----------------------------------------------------------------------------- compare
-def _method(spec: MethodSpec, nx: NormXLogit, build_kwargs: Dict[str, Any]) -> AttributionMethod:
+def _method(spec: MethodArg, nx: NormXLogit, build_kwargs: Dict[str, Any]) -> AttributionMethod:
     if isinstance(spec, AttributionMethod):
         return spec
     if isinstance(spec, str):
@@ -210,7 +221,7 @@ def compare(
     removal: Removal,
     labels: Optional[Tensor] = None,
     target: Optional[Tensor] = None,
-    methods: Optional[Sequence[MethodSpec]] = None,
+    methods: Optional[Sequence[MethodArg]] = None,
     forward_func: Optional[Callable[..., Tensor]] = None,
     target_ids: Optional[Sequence[int]] = None,
     protected: Optional[Tensor] = None,
@@ -221,10 +232,10 @@ def compare(
     eraser_ratios: Sequence[float] = ERASER_RATIOS,
     batch_size: int = 16,
     forward_batch_size: int = 64,
-    ig_steps: int = 50,
+    ig_steps: int = IG.defaults["ig_steps"],
     internal_batch_size: Optional[int] = None,
-    reduction: str = "l1",
-    seed: int = 12,
+    reduction: str = IG.defaults["reduction"],
+    seed: int = RANDOM.defaults["seed"],
     progress: bool = True,
     forward_output: str = "logits",
 ) -> ComparisonResult:
@@ -242,11 +253,11 @@ def compare(
         target (Tensor, optional): ``(N,)`` classes to explain; None takes the
             model's own prediction (the paper). Default: None
         methods (sequence, optional): Method keys (see
-            :data:`captum_normxlogit.methods.METHOD_KEYS`),
+            :data:`captum_normxlogit.methods.METHOD_KEYS`, case-insensitive),
             :class:`~captum_normxlogit.methods.AttributionMethod` objects, or
             any Captum ``Attribution`` built on ``forward_func`` (layer methods
             receive ids, the others word embeddings; ``(B, T, H)`` results are
-            reduced with ``reduction``). Default: None (all eight of
+            reduced with ``reduction``). Default: None (every method of
             :func:`~captum_normxlogit.methods.default_methods`)
         forward_func (callable, optional): ``f(inputs, attention_mask) -> (B, C)``
             logits, explained by the Captum methods and scored by the metrics.
@@ -293,8 +304,8 @@ def compare(
     target = None if target is None else class_indices("target", target, n)
     special_token_ids = check_special_ids(special_token_ids)
     if methods is not None and len(methods) == 0:
-        raise ValueError("methods is empty; pass at least one method (a key such as 'normxlogit', an "
-                         "AttributionMethod or a Captum Attribution), or None for the default eight.")
+        raise ValueError(f"methods is empty; pass at least one method (a key such as {NORMXLOGIT.key!r}, an "
+                         f"AttributionMethod or a Captum Attribution), or None for all {len(METHOD_KEYS)}.")
     check_removal(removal)
     vocab = model_vocab_size(nx.model)
     for name, token in (("removal", removal), ("pad_token_id", pad_token_id)):
