@@ -233,7 +233,7 @@ def test_keys_are_case_insensitive_in_the_library(bert, data):
 
 
 def test_an_unknown_key_is_one_error_listing_every_key(bert):
-    from captum_normxlogit._explain import ExplainError, parse_methods
+    from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
     from captum_normxlogit._experiments.sentiment import _check_methods
 
     nx = NormXLogit(bert)

@@ -30,7 +30,7 @@ examples:
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
-    from captum_normxlogit._explain import DEFAULT_METHODS
+    from captum_normxlogit._commands.explain.logic import DEFAULT_METHODS
     from captum_normxlogit.methods import IG, METHOD_KEYS, NORMXLOGIT, SALIENCY, methods_help
 
     epilog = _EPILOG.format(example_methods=",".join((NORMXLOGIT.key, IG.key, SALIENCY.key)))
