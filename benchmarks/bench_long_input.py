@@ -166,7 +166,7 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:
-        from captum_normxlogit.resources._cache import atomic_write_text
+        from captum_normxlogit._utils.atomic import atomic_write_text
 
         atomic_write_text(args.out, report)
     return 0

@@ -34,7 +34,7 @@ from captum_normxlogit.metrics.faithfulness import (
     Removal,
     faithfulness_curves,
 )
-from captum_normxlogit.resources._cache import atomic_file, atomic_write_text
+from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 
 if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the package
     import pandas as pd

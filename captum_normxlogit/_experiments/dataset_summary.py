@@ -30,7 +30,7 @@ from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_eff
 from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
 from captum_normxlogit.methods import build_method
-from captum_normxlogit.resources._cache import atomic_write_text
+from captum_normxlogit._utils.atomic import atomic_write_text
 
 __all__ = ["run_shortcut", "run_topwords"]
 

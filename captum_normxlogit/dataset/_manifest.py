@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
-from captum_normxlogit.resources._cache import atomic_write_text
+from captum_normxlogit._utils.atomic import atomic_write_text
 
 __all__ = ["FORMAT", "MANIFEST_NAME", "ResumeError", "fingerprint", "model_identity", "read_manifest",
            "tokenizer_identity", "write_manifest"]

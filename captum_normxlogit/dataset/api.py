@@ -26,7 +26,7 @@ from captum_normxlogit.dataset._manifest import (
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
-from captum_normxlogit.resources._cache import is_own_temporary
+from captum_normxlogit._utils.atomic import is_own_temporary
 
 __all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
 
