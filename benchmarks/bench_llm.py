@@ -39,7 +39,7 @@ from typing import Dict, List
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 METHODS = ("forward", "normxlogit", "layer_ig", "feature_ablation")
 LABELS = {

@@ -31,7 +31,7 @@ from typing import Dict
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 CALLS = ("backbone", "llm_final", "llm_layers", "llm_all_layers", "hf_logits", "hf_hidden")
 

@@ -7,13 +7,7 @@ result holds a tidy :class:`pandas.DataFrame` and draws the curves.
 """
 from __future__ import annotations
 
-import ctypes
-import gc
 import math
-import os
-import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -24,6 +18,8 @@ from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._report import curves_figure, markdown_report
+from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
+from captum_normxlogit._utils.memory import PeakMeter
 from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
@@ -34,7 +30,6 @@ from captum_normxlogit.metrics.faithfulness import (
     Removal,
     faithfulness_curves,
 )
-from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 
 if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the package
     import pandas as pd
@@ -113,63 +108,6 @@ class ComparisonResult:
         atomic_write_text(paths[1], self.curves.to_csv(index=False))
         atomic_write_text(paths[2], self.to_markdown(png.name))
         return paths
-
-
-# ----------------------------------------------------------------------------- memory and time
-def _rss_bytes() -> Optional[int]:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def _release_memory() -> None:
-    gc.collect()
-    if sys.platform.startswith("linux"):  # hand freed heap pages back, so RSS starts from what is in use
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-
-
-class _Meter:
-    r"""Wall time and peak memory of everything run inside ``with``, summed over several entries."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.seconds, self.peak = 0.0, 0
-        self.available = self.cuda or _rss_bytes() is not None
-
-    def __enter__(self) -> "_Meter":
-        _release_memory()
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._base = torch.cuda.memory_allocated()
-        elif self.available:
-            self._base = self._high = _rss_bytes() or 0
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        self._start = time.perf_counter()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self._high = max(self._high, _rss_bytes() or 0)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - self._start
-        if self.cuda:
-            self.peak = max(self.peak, torch.cuda.max_memory_allocated() - self._base)
-        elif self.available:
-            self._stop.set()
-            self._thread.join()
-            self._high = max(self._high, _rss_bytes() or 0)
-            self.peak = max(self.peak, self._high - self._base)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -338,9 +276,9 @@ def compare(
     targets = predicted if target is None else target
 
     attributions: Dict[str, List[Tensor]] = {}
-    meters: Dict[str, _Meter] = {}
+    meters: Dict[str, PeakMeter] = {}
     for method in chosen:
-        meter = meters[method.name] = _Meter(device)
+        meter = meters[method.name] = PeakMeter(device)
         attributions[method.name] = []
         with meter:
             for idx in _progress(batches, method.name, progress):
