@@ -20,6 +20,7 @@ from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._report import curves_figure, markdown_report
 from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 from captum_normxlogit._utils.memory import PeakMeter
+from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit.methods import AttributionMethod, CaptumMethod, build_method, default_methods
 from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
@@ -224,7 +225,7 @@ def compare(
     mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
     if tuple(mask.shape) != tuple(input_ids.shape):
         raise ValueError(f"attention_mask {tuple(mask.shape)} does not match input_ids {tuple(input_ids.shape)}.")
-    if bool(((mask[:, 1:] > mask[:, :-1]).any(-1)).any()):
+    if not bool(is_right_padded(mask).all()):
         raise ValueError("compare expects right-padded inputs (tokenizer.padding_side = 'right').")
     n = input_ids.shape[0]
     labels = None if labels is None else class_indices("labels", labels, n)
