@@ -18,6 +18,7 @@ from captum_normxlogit.dataset._manifest import (
     ResumeError,
     describe_difference,
     fingerprint,
+    manifest_task_name,
     model_identity,
     read_manifest,
     tokenizer_identity,
@@ -232,7 +233,7 @@ def attribute_dataset(
                 target=target, foil=foil, layers=layers, max_length=max_length, truncation=truncation)
     source = open_source(data, task.columns())
     settings = {
-        "task": task.kind, "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
+        "task": manifest_task_name(task.task, task.is_regression), "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
         "target": _targets.describe_spec(task.target), "foil": _targets.describe_spec(task.foil),
         "layers": task.layers or None, "max_length": max_length, "limit_tokens": task.limit,
         "truncation": task.truncation, "shard_size": shard_size,
