@@ -28,7 +28,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 BATCH, SEQ = 16, 128
 METHODS = ("forward", "normxlogit", "normxlogit_all_layers", "ig", "saliency", "input_x_gradient")

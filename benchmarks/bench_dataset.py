@@ -42,7 +42,7 @@ from typing import Dict, List
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50

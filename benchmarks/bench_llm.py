@@ -39,7 +39,7 @@ from typing import Dict, List
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 METHODS = ("forward", "normxlogit", "layer_ig", "feature_ablation")
 LABELS = {
@@ -215,7 +215,7 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:
-        from captum_normxlogit.resources._cache import atomic_write_text
+        from captum_normxlogit._utils.atomic import atomic_write_text
 
         atomic_write_text(args.out, report)
     return 0

@@ -31,7 +31,7 @@ from typing import Dict
 
 import torch
 
-from _peak_rss import peak_above, reset_peak  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import peak_above, reset_peak
 
 CALLS = ("backbone", "llm_final", "llm_layers", "llm_all_layers", "hf_logits", "hf_hidden")
 
@@ -166,7 +166,7 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:
-        from captum_normxlogit.resources._cache import atomic_write_text
+        from captum_normxlogit._utils.atomic import atomic_write_text
 
         atomic_write_text(args.out, report)
     return 0

@@ -27,17 +27,12 @@ from accelerate import dispatch_model
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 
 from captum_normxlogit import NormXLogit
+from captum_normxlogit._utils.padding import pad_batch
 
 
 def _left_padded(vocab: int, lengths=(24, 17, 30), seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    width = max(lengths)
-    ids = torch.zeros(len(lengths), width, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for b, n in enumerate(lengths):
-        ids[b, width - n:] = torch.randint(5, vocab, (n,), generator=g)
-        mask[b, width - n:] = 1
-    return ids, mask
+    return pad_batch([torch.randint(5, vocab, (n,), generator=g) for n in lengths], 0, side="left")
 
 
 def check_sharded() -> dict:

@@ -9,7 +9,7 @@ from captum_normxlogit import NormXLogit
 from captum_normxlogit._experiments.agreement import evaluate_agreement
 from captum_normxlogit._experiments.agreement_items import build_items, encode_items, interleave
 from captum_normxlogit.metrics import average_precision
-from captum_normxlogit.resources._cache import is_own_temporary
+from captum_normxlogit._utils.atomic import is_own_temporary
 from tests._tiny import VOCAB, llama_lm
 
 PLURAL_VERBS = {"are", "were", "have"}

@@ -168,12 +168,12 @@ def test_an_unwritable_output_path_is_refused_before_any_computation(models, cap
 
 
 def test_a_write_that_fails_after_the_check_is_one_clear_line(models, capsys, tmp_path, monkeypatch):
-    from captum_normxlogit.resources import _cache
+    from captum_normxlogit._utils import atomic
 
     def full(self, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_cache.Path, "write_bytes", full)
+    monkeypatch.setattr(atomic.Path, "write_bytes", full)
     page = tmp_path / "page.html"
     code, out, err = _explain(capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit",
                               "--html", str(page))
@@ -193,15 +193,15 @@ def test_the_installed_command_exits_non_zero_with_one_line(models, tmp_path):
 
 
 def test_ctrl_c_during_the_write_leaves_nothing_and_exits_130(models, capsys, tmp_path, monkeypatch):
-    from captum_normxlogit.resources import _cache
+    from captum_normxlogit._utils import atomic
 
-    real = _cache.Path.write_bytes
+    real = atomic.Path.write_bytes
 
     def interrupted(self, data):
         real(self, data[: len(data) // 2])  # half the page is on disk...
         raise KeyboardInterrupt  # ...when the user presses Ctrl-C
 
-    monkeypatch.setattr(_cache.Path, "write_bytes", interrupted)
+    monkeypatch.setattr(atomic.Path, "write_bytes", interrupted)
     (tmp_path / "mine.txt").write_text("keep")
     code, out, err = _explain(capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit",
                               "--html", str(tmp_path / "page.html"))

@@ -51,8 +51,10 @@ from captum_normxlogit._core.llm_inputs import (
     target_ids,
 )
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._models.tasks import CAUSAL_LM
 from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.inputs import ModelInputs
+from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 
 if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
     from matplotlib.axes import Axes
@@ -126,19 +128,19 @@ class LLMNormXLogit:
             attr = NormXLogit(attr)
         if not isinstance(attr, NormXLogit):
             raise TypeError(f"attr must be a NormXLogit or a causal LM, got {type(attr).__name__}.")
-        if attr.adapter.task != "causal_lm":
+        if attr.adapter.task != CAUSAL_LM:
             raise ValueError(
                 f"LLMNormXLogit explains generations of a causal LM; {type(attr.model).__name__} has a "
                 f"{attr.adapter.task!r} head. Use NormXLogit.attribute for classifiers and masked LMs."
             )
-        if attr._layer_is_list:
+        if attr.layer_is_list:
             raise ValueError("LLMNormXLogit reads one layer; for several use attribute_layers(layers=[...]).")
         for name in ("encode", "decode", "convert_ids_to_tokens"):
             if not callable(getattr(tokenizer, name, None)):
                 raise TypeError(f"tokenizer has no {name}(); pass the model's Hugging Face tokenizer.")
         self.attr = attr
         self.tokenizer = tokenizer
-        self._layer = attr._layer_index(attr._layers[0], attribute_to_layer_input=False)
+        self._layer = attr.layer_indices[0]
 
     @property
     def model(self) -> nn.Module:
@@ -262,7 +264,7 @@ class LLMNormXLogit:
         else:
             if isinstance(layers, (int, nn.Module)) or not len(layers):
                 raise ValueError("layers must be a non-empty list of hidden-state indices or blocks (or None).")
-            indices = [self.attr._layer_index(spec, attribute_to_layer_input=False) for spec in layers]
+            indices = [self.attr.layer_index(spec) for spec in layers]
         self._one_sequence(target, gen_args)
         prompts, targets_, foils = self._prepare([inp], None if target is None else [target], gen_args, foil)
         mats, _ = self._pass(prompts, targets_, foils, indices, include_generated=False)
@@ -284,7 +286,7 @@ class LLMNormXLogit:
         if isinstance(inps, (str, TextTokenInput)) or not isinstance(inps, Sequence) or not len(inps):
             raise TypeError("inps must be a non-empty list of prompts (strings or TextTokenInput).")
         prompts = [prompt_input(inp, self.tokenizer) for inp in inps]
-        table = self.attr._embedding_table()
+        table = self.attr.embedding_table()
         for index, prompt in enumerate(prompts):
             check_prompt_ids(prompt, index, table.num_embeddings if table is not None else self.attr.adapter.num_outputs)
         vocab = self.attr.adapter.num_outputs
@@ -314,9 +316,7 @@ class LLMNormXLogit:
         return prompts, targets_, foils
 
     def _pad_id(self) -> int:
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        if pad is None:
-            pad = getattr(self.tokenizer, "eos_token_id", None)
+        pad = pad_token_id_or_eos(self.tokenizer)
         return int(pad) if pad is not None and 0 <= int(pad) < self.attr.adapter.num_outputs else 0
 
     def _input_tokens(self, inp: TextTokenInput, target: Tensor, include_generated: bool) -> List[str]:
@@ -342,20 +342,13 @@ class LLMNormXLogit:
         L = nx.n_layers
         seqs = [torch.cat([p.inp_tensor[0].long().cpu(), t[:-1]]) for p, t in zip(prompts, targets)]
         width, B, K = max(s.numel() for s in seqs), len(seqs), max(t.numel() for t in targets)
-        ids = torch.full((B, width), self._pad_id(), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        read = torch.zeros((B, K), dtype=torch.long)  # ids whose unembedding rows are gathered; extras are 0
-        for b, (s, t) in enumerate(zip(seqs, targets)):
-            ids[b, width - s.numel():] = s
-            mask[b, width - s.numel():] = 1
-            read[b, : t.numel()] = t
+        ids, mask = pad_batch(seqs, self._pad_id(), side="left", width=width)
+        read, _ = pad_batch(targets, 0, width=K)  # ids whose unembedding rows are gathered; extras are 0
         if foils is not None:
-            foil_read = torch.zeros_like(read)
-            for b, f in enumerate(foils):
-                foil_read[b, : f.numel()] = f
+            foil_read, _ = pad_batch(foils, 0, width=K)
             read = torch.cat([read, foil_read], dim=1)  # target and foil logits from one matmul
         with torch.no_grad(), eval_mode(nx.model):
-            states = nx._run(ModelInputs(ids, mask, None, False), set(indices) | {0, L})
+            states = nx.hidden_states(ModelInputs(ids, mask, None, False), set(indices) | {0, L})
             norm = states[0].float().norm(dim=-1)  # (B, W)
             probs = []
             for b, (p, t) in enumerate(zip(prompts, targets)):

@@ -12,6 +12,7 @@ from captum.attr import TextTokenInput
 from torch import Tensor, nn
 
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit._utils.padding import pad_batch
 
 __all__ = [
     "DEFAULT_GEN_ARGS", "PromptLike", "TargetLike", "align_foil", "as_ids", "check_prompt_ids", "generate",
@@ -144,12 +145,8 @@ def generate(
         )
     args["return_dict_in_generate"] = False  # also when the model's generation_config asks for a dict
     args.setdefault("pad_token_id", pad_id)
-    width = max(p.numel() for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for b, p in enumerate(prompts):
-        ids[b, width - p.numel():] = p
-        mask[b, width - p.numel():] = 1
+    ids, mask = pad_batch(prompts, pad_id, side="left")
+    width = ids.shape[1]
     with torch.no_grad(), eval_mode(model):
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **args)
     if out.shape[0] % len(prompts):

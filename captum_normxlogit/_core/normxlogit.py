@@ -1,7 +1,7 @@
 r"""NormXLogit as a Captum attribution: final and layer-wise token scores from one forward pass."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 import torch
 from captum.attr import LayerAttribution
@@ -22,6 +22,7 @@ from captum_normxlogit._utils.inputs import (
     resolve_target,
 )
 from captum_normxlogit._utils.model_parts import logits_of, too_long_error, unwrap_model
+from captum_normxlogit._utils.padding import is_right_padded
 
 __all__ = ["NormXLogit"]
 
@@ -132,7 +133,7 @@ class NormXLogit(LayerAttribution):
         self._multiply_by_inputs = multiply_by_inputs
         self._layers, self._layer_is_list = flatten_layers(layer) if layer is not None else ([None], False)
         for spec in self._layers:
-            self._layer_index(spec, attribute_to_layer_input=False)  # validate now, fail early
+            self.layer_index(spec)  # validate now, fail early
         super().__init__(self._forward_func, layer)  # type: ignore[arg-type]
 
     # -- Captum conventions ----------------------------------------------------------------
@@ -221,7 +222,7 @@ class NormXLogit(LayerAttribution):
             float32, signed, with the same structure as ``inputs``; pad
             positions are exactly 0. A list of those when ``layer`` is a list.
         """
-        indices = [self._layer_index(spec, attribute_to_layer_input) for spec in self._layers]
+        indices = [self.layer_index(spec, attribute_to_layer_input) for spec in self._layers]
         model_inputs = self._validate(inputs, additional_forward_args)
         scores = self._scores(model_inputs, target, indices, foil)
         results = [format_output(scores[i], model_inputs.is_tuple) for i in indices]
@@ -254,13 +255,38 @@ class NormXLogit(LayerAttribution):
         """
         model_inputs = self._validate(inputs, additional_forward_args)
         with torch.no_grad(), eval_mode(self.model):
-            states = self._run(model_inputs, wanted={0})
+            states = self.hidden_states(model_inputs, wanted={0})
         norm = states[0].float().norm(dim=-1)
         mask = model_inputs.attention_mask.to(norm.device).bool()
         return format_output(torch.where(mask, norm, torch.zeros_like(norm)), model_inputs.is_tuple)
 
-    # -- internals -------------------------------------------------------------------------
-    def _layer_index(self, spec: Any, attribute_to_layer_input: bool) -> int:
+    # -- package-internal API ----------------------------------------------------------------
+    # For LLMNormXLogit and the dataset tasks, which build on this class. Names without an
+    # underscore, so no other module reads private state; "package-internal" in every docstring:
+    # not exported, not in the README, free to change with the package.
+    @property
+    def layer_indices(self) -> List[int]:
+        r"""Package-internal. The hidden-state indices (``0..L``, blocks' outputs) of
+        the ``layer`` given at construction, one per entry; ``[L]`` for ``layer=None``."""
+        return [self.layer_index(spec) for spec in self._layers]
+
+    @property
+    def layer_is_list(self) -> bool:
+        r"""Package-internal. Whether ``layer`` was a list (:meth:`attribute` then returns a list)."""
+        return self._layer_is_list
+
+    def layer_index(self, spec: Any, attribute_to_layer_input: bool = False) -> int:
+        r"""Package-internal. The hidden-state index that a layer specification reads.
+
+        Args:
+            spec (None, int or nn.Module): ``None`` (the last layer), a
+                hidden-state index ``0..L`` or one of ``adapter.blocks``.
+            attribute_to_layer_input (bool, optional): Read the block's input
+                instead of its output. Default: False
+
+        Returns:
+            int in ``0..L``. Raises ``TypeError`` / ``ValueError`` naming what is wrong.
+        """
         n = self.n_layers
         if spec is None:
             if attribute_to_layer_input:
@@ -289,14 +315,44 @@ class NormXLogit(LayerAttribution):
             )
         return positions[0] if attribute_to_layer_input else positions[0] + 1
 
-    def _embedding_table(self) -> Optional[nn.Embedding]:
+    def embedding_table(self) -> Optional[nn.Embedding]:
+        r"""Package-internal. The model's input embedding table, or None where it is not an ``nn.Embedding``."""
         get = getattr(self.model, "get_input_embeddings", None)
         table = get() if callable(get) else None
         return table if isinstance(table, nn.Embedding) else None
 
+    def hidden_states(self, inputs: ModelInputs, wanted: Set[int]) -> HiddenStates:
+        r"""Package-internal. One forward pass that keeps the hidden states ``wanted``.
+
+        The inputs are used as given (no checks: pass what :meth:`attribute`
+        would accept); gradient and mode are the caller's (``torch.no_grad()``,
+        ``eval_mode``). The model is locked for the pass and a too-long input
+        gets a sentence that says so.
+
+        Args:
+            inputs (ModelInputs): Ids ``(B, T)`` or embeddings ``(B, T, H)``, mask, token types.
+            wanted (set of int): Hidden-state indices in ``0..L`` to keep.
+
+        Returns:
+            HiddenStates: ``states[l]`` is ``(B, T, H)``; ``states.output`` the model's output.
+        """
+        adapter = self.adapter
+        kwargs = adapter.forward_kwargs(inputs.tensor, inputs.attention_mask, inputs.token_type_ids)
+        with model_lock(self.model), capture_hidden_states(adapter.blocks, wanted) as states:
+            try:
+                states.output = adapter.runner(**kwargs)
+            except (IndexError, RuntimeError) as error:
+                sentence = too_long_error(self.model, inputs.tensor.shape[1])
+                if sentence is not None:
+                    raise sentence from error
+                raise
+        states.check_complete()
+        return states
+
+    # -- internals -------------------------------------------------------------------------
     def _check_inputs(self, inputs: TensorOrTuple, additional_forward_args: Any) -> ModelInputs:
         r"""Form, dtype, range and device of the inputs, mask and token types (no padding rules)."""
-        table = self._embedding_table()
+        table = self.embedding_table()
         dim = table.embedding_dim if table is not None else -1
         tensor, is_tuple = format_inputs(
             inputs, dim, table.num_embeddings if table is not None else None,
@@ -311,7 +367,7 @@ class NormXLogit(LayerAttribution):
         model_inputs = self._check_inputs(inputs, additional_forward_args)
         if self.adapter.requires_right_padding:
             mask = model_inputs.attention_mask
-            left = (mask[:, 1:] > mask[:, :-1]).any(-1).nonzero().flatten().tolist()
+            left = (~is_right_padded(mask)).nonzero().flatten().tolist()
             if left:
                 raise ValueError(
                     f"Examples {left} are not right-padded, but {type(self.model).__name__} is an encoder: "
@@ -320,20 +376,6 @@ class NormXLogit(LayerAttribution):
                     "(tokenizer.padding_side = 'right')."
                 )
         return model_inputs
-
-    def _run(self, inputs: ModelInputs, wanted: set) -> HiddenStates:
-        adapter = self.adapter
-        kwargs = adapter.forward_kwargs(inputs.tensor, inputs.attention_mask, inputs.token_type_ids)
-        with model_lock(self.model), capture_hidden_states(adapter.blocks, wanted) as states:
-            try:
-                states.output = adapter.runner(**kwargs)
-            except (IndexError, RuntimeError) as error:
-                sentence = too_long_error(self.model, inputs.tensor.shape[1])
-                if sentence is not None:
-                    raise sentence from error
-                raise
-        states.check_complete()
-        return states
 
     def _prediction_position(self, inputs: ModelInputs) -> Tensor:
         r"""Where the head's prediction is read, ``(B,)``: last real token or [MASK]."""
@@ -386,7 +428,7 @@ class NormXLogit(LayerAttribution):
         position = self._prediction_position(inputs) if by_head else None
         wanted = set(indices) | {0} | ({self.n_layers} if by_head else set())
         with torch.no_grad(), eval_mode(self.model):
-            states = self._run(inputs, wanted)
+            states = self.hidden_states(inputs, wanted)
             predicted = self._predicted_logits(states, position) if needs_prediction else None
             if target_ids is None:
                 target_ids = predicted.argmax(-1)
@@ -414,6 +456,6 @@ class NormXLogit(LayerAttribution):
         # gradient methods and the metrics pass perturbed batches through here
         model_inputs = self._check_inputs(inputs, extras)
         if self.adapter.prediction_at == "model_output":
-            return self._predicted_logits(self._run(model_inputs, set()), None)
+            return self._predicted_logits(self.hidden_states(model_inputs, set()), None)
         position = self._prediction_position(model_inputs)
-        return self._predicted_logits(self._run(model_inputs, {self.n_layers}), position)
+        return self._predicted_logits(self.hidden_states(model_inputs, {self.n_layers}), position)

@@ -40,6 +40,7 @@ from captum_normxlogit._experiments.agreement_items import (
 )
 from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
+from captum_normxlogit._utils.padding import pad_batch
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
 
 __all__ = ["AgreementResult", "evaluate_agreement", "run_agreement"]
@@ -90,13 +91,7 @@ class AgreementResult:
 
 def _batch(items: Sequence[EncodedItem], pad_token_id: int) -> Tuple[Tensor, Tensor]:
     r"""Right-padded ``(ids, mask)``."""
-    width = max(len(e.input_ids) for e in items)
-    ids = torch.full((len(items), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for b, e in enumerate(items):
-        ids[b, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        mask[b, : len(e.input_ids)] = 1
-    return ids, mask
+    return pad_batch([e.input_ids for e in items], pad_token_id)
 
 
 def _cue_wins(scores: Tensor, chunk: Sequence[EncodedItem]) -> Tensor:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, List
 import pandas as pd
 
 from captum_normxlogit._experiments.agreement_items import PARADIGMS
+from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM
-from captum_normxlogit.resources._cache import atomic_file, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from captum_normxlogit._experiments.agreement import AgreementResult

@@ -36,8 +36,8 @@ from captum_normxlogit._experiments.dataset_summary import _encode, _frames, _lo
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC, STATISTICS, summarize
+from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import NORMXLOGIT
-from captum_normxlogit.resources._cache import atomic_write_text
 
 __all__ = ["MIN_COUNTS", "run_mincount", "target_other_correlation", "verdict"]
 

@@ -29,8 +29,8 @@ from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
+from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
-from captum_normxlogit.resources._cache import atomic_write_text
 
 __all__ = ["run_shortcut", "run_topwords"]
 

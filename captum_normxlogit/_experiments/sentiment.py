@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit._utils.reduce import reduce_hidden
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys
@@ -99,12 +100,7 @@ class LabelWordClassifier:
         ``prompt`` is True on the template's tokens."""
         rows = [self.prefix + self.tokenizer(" " + t, add_special_tokens=False)["input_ids"] + self.suffix
                 for t in texts]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for b, row in enumerate(rows):
-            ids[b, : len(row)] = torch.tensor(row)
-            mask[b, : len(row)] = 1
+        ids, mask = pad_batch(rows, pad_token_id)
         return ids, mask, self.template_mask(mask)
 
     def template_mask(self, attention_mask: Tensor) -> Tensor:
@@ -210,7 +206,7 @@ def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: in
     replacement = tokenizer(DECODER_REPLACEMENT, add_special_tokens=False)["input_ids"]
     if len(replacement) != 1:
         raise ValueError(f"{DECODER_REPLACEMENT!r} is not one token for this tokenizer.")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id_or_eos(tokenizer)
     ids, mask, prompt = classifier.encode(texts, pad)
     internal = 32
     # LayerIG's baseline keeps the prompt and turns only the sentence's tokens into the pad token.

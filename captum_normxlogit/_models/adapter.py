@@ -16,15 +16,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConfigActivation", "Head", "ModelAdapter", "PREDICTION_SITES", "TASKS"]
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, MODEL_TASKS, SEQUENCE_CLASSIFICATION
 
-#: Tasks a head can serve. ``sequence_classification`` with one label is regression.
-TASKS = ("sequence_classification", "causal_lm", "masked_lm")
+__all__ = ["ConfigActivation", "Head", "ModelAdapter", "PREDICTION_SITES"]
 
 #: Where the model's own prediction is read: the full model's ``logits`` output,
 #: the head at the last non-pad token, or the head at the ``[MASK]`` token.
 PREDICTION_SITES = ("model_output", "last_token", "mask_token")
-_DEFAULT_SITE = {"sequence_classification": "model_output", "causal_lm": "last_token", "masked_lm": "mask_token"}
+_DEFAULT_SITE = {SEQUENCE_CLASSIFICATION: "model_output", CAUSAL_LM: "last_token", MASKED_LM: "mask_token"}
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,8 @@ class Head:
     logit_divisor: Union[str, float, None] = None
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"Head.task must be one of {TASKS}, got {self.task!r}.")
+        if self.task not in MODEL_TASKS:
+            raise ValueError(f"Head.task must be one of {MODEL_TASKS}, got {self.task!r}.")
         if not self.output:
             raise ValueError("Head.output must name the head's final linear layer.")
         object.__setattr__(self, "transform", tuple(self.transform))
@@ -310,7 +309,7 @@ class ModelAdapter:
         self.prediction_at = prediction_at or _DEFAULT_SITE[self.task]
         if self.prediction_at not in PREDICTION_SITES:
             raise ValueError(f"prediction_at must be one of {PREDICTION_SITES}, got {prediction_at!r}.")
-        if self.prediction_at == "model_output" and self.task != "sequence_classification":
+        if self.prediction_at == "model_output" and self.task != SEQUENCE_CLASSIFICATION:
             raise ValueError(
                 "prediction_at='model_output' reads class logits; use it for sequence classification only."
             )
@@ -329,7 +328,7 @@ class ModelAdapter:
     @property
     def is_regression(self) -> bool:
         r"""True for a one-label sequence classification (regression) head."""
-        return self.task == "sequence_classification" and self.num_outputs == 1
+        return self.task == SEQUENCE_CLASSIFICATION and self.num_outputs == 1
 
     def _config_number(self, value: Union[str, float, None], what: str) -> Optional[float]:
         if isinstance(value, str):

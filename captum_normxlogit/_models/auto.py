@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._models.adapter import Head, ModelAdapter
 from captum_normxlogit._models.errors import CUSTOM_ADAPTER_HINT, UnsupportedModelError
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
 from captum_normxlogit._models.verify import (
     CheckResult,
     Verification,
@@ -48,10 +49,10 @@ from captum_normxlogit._models.verify import (
 __all__ = ["AutoOutcome", "auto_adapter", "try_auto_adapter"]
 
 _TASK_SUFFIXES = (
-    ("ForSequenceClassification", "sequence_classification"),
-    ("ForMaskedLM", "masked_lm"),
-    ("ForCausalLM", "causal_lm"),
-    ("LMHeadModel", "causal_lm"),
+    ("ForSequenceClassification", SEQUENCE_CLASSIFICATION),
+    ("ForMaskedLM", MASKED_LM),
+    ("ForCausalLM", CAUSAL_LM),
+    ("LMHeadModel", CAUSAL_LM),
 )
 
 #: model -> the plan that passed (paths and flags only: no reference back to the model).
@@ -124,7 +125,7 @@ class _Plan:
             # the planner chose ``output`` as an nn.Linear (_output_layer); the path still leads to it
             head = TokenwiseHead([_get(model, p) for p in self.parts], list(self.parts), cast(nn.Linear, output))
             transform.append(head)
-        decoder = self.decoder or (self.task == "sequence_classification" and self.classifier_position == "last")
+        decoder = self.decoder or (self.task == SEQUENCE_CLASSIFICATION and self.classifier_position == "last")
         return ModelAdapter(
             model,
             head=Head(self.task, tuple(transform), self.output),
@@ -216,7 +217,7 @@ def _final_norm(model: nn.Module, backbone: nn.Module, prefix: str, blocks: str)
 
 
 def _output_layer(model: nn.Module, backbone: nn.Module, task: str) -> nn.Linear:
-    if task == "sequence_classification":
+    if task == SEQUENCE_CLASSIFICATION:
         labels = int(getattr(model.config, "num_labels", 0) or 0)
         heads = [m for m in model.children() if m is not backbone and m is not None and not _skip(m)]
         linears = [m for part in heads for m in part.modules() if isinstance(m, nn.Linear) and m.out_features == labels]
@@ -264,11 +265,11 @@ def _plans(model: nn.Module) -> List[_Plan]:
     params = _parameters(backbone)
     common: Dict[str, Any] = dict(
         task=task, backbone=prefix, blocks=blocks, final_norm=_final_norm(model, backbone, prefix, blocks),
-        output=_path_of(model, output), decoder=task == "causal_lm",
+        output=_path_of(model, output), decoder=task == CAUSAL_LM,
         accepts_position_ids="position_ids" in params, accepts_use_cache="use_cache" in params,
     )
     plans = [_Plan(parts=tuple(parts), **common)]
-    if task == "sequence_classification":
+    if task == SEQUENCE_CLASSIFICATION:
         if isinstance(getattr(backbone, "pooler", None), nn.Module):  # BERT's classifier reads the pooler first
             plans.insert(0, _Plan(parts=(f"{prefix}.pooler", *parts), **common))
         # the token a classifier reads: the first (encoders) or the last (decoders); the probe tells which
@@ -301,7 +302,7 @@ def try_auto_adapter(model: nn.Module) -> AutoOutcome:
     if hidden.passed:
         for plan, adapter in zip(plans, adapters):
             position = 0 if plan.classifier_position == "first" else probe.ids.shape[1] - 1
-            logits = check_head_logits(adapter, probe, position if plan.task == "sequence_classification" else None)
+            logits = check_head_logits(adapter, probe, position if plan.task == SEQUENCE_CLASSIFICATION else None)
             if best is None or (logits.passed and not best[2].passed) or (
                     not best[2].passed and logits.max_diff < best[2].max_diff):
                 best = (plan, adapter, logits)

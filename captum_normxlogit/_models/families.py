@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from captum_normxlogit._models.adapter import ConfigActivation, Head
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
 
 __all__ = ["Family", "FAMILIES"]
 
@@ -76,9 +77,9 @@ def _modernbert_check(model: nn.Module) -> None:
         )
 
 
-_ROBERTA_CLS = Head("sequence_classification", ("classifier.dense", torch.tanh), "classifier.out_proj")
+_ROBERTA_CLS = Head(SEQUENCE_CLASSIFICATION, ("classifier.dense", torch.tanh), "classifier.out_proj")
 _ROBERTA_MLM = Head(
-    "masked_lm", ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
+    MASKED_LM, ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
 )
 
 
@@ -95,11 +96,11 @@ def _decoder(
     logit_multiplier: Optional[str] = None,
     logit_divisor: Optional[str] = None,
 ) -> Family:
-    lm_head = Head("causal_lm", final_norm, "lm_head", softcap, logit_multiplier, logit_divisor)
+    lm_head = Head(CAUSAL_LM, final_norm, "lm_head", softcap, logit_multiplier, logit_divisor)
     heads = {causal_lm_class or f"{prefix}ForCausalLM": lm_head}
     if classifier:  # a string names the classifier class when it is not <prefix>ForSequenceClassification
         name = classifier if isinstance(classifier, str) else f"{prefix}ForSequenceClassification"
-        heads[name] = Head("sequence_classification", final_norm, "score")
+        heads[name] = Head(SEQUENCE_CLASSIFICATION, final_norm, "score")
     return Family(
         model_types, backbone, blocks, heads, decoder=True, position_ids_from_mask=position_ids_from_mask
     )
@@ -110,9 +111,9 @@ FAMILIES: List[Family] = [
         ("bert",), "bert", "encoder.layer",
         {
             "BertForSequenceClassification": Head(
-                "sequence_classification", ("bert.pooler.dense", "bert.pooler.activation"), "classifier"
+                SEQUENCE_CLASSIFICATION, ("bert.pooler.dense", "bert.pooler.activation"), "classifier"
             ),
-            "BertForMaskedLM": Head("masked_lm", ("cls.predictions.transform",), "cls.predictions.decoder"),
+            "BertForMaskedLM": Head(MASKED_LM, ("cls.predictions.transform",), "cls.predictions.decoder"),
         },
     ),
     Family(
@@ -127,10 +128,10 @@ FAMILIES: List[Family] = [
         ("distilbert",), "distilbert", "transformer.layer",
         {
             "DistilBertForSequenceClassification": Head(
-                "sequence_classification", ("pre_classifier", nn.functional.relu), "classifier"
+                SEQUENCE_CLASSIFICATION, ("pre_classifier", nn.functional.relu), "classifier"
             ),
             "DistilBertForMaskedLM": Head(
-                "masked_lm", ("vocab_transform", "activation", "vocab_layer_norm"), "vocab_projector"
+                MASKED_LM, ("vocab_transform", "activation", "vocab_layer_norm"), "vocab_projector"
             ),
         },
     ),
@@ -138,10 +139,10 @@ FAMILIES: List[Family] = [
         ("albert",), "albert", _albert_blocks,
         {
             "AlbertForSequenceClassification": Head(
-                "sequence_classification", ("albert.pooler", "albert.pooler_activation"), "classifier"
+                SEQUENCE_CLASSIFICATION, ("albert.pooler", "albert.pooler_activation"), "classifier"
             ),
             "AlbertForMaskedLM": Head(
-                "masked_lm",
+                MASKED_LM,
                 ("predictions.dense", "predictions.activation", "predictions.LayerNorm"),
                 "predictions.decoder",
             ),
@@ -151,18 +152,18 @@ FAMILIES: List[Family] = [
         ("electra",), "electra", "encoder.layer",
         {
             "ElectraForSequenceClassification": Head(
-                "sequence_classification", ("classifier.dense", "classifier.activation"), "classifier.out_proj"
+                SEQUENCE_CLASSIFICATION, ("classifier.dense", "classifier.activation"), "classifier.out_proj"
             ),
-            "ElectraForMaskedLM": Head("masked_lm", ("generator_predictions",), "generator_lm_head"),
+            "ElectraForMaskedLM": Head(MASKED_LM, ("generator_predictions",), "generator_lm_head"),
         },
     ),
     Family(
         ("deberta-v2",), "deberta", "encoder.layer",
         {
             "DebertaV2ForSequenceClassification": Head(
-                "sequence_classification", ("pooler.dense", ConfigActivation("pooler_hidden_act")), "classifier"
+                SEQUENCE_CLASSIFICATION, ("pooler.dense", ConfigActivation("pooler_hidden_act")), "classifier"
             ),
-            "DebertaV2ForMaskedLM": Head("masked_lm", ("cls.predictions.transform",), "cls.predictions.decoder"),
+            "DebertaV2ForMaskedLM": Head(MASKED_LM, ("cls.predictions.transform",), "cls.predictions.decoder"),
         },
         check=_deberta_v2_check,
     ),
@@ -170,9 +171,9 @@ FAMILIES: List[Family] = [
         ("modernbert",), "model", "layers",
         {  # the backbone applies final_norm after the last block; the heads read after it
             "ModernBertForSequenceClassification": Head(
-                "sequence_classification", ("model.final_norm", "head"), "classifier"
+                SEQUENCE_CLASSIFICATION, ("model.final_norm", "head"), "classifier"
             ),
-            "ModernBertForMaskedLM": Head("masked_lm", ("model.final_norm", "head"), "decoder"),
+            "ModernBertForMaskedLM": Head(MASKED_LM, ("model.final_norm", "head"), "decoder"),
         },
         check=_modernbert_check,
     ),
@@ -180,10 +181,10 @@ FAMILIES: List[Family] = [
         ("mpnet",), "mpnet", "encoder.layer",
         {
             "MPNetForSequenceClassification": Head(
-                "sequence_classification", ("classifier.dense", torch.tanh), "classifier.out_proj"
+                SEQUENCE_CLASSIFICATION, ("classifier.dense", torch.tanh), "classifier.out_proj"
             ),
             "MPNetForMaskedLM": Head(
-                "masked_lm", ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
+                MASKED_LM, ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
             ),
         },
     ),

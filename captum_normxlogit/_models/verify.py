@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._models.adapter import ModelAdapter
 from captum_normxlogit._models.errors import CUSTOM_ADAPTER_HINT, UnsupportedModelError
+from captum_normxlogit._models.tasks import SEQUENCE_CLASSIFICATION
 from captum_normxlogit._utils.capture import HiddenStates, capture_hidden_states, eval_mode
 
 __all__ = ["CheckResult", "Probe", "Verification", "make_probe", "run_probe", "verify_adapter"]
@@ -241,7 +242,7 @@ def _logits_pairs(adapter: ModelAdapter, probe: Probe, position: Optional[int]) 
         raise ValueError("the probe captured no hidden states")
     last = probe.states[adapter.n_layers]
     with torch.no_grad():
-        if adapter.task == "sequence_classification":
+        if adapter.task == SEQUENCE_CLASSIFICATION:
             rows = torch.arange(last.shape[0], device=last.device)
             got = adapter.logits(last[rows, position])
             return [(got, logits, f"classifier read at position {position}")]

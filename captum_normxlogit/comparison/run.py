@@ -9,13 +9,7 @@ its Markdown report and draws the curves.
 """
 from __future__ import annotations
 
-import ctypes
-import gc
 import math
-import os
-import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -25,6 +19,9 @@ from captum.attr import Attribution, LayerAttribution
 from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
+from captum_normxlogit._utils.memory import PeakMeter
+from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit.comparison.report import curves_figure, markdown_report
 from captum_normxlogit.methods import (
     IG,
@@ -45,7 +42,6 @@ from captum_normxlogit.metrics.faithfulness import (
     Removal,
     faithfulness_curves,
 )
-from captum_normxlogit.resources._cache import atomic_file, atomic_write_text
 
 if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the package
     import pandas as pd
@@ -124,63 +120,6 @@ class ComparisonResult:
         atomic_write_text(paths[1], self.curves.to_csv(index=False))
         atomic_write_text(paths[2], self.to_markdown(png.name))
         return paths
-
-
-# ----------------------------------------------------------------------------- memory and time
-def _rss_bytes() -> Optional[int]:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def _release_memory() -> None:
-    gc.collect()
-    if sys.platform.startswith("linux"):  # hand freed heap pages back, so RSS starts from what is in use
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-
-
-class _Meter:
-    r"""Wall time and peak memory of everything run inside ``with``, summed over several entries."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.seconds, self.peak = 0.0, 0
-        self.available = self.cuda or _rss_bytes() is not None
-
-    def __enter__(self) -> "_Meter":
-        _release_memory()
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._base = torch.cuda.memory_allocated()
-        elif self.available:
-            self._base = self._high = _rss_bytes() or 0
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        self._start = time.perf_counter()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self._high = max(self._high, _rss_bytes() or 0)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - self._start
-        if self.cuda:
-            self.peak = max(self.peak, torch.cuda.max_memory_allocated() - self._base)
-        elif self.available:
-            self._stop.set()
-            self._thread.join()
-            self._high = max(self._high, _rss_bytes() or 0)
-            self.peak = max(self.peak, self._high - self._base)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -297,7 +236,7 @@ def compare(
     mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
     if tuple(mask.shape) != tuple(input_ids.shape):
         raise ValueError(f"attention_mask {tuple(mask.shape)} does not match input_ids {tuple(input_ids.shape)}.")
-    if bool(((mask[:, 1:] > mask[:, :-1]).any(-1)).any()):
+    if not bool(is_right_padded(mask).all()):
         raise ValueError("compare expects right-padded inputs (tokenizer.padding_side = 'right').")
     n = input_ids.shape[0]
     labels = None if labels is None else class_indices("labels", labels, n)
@@ -349,9 +288,9 @@ def compare(
     targets = predicted if target is None else target
 
     attributions: Dict[str, List[Tensor]] = {}
-    meters: Dict[str, _Meter] = {}
+    meters: Dict[str, PeakMeter] = {}
     for method in chosen:
-        meter = meters[method.name] = _Meter(device)
+        meter = meters[method.name] = PeakMeter(device)
         attributions[method.name] = []
         with meter:
             for idx in _progress(batches, method.name, progress):

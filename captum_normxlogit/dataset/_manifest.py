@@ -26,7 +26,8 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
-from captum_normxlogit.resources._cache import atomic_write_text
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.atomic import atomic_write_text
 
 __all__ = ["FORMAT", "MANIFEST_NAME", "ResumeError", "fingerprint", "model_identity", "read_manifest",
            "tokenizer_identity", "write_manifest"]
@@ -56,6 +57,16 @@ def _weights_hash(model: nn.Module) -> str:
         sample = flat[::step][:_SAMPLES_PER_TENSOR].to("cpu", torch.float64)
         digest.update(sample.numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def manifest_task_name(task: str, is_regression: bool) -> str:
+    r"""The name ``settings.task`` gives a run's task: ``"classifier"``, ``"regression"``,
+    ``"masked_lm"`` or ``"causal_lm"`` (the model task of :mod:`captum_normxlogit._models.tasks`,
+    with a one-label classifier told apart). Kept as format 1 writes them: the fingerprint
+    hashes the settings, so renaming one would stop every earlier run from resuming."""
+    if is_regression:
+        return "regression"
+    return {SEQUENCE_CLASSIFICATION: "classifier", MASKED_LM: MASKED_LM, CAUSAL_LM: CAUSAL_LM}[task]
 
 
 def model_identity(model: nn.Module, task: str, n_layers: int, multiply_by_inputs: bool) -> Dict[str, Any]:

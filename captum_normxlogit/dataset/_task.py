@@ -24,6 +24,8 @@ from torch import nn
 
 from captum_normxlogit._core.llm import LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit.dataset import _targets as T
 
 __all__ = ["Example", "Task"]
@@ -79,24 +81,22 @@ class Task:
             base = NormXLogit(model_or_nx)
         self.model, self.adapter, self.tokenizer = base.model, base.adapter, tokenizer
         adapter = self.adapter
-        self.kind = {"sequence_classification": "classifier", "masked_lm": "masked_lm",
-                     "causal_lm": "causal_lm"}[adapter.task]
-        if adapter.is_regression:
-            self.kind = "regression"
+        self.task, self.is_regression = adapter.task, adapter.is_regression
+        self.is_classifier = self.task == SEQUENCE_CLASSIFICATION and not self.is_regression
         self.text_column, self.pair_column, self.label_column = text_column, pair_column, label_column
         self.target, self.foil = T.parse_spec(target, "target"), T.parse_spec(foil, "foil")
-        self.forced = self.kind == "causal_lm" and (isinstance(self.target, str) or isinstance(self.target, T.Column))
-        if self.kind == "regression" and (self.target is not None or self.foil is not None):
+        self.forced = self.task == CAUSAL_LM and (isinstance(self.target, str) or isinstance(self.target, T.Column))
+        if self.is_regression and (self.target is not None or self.foil is not None):
             raise T.TargetError("a regression head (one label) has no classes: pass target=None and foil=None.")
-        if pair_column is not None and self.kind in ("causal_lm",):
+        if pair_column is not None and self.task == CAUSAL_LM:
             raise ValueError("pair_column is for sentence-pair classifiers and masked LMs; a causal LM reads one text.")
         config = getattr(self.model, "config", None)
-        id2label = getattr(config, "id2label", None) if self.kind == "classifier" else None
+        id2label = getattr(config, "id2label", None) if self.is_classifier else None
         self.id2label = {int(k): str(v) for k, v in id2label.items()} if id2label else None
-        if self.kind == "classifier" and (self.id2label is None or len(self.id2label) != adapter.num_outputs):
+        if self.is_classifier and (self.id2label is None or len(self.id2label) != adapter.num_outputs):
             self.id2label = {i: str(i) for i in range(adapter.num_outputs)}
-        self.mask_id = getattr(tokenizer, "mask_token_id", None) if self.kind == "masked_lm" else None
-        if self.kind == "masked_lm" and self.mask_id is None:
+        self.mask_id = getattr(tokenizer, "mask_token_id", None) if self.task == MASKED_LM else None
+        if self.task == MASKED_LM and self.mask_id is None:
             raise ValueError("a masked LM needs a tokenizer with a mask token (tokenizer.mask_token_id is None).")
         self.layers = self._layer_indices(layers, adapter.n_layers)
         indices = (self.layers + [adapter.n_layers]) if self.layers and not self.forced else None
@@ -112,8 +112,7 @@ class Task:
             limits.append(int(max_length))
         self.limit = min(limit for limit in limits if limit > 0)
         self.truncation = bool(truncation)
-        pad = getattr(tokenizer, "pad_token_id", None)
-        pad = getattr(tokenizer, "eos_token_id", None) if pad is None else pad
+        pad = pad_token_id_or_eos(tokenizer)
         self.pad_id = int(pad) if pad is not None else 0
         vocab = adapter.num_outputs
         # fixed targets and foils are resolved now: a bad one is a configuration error
@@ -148,7 +147,7 @@ class Task:
     def _resolve(self, value: Any, what: str, foil: bool = False) -> Any:
         if value is None:
             return None
-        if self.kind == "classifier":
+        if self.is_classifier:
             return T.label_index(self.id2label, value, what)  # type: ignore[arg-type]  # set for classifiers
         if self.forced:  # a causal LM's string target is a continuation; its foil matches it
             if isinstance(value, int) and not isinstance(value, bool):
@@ -210,7 +209,7 @@ class Task:
         for i, ids in enumerate(ids_list):
             type_ids = types[i] if (types is not None and pairs is not None) else None
             n_full = len(ids)
-            if n_full > self.limit and self.truncation and self.kind != "causal_lm":
+            if n_full > self.limit and self.truncation and self.task != CAUSAL_LM:
                 one = tok(texts[i], pairs[i] if pairs else None, add_special_tokens=True, truncation=True,
                           max_length=self.limit, verbose=False)
                 ids = one["input_ids"]
@@ -238,12 +237,12 @@ class Task:
                 if isinstance(self.foil, T.Column) else self.fixed_foil
         limit = self.limit - (len(ex.forced) - 1 if ex.forced else 0)
         if len(ex.ids) > limit:
-            if not self.truncation or self.kind != "causal_lm" or limit < 1:
+            if not self.truncation or self.task != CAUSAL_LM or limit < 1:
                 raise T.TargetError(f"text is {n_full} tokens but the model takes at most {self.limit}"
                                     + (f" (with the {len(ex.forced)}-token target)" if ex.forced else "")
                                     + "; pass truncation=True (CLI: --truncate) to cut it")
             ex.ids = ex.ids[-limit:]  # a causal LM predicts what follows the end: keep the end
-        if self.kind == "masked_lm":
+        if self.task == MASKED_LM:
             count = ex.ids.count(self.mask_id)  # type: ignore[arg-type]  # __init__ refuses a masked LM without one
             if count != 1:
                 after = " after truncation" if n_full > len(ex.ids) else ""
@@ -276,15 +275,8 @@ class Task:
             handle.remove()
 
     def _run_plain(self, batch: List[Example]) -> List[Dict[str, Any]]:
-        B, W = len(batch), max(len(ex.ids) for ex in batch)
-        ids = torch.full((B, W), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((B, W), dtype=torch.long)
-        types = torch.zeros((B, W), dtype=torch.long) if batch[0].type_ids is not None else None
-        for b, ex in enumerate(batch):
-            ids[b, :len(ex.ids)] = torch.tensor(ex.ids)
-            mask[b, :len(ex.ids)] = 1
-            if types is not None:
-                types[b, :len(ex.ids)] = torch.tensor(ex.type_ids)
+        ids, mask = pad_batch([ex.ids for ex in batch], self.pad_id)
+        types = pad_batch([ex.type_ids for ex in batch], 0)[0] if batch[0].type_ids is not None else None
         target = None if self.target is None else torch.tensor([ex.target for ex in batch])
         foil = None if self.foil is None else torch.tensor([ex.foil for ex in batch])
         with self._capture() as seen:
@@ -297,7 +289,8 @@ class Task:
             final, layer_scores = out, None
         final = final.float().cpu().numpy()
         rows = []
-        probs = None if self.kind == "regression" else logits.softmax(-1)
+        probs = None if self.is_regression else logits.softmax(-1)
+        predicted = None if probs is None else probs.argmax(-1)
         for b, ex in enumerate(batch):
             n = len(ex.ids)
             row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),

@@ -1,7 +1,7 @@
 r"""Parquet shards: the fixed row schema, atomic writing, and the checks that make a shard trustworthy.
 
 A shard is written whole to a hidden temporary name and renamed into place
-(:func:`captum_normxlogit.resources._cache.atomic_file`), so a file under its
+(:func:`captum_normxlogit._utils.atomic.atomic_file`), so a file under its
 final name is either complete or damaged by something outside this package
 (a truncated copy, a full disk): :func:`shard_status` reads the footer and the
 ``index`` column back and says which.
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from captum_normxlogit.resources._cache import atomic_file
+from captum_normxlogit._utils.atomic import atomic_file
 
 __all__ = ["COLUMNS", "SCHEMA", "SHARD_PATTERN", "ShardInfo", "rows_to_table", "shard_name", "shard_status",
            "write_shard"]

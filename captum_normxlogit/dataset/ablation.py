@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit._utils.padding import pad_batch
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_positions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,12 +78,7 @@ def _probabilities(
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        width = max(len(rows[i][0]) for i in chunk)
-        ids = torch.full((len(chunk), width), pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for b, i in enumerate(chunk):
-            ids[b, :len(rows[i][0])] = torch.as_tensor(rows[i][0])
-            mask[b, :len(rows[i][0])] = 1
+        ids, mask = pad_batch([rows[i][0] for i in chunk], pad_token_id)
         probs = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
         for b, i in enumerate(chunk):
             out[i] = float(probs[b, rows[i][1]])

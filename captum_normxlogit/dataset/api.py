@@ -18,6 +18,7 @@ from captum_normxlogit.dataset._manifest import (
     ResumeError,
     describe_difference,
     fingerprint,
+    manifest_task_name,
     model_identity,
     read_manifest,
     tokenizer_identity,
@@ -26,7 +27,7 @@ from captum_normxlogit.dataset._manifest import (
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
-from captum_normxlogit.resources._cache import is_own_temporary
+from captum_normxlogit._utils.atomic import is_own_temporary
 
 __all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
 
@@ -234,7 +235,7 @@ def attribute_dataset(
                 target=target, foil=foil, layers=layers, max_length=max_length, truncation=truncation)
     source = open_source(data, task.columns())
     settings = {
-        "task": task.kind, "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
+        "task": manifest_task_name(task.task, task.is_regression), "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
         "target": _targets.describe_spec(task.target), "foil": _targets.describe_spec(task.foil),
         "layers": task.layers or None, "max_length": max_length, "limit_tokens": task.limit,
         "truncation": task.truncation, "shard_size": shard_size,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from captum_normxlogit._utils.capture import eval_mode
+from captum_normxlogit._utils.padding import pad_batch
 from captum_normxlogit.methods import NORMXLOGIT, AttributionMethod
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,20 +36,10 @@ def predict(model: nn.Module, input_ids: List[List[int]], pad_token_id: int, bat
     out = []
     with eval_mode(model):
         for start in range(0, len(input_ids), batch_size):
-            ids, mask = _pad(input_ids[start:start + batch_size], pad_token_id)
+            ids, mask = pad_batch(input_ids[start:start + batch_size], pad_token_id)
             device = next(model.parameters()).device
             out.append(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu())
     return torch.cat(out)
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_token_id: int):
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for b, r in enumerate(rows):
-        ids[b, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-        mask[b, :len(r)] = 1
-    return ids, mask
 
 
 def method_frame(
@@ -99,7 +90,7 @@ def method_frame(
         starts = tqdm(starts, desc=method.name, unit="batch")
     for start in starts:
         rows = input_ids[start:start + batch_size]
-        ids, mask = _pad(rows, pad_token_id)
+        ids, mask = pad_batch(rows, pad_token_id)
         device = next(model.parameters()).device
         begin = time.perf_counter()
         out = method(ids.to(device), mask.to(device), chosen[start:start + batch_size].to(device)).cpu()

@@ -229,7 +229,7 @@ class DatasetSummary:
 
     def to_csv(self, path: str) -> None:
         r"""Write the whole :attr:`table` as CSV, atomically."""
-        from captum_normxlogit.resources._cache import atomic_write_text
+        from captum_normxlogit._utils.atomic import atomic_write_text
 
         atomic_write_text(Path(path), self.table.to_csv(index=False, float_format="%.6g"))
 

@@ -7,11 +7,12 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit._utils.reduce import reduce_hidden
 
 __all__ = [
     "KINDS", "Removal", "bool_mask", "check_removal", "check_special_ids", "class_indices", "model_vocab_size",
-    "padded_left", "perturb_tokens", "removal_masks", "token_scores",
+    "perturb_tokens", "removal_masks", "token_scores",
 ]
 
 KINDS = ("comprehensiveness", "sufficiency")
@@ -191,11 +192,6 @@ def removal_masks(
 
 
 # ----------------------------------------------------------------------------- perturbation
-def padded_left(attention_mask: Tensor) -> Tensor:
-    r"""``(B,)`` bool: rows whose pads sit on the left (first slot pad, last slot real)."""
-    return (attention_mask[:, 0] == 0) & (attention_mask[:, -1] != 0)
-
-
 def perturb_tokens(
     input_ids: Tensor,
     attention_mask: Tensor,
@@ -241,7 +237,7 @@ def perturb_tokens(
         pad_token_id = int(found[0]) if len(found) else 0
     batch, width = input_ids.shape
     n_keep = keep.sum(-1, keepdim=True)
-    slot = keep.long().cumsum(-1) - 1 + torch.where(padded_left(attention_mask)[:, None], width - n_keep, 0)
+    slot = keep.long().cumsum(-1) - 1 + torch.where(~is_right_padded(attention_mask)[:, None], width - n_keep, 0)
     slot = torch.where(keep, slot, torch.full_like(slot, width))  # dropped tokens go to a spare column
 
     def compact(values: Tensor, fill: int) -> Tensor:

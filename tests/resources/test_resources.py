@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from captum_normxlogit import resources
+from captum_normxlogit._utils import atomic
 from captum_normxlogit.resources import _cache, _data, _locate, _models
 from captum_normxlogit.resources.__main__ import main as cli_main
 
@@ -63,7 +64,7 @@ def test_cache_dir_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_atomic_dir_failure_leaves_nothing(tmp_path: Path) -> None:
     final = tmp_path / "models" / "entry"
     with pytest.raises(RuntimeError, match="mid-write"):
-        with _cache.atomic_dir(final) as tmp:
+        with atomic.atomic_dir(final) as tmp:
             (tmp / "model.safetensors").write_bytes(b"half a model")
             raise RuntimeError("mid-write")
     assert not final.exists()
@@ -73,7 +74,7 @@ def test_atomic_dir_failure_leaves_nothing(tmp_path: Path) -> None:
 def test_atomic_dir_replaces_previous_version(tmp_path: Path) -> None:
     final = tmp_path / "entry"
     for content in ("v1", "v2"):
-        with _cache.atomic_dir(final) as tmp:
+        with atomic.atomic_dir(final) as tmp:
             (tmp / "f.txt").write_text(content)
     assert (final / "f.txt").read_text() == "v2"
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]
@@ -83,14 +84,14 @@ def test_atomic_file_failure_keeps_old_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     final = tmp_path / "data.csv"
-    _cache.atomic_write_text(final, "complete")
+    atomic.atomic_write_text(final, "complete")
 
     def boom(fd: int) -> None:
         raise OSError("disk full mid-write")
 
-    monkeypatch.setattr(_cache.os, "fsync", boom)
+    monkeypatch.setattr(atomic.os, "fsync", boom)
     with pytest.raises(OSError, match="mid-write"):
-        _cache.atomic_write_text(final, "half")
+        atomic.atomic_write_text(final, "half")
     assert final.read_text() == "complete"
     assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
 

@@ -116,7 +116,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optiona
 
 def _check_output(output: str, parser: argparse.ArgumentParser) -> None:
     r"""Refuse an unwritable --output now, not after the run's minutes (nothing is created here)."""
-    from captum_normxlogit.resources._cache import check_writable
+    from captum_normxlogit._utils.atomic import check_writable
 
     try:
         check_writable(Path(output) / "evaluation.csv")

@@ -156,7 +156,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
 
 def _check_output(option: str, path: str) -> None:
     from captum_normxlogit._commands.explain.logic import ExplainError
-    from captum_normxlogit.resources._cache import check_writable
+    from captum_normxlogit._utils.atomic import check_writable
 
     try:
         if Path(path).is_dir():
@@ -179,7 +179,7 @@ def _writing(option: str, path: str) -> Iterator[None]:
 
 
 def _write_png(path: str, result, scheme: str, special: set, merge_words: bool) -> None:
-    from captum_normxlogit.resources._cache import atomic_file
+    from captum_normxlogit._utils.atomic import atomic_file
     from captum_normxlogit.visualization import display_token, merge_subwords, plot_layer_heatmap
 
     scores = result.layer_scores

@@ -18,13 +18,15 @@ import torch
 from torch import Tensor, nn
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
+from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.padding import pad_token_id_or_eos
 from captum_normxlogit._utils.quiet import quiet_transformers as _quiet_transformers
 from captum_normxlogit.methods import IG, LAYER_IG, NORMXLOGIT, AttributionMethod, build_method, parse_method_keys
 
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
 
 DEFAULT_METHODS = (NORMXLOGIT.key, IG.key)
-KINDS = {"ForSequenceClassification": "classifier", "ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm"}
+KINDS = {"ForSequenceClassification": SEQUENCE_CLASSIFICATION, "ForMaskedLM": MASKED_LM, "ForCausalLM": CAUSAL_LM}
 _NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
 # Any one of these in a model folder holds a tokenizer; without them transformers would build an
 # empty vocabulary from the config alone and read every word as the unknown token.
@@ -48,7 +50,7 @@ class LoadedModel:
     Attributes:
         model (nn.Module): In eval mode.
         tokenizer: Its tokenizer.
-        kind (str): ``"classifier"``, ``"masked-lm"`` or ``"causal-lm"``.
+        kind (str): The model task (:mod:`captum_normxlogit._models.tasks`).
         name (str): Shown to the user.
     """
 
@@ -115,7 +117,7 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
                 model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
         except FileNotFoundError as error:
             raise ExplainError(f"the default model is not prepared: {error}") from None
-        return LoadedModel(model, tokenizer, "classifier", "fine-tuned all-MiniLM-L6-v2 sentiment classifier")
+        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, "fine-tuned all-MiniLM-L6-v2 sentiment classifier")
     folder = Path(path).expanduser()
     if not folder.exists():
         raise ExplainError(f"--model {path}: no such directory. Pass a local Hugging Face model folder.")
@@ -143,15 +145,15 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
             f"--model {path}: no tokenizer files there (one of {', '.join(TOKENIZER_FILES)}); without them every "
             "word would be read as an unknown token. Save it next to the model with tokenizer.save_pretrained()."
         )
-    loader = {"classifier": AutoModelForSequenceClassification, "masked-lm": AutoModelForMaskedLM,
-              "causal-lm": AutoModelForCausalLM}[kind]
+    loader = {SEQUENCE_CLASSIFICATION: AutoModelForSequenceClassification, MASKED_LM: AutoModelForMaskedLM,
+              CAUSAL_LM: AutoModelForCausalLM}[kind]
     try:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
     except Exception as error:  # broken weights or tokenizer files raise many kinds of error
         raise ExplainError(f"--model {path}: could not load it ({_one_line(error)}).") from None
-    if kind == "classifier" and int(model.config.num_labels) < 2:
+    if kind == SEQUENCE_CLASSIFICATION and int(model.config.num_labels) < 2:
         raise ExplainError(
             f"--model {path}: a regression head (one label) has no label to explain; explain needs classes."
         )
@@ -193,7 +195,7 @@ def _encode(loaded: LoadedModel, text: str, truncate: bool) -> Tuple[Tensor, Opt
     if n <= limit:
         return ids, None, None
     # A causal LM predicts what follows the end, so it keeps the end; the others keep the start.
-    side = "left" if loaded.kind == "causal-lm" else "right"
+    side = "left" if loaded.kind == CAUSAL_LM else "right"
     where = "last" if side == "left" else "first"
     if not truncate:
         raise ExplainError(
@@ -215,7 +217,7 @@ def _one_token(loaded: LoadedModel, target: str) -> int:
     if len(ids) != 1:
         pieces = loaded.tokenizer.convert_ids_to_tokens(ids)
         hint = ""
-        if loaded.kind == "causal-lm":
+        if loaded.kind == CAUSAL_LM:
             hint = " (a word after a space usually needs its leading space, e.g. ' Paris')"
         raise ExplainError(f"--target {target!r} is {len(ids)} tokens {pieces}; it must be exactly one token{hint}.")
     return ids[0]
@@ -236,7 +238,7 @@ def _label_index(loaded: LoadedModel, target: str) -> int:
 
 def _forward_func(loaded: LoadedModel, nx: NormXLogit, ids: Tensor) -> Callable[..., Tensor]:
     r"""What every method explains: ``f(inputs, attention_mask) -> (B, C or V)``."""
-    if loaded.kind != "masked-lm":
+    if loaded.kind != MASKED_LM:
         return nx.forward_func
     # NormXLogit's forward_func finds [MASK] in input_ids, which gradient methods replace by
     # embeddings; the position is fixed for one text, so read the logits there directly.
@@ -294,7 +296,7 @@ def explain(
     ids, truncated_from, warning = _encode(loaded, text, truncate)
     mask = torch.ones_like(ids)
     mask_id = getattr(tokenizer, "mask_token_id", None)
-    if kind == "masked-lm":
+    if kind == MASKED_LM:
         count = int((ids == mask_id).sum()) if mask_id is not None else 0
         if count != 1:
             raise ExplainError(
@@ -302,7 +304,7 @@ def explain(
                 f"once (found {count} after tokenization)."
             )
     try:
-        nx = NormXLogit(model, mask_token_id=mask_id if kind == "masked-lm" else None)
+        nx = NormXLogit(model, mask_token_id=mask_id if kind == MASKED_LM else None)
     except UnsupportedModelError as error:  # the one-line reason; check-model prints the rest
         raise ExplainError(
             f"{error.reason} (`normxlogit check-model <model folder>` shows both checks; from Python, pass a "
@@ -312,15 +314,15 @@ def explain(
     with torch.no_grad():
         probs = forward(ids, mask).float().softmax(-1)[0]
     predicted = int(probs.argmax())
-    if kind == "classifier":
+    if kind == SEQUENCE_CLASSIFICATION:
         names = {int(k): str(v) for k, v in model.config.id2label.items()}
         target_id = predicted if target is None else _label_index(loaded, target)
         describe = lambda i: names.get(i, str(i))  # noqa: E731
     else:
         target_id = predicted if target is None else _one_token(loaded, target)
         describe = lambda i: _token_string(tokenizer, i)  # noqa: E731
-    what = {"classifier": "", "masked-lm": "mask → ", "causal-lm": "next token "}[kind]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    what = {SEQUENCE_CLASSIFICATION: "", MASKED_LM: "mask → ", CAUSAL_LM: "next token "}[kind]
+    pad_id = pad_token_id_or_eos(tokenizer)
     if LAYER_IG.key in keys and pad_id is None:
         raise ExplainError(
             f"{LAYER_IG.key} replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."

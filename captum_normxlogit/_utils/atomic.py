@@ -1,0 +1,212 @@
+r"""
+Atomic file and folder writing: a file or folder under its final name is
+always complete.
+
+Every entry is written under a hidden ``.captum_normxlogit-tmp-<random>`` name
+in the same folder and renamed into place with :func:`os.replace` only once it
+is complete. These writers create nothing besides their own uniquely named
+temporary (and, when a folder is replaced, a ``.captum_normxlogit-old-<random>``
+one it removes itself) and the final entry, and they delete nothing else: a
+user's folder may hold anything. A SIGKILL cannot be cleaned up after, so a
+killed write may leave its temporary behind (:func:`is_own_temporary` names
+them); only the package's cache removes such leftovers, in its own folders
+(:mod:`captum_normxlogit.resources._cache`).
+
+Used by every file the package writes: the cache, HTML pages, reports,
+dataset shards and the benchmarks' result files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+__all__ = [
+    "OLD_PREFIX",
+    "TMP_PREFIX",
+    "atomic_dir",
+    "atomic_file",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable",
+    "is_own_temporary",
+    "remove_entry",
+]
+
+# One unambiguous, package-specific prefix for everything these writers create besides the final entry.
+_PREFIX = ".captum_normxlogit-"
+TMP_PREFIX = _PREFIX + "tmp-"
+OLD_PREFIX = _PREFIX + "old-"
+
+
+@functools.lru_cache(maxsize=None)
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path) -> None:
+    r"""Gives ``path`` the usual permissions (mkstemp/mkdtemp make it private)."""
+    base = 0o777 if path.is_dir() else 0o666
+    with contextlib.suppress(OSError):
+        os.chmod(path, base & ~_umask())
+
+
+def remove_entry(path: Path) -> None:
+    r"""Removes a file, link or folder tree; a missing one is fine.
+
+    Args:
+        path (pathlib.Path): the entry to remove.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def is_own_temporary(name: str) -> bool:
+    r"""Whether a file name is one of the temporaries these writers create (``.captum_normxlogit-tmp-*`` /
+    ``-old-*``): what a killed write may leave beside its final entry."""
+    return name.startswith((TMP_PREFIX, OLD_PREFIX))
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    r"""Moves ``tmp`` to ``final`` atomically, replacing a previous ``final``."""
+    if final.is_dir() and not final.is_symlink():
+        # os.replace cannot overwrite a non-empty directory: move it aside first.
+        old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=final.parent))
+        os.replace(final, old / final.name)
+        os.replace(tmp, final)
+        remove_entry(old)
+    else:
+        os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    r"""
+    Context manager that yields an empty temporary folder next to ``final``;
+    when the block exits normally the folder is renamed to ``final`` (replacing
+    any previous version), and when it raises the folder is deleted, so
+    ``final`` is never seen half-written.
+
+    Args:
+        final (pathlib.Path): the folder to create.
+
+    Returns:
+        Iterator[pathlib.Path]: the temporary folder to fill.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=final.parent))
+    try:
+        yield tmp
+        for path in (tmp, *tmp.rglob("*")):
+            _default_mode(path)
+        _replace(tmp, final)
+    finally:
+        if tmp.exists():
+            remove_entry(tmp)
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    r"""
+    Like :func:`atomic_dir`, for a single file: yields a temporary path (not
+    yet created) next to ``final`` that the block must write; it is fsynced and
+    renamed to ``final`` on success and deleted on failure (an exception,
+    ``KeyboardInterrupt``). Besides ``final`` it creates only its own temporary
+    ``.captum_normxlogit-tmp-<random>`` in the same folder and removes nothing
+    else there; after a SIGKILL that temporary may remain, ``final`` never
+    holds a part of the new content.
+
+    Args:
+        final (pathlib.Path): the file to create.
+
+    Returns:
+        Iterator[pathlib.Path]: the temporary path to write.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        _default_mode(tmp)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            remove_entry(tmp)
+
+
+def check_writable(final: Path) -> None:
+    r"""
+    Checks, without leaving anything behind, that :func:`atomic_file` can
+    write ``final``: its name fits the file system, no folder stands in its
+    place, and the nearest existing folder above it accepts a new file (probed
+    by creating and removing one temporary of ours, which also works where
+    permission bits say nothing, e.g. for root or read-only mounts). Missing
+    folders are not created here.
+
+    Args:
+        final (pathlib.Path): the file to be written.
+
+    Raises:
+        OSError: with a ``strerror`` that says what is wrong.
+    """
+    final = Path(final)
+    try:
+        limit = os.pathconf(_nearest_folder(final.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(final.name)) > limit:  # checked first: stat() of such a name fails itself
+        raise OSError(errno.ENAMETOOLONG, f"the file name is longer than {limit} bytes", str(final))
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder; pass a file name", str(final))
+    folder = _nearest_folder(final.parent)
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file, not a folder", str(final))
+    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+    os.close(fd)
+    os.unlink(name)
+
+
+def _nearest_folder(folder: Path) -> Path:
+    r"""``folder`` or its nearest existing ancestor (which may be a file)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    r"""
+    Writes ``data`` to ``final`` atomically (see :func:`atomic_file`).
+
+    Args:
+        final (pathlib.Path): the file to write.
+        data (bytes): its content.
+    """
+    with atomic_file(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(final: Path, text: str) -> None:
+    r"""
+    Writes ``text`` (UTF-8) to ``final`` atomically (see :func:`atomic_file`).
+
+    Args:
+        final (pathlib.Path): the file to write.
+        text (str): its content.
+    """
+    atomic_write_bytes(final, text.encode("utf-8"))
