@@ -9,11 +9,18 @@ against ablation for each minimum count in :data:`MIN_COUNTS`, with the protocol
 all minimum counts' candidates is measured once, so a word has the same effect in every
 column and the columns differ only by which words each minimum count ranks.
 
-The rule for changing the default (:func:`verdict`) is fixed here, before the run: a larger
-minimum count replaces :data:`~captum_normxlogit.dataset.summary.DEFAULT_MIN_COUNT` only if,
-for the default statistic and averaged over the two classes, both its Spearman correlation
-(rounded to 2 decimals) and its top-10 ablation effect (rounded to 3) are at least those of
-the current default; of several such counts the smallest wins (it hides the fewest words).
+The first rule for changing the default (:func:`verdict`) was fixed here, before the run:
+a larger minimum count replaces the current one (then 5, for ``lcb_z``) only if, averaged over
+the two classes, both its Spearman correlation (rounded to 2 decimals) and its top-10 ablation
+effect (rounded to 3) are at least those of the current one; of several such counts the
+smallest wins. It kept ``lcb_z`` with 5 (``rt_mincount_meta.json``), and with those defaults the
+real planted-shortcut MiniLM's marker came third. Since a dataset summary must find such a
+shortcut, the defaults are now chosen by :func:`choose_default`, on the committed tables of the
+three runs: of the (statistic, minimum count) pairs that rank the planted marker first on all
+held-out sentences of both planted-shortcut models (the real MiniLM and the tiny BERT of
+:mod:`~captum_normxlogit._experiments.planted_tiny`), the one with the best class-mean Spearman correlation on this run (ties:
+the larger top-10 effect, then the smaller count). That uses the shortcut run to choose, so it
+is no independent test of the choice; the README says so.
 
 Also measured, on a random subset: the correlation between each token's reading for the
 explained class and for the other class (``NormXLogit.attribute`` for both targets), which
@@ -32,20 +39,19 @@ import numpy as np
 import torch
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._experiments.dataset_summary import _encode, _frames, _log, _method, _write
+from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _encode, _frames, _log, _method, _write
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import method_frame
-from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC, STATISTICS, summarize
+from captum_normxlogit.dataset.summary import STATISTICS, summarize
 from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import NORMXLOGIT
 
-__all__ = ["MIN_COUNTS", "run_mincount", "target_other_correlation", "verdict"]
-
-MIN_COUNTS = (3, 5, 10, 20)
+__all__ = ["MIN_COUNTS", "choose_default", "run_mincount", "target_other_correlation", "verdict"]
 
 
-def verdict(agreement: Any, *, statistic: str = DEFAULT_STATISTIC, current: int = DEFAULT_MIN_COUNT) -> Dict[str, Any]:
-    r"""Apply the rule stated in the module docstring to a ``rank_agreement`` table with a
+
+def verdict(agreement: Any, *, statistic: str = "lcb_z", current: int = 5) -> Dict[str, Any]:
+    r"""Apply the first rule stated in the module docstring to a ``rank_agreement`` table with a
     ``min_count`` column.
 
     Returns:
@@ -62,6 +68,43 @@ def verdict(agreement: Any, *, statistic: str = DEFAULT_STATISTIC, current: int 
     return {"statistic": statistic, "current": current, "per_min_count": per, "qualifying": qualifying,
             "choice": qualifying[0] if qualifying else current}
 
+
+def choose_default(rt_mincount: Any, *marker_ranks: Any, source: str = NORMXLOGIT.name) -> Dict[str, Any]:
+    r"""The summary's defaults by the rule in the module docstring.
+
+    Args:
+        rt_mincount (pandas.DataFrame): ``rt_mincount.csv``: ``statistic``, ``min_count``,
+            ``spearman mean``, ``effect_at_k mean``.
+        *marker_ranks (pandas.DataFrame): one table per planted-shortcut run
+            (``shortcut_marker_rank.csv``, ``tiny_shortcut_marker_rank.csv``): ``sentences``
+            (only rows ``"<n> sentences, min_count <m>"`` count), ``source``, ``statistic`` and
+            the marker's rank. A pair must rank the marker first in every table.
+        source (str, optional): Which attribution's rows decide. Default: NormXLogit's name
+
+    Returns:
+        dict: ``finders`` (pairs ranking the marker first everywhere, with their RT agreement,
+        best first) and ``choice`` (``{"statistic", "min_count"}``, or ``None`` when no pair does).
+    """
+    found = None
+    for table in marker_ranks:
+        rank_col = next(c for c in table.columns if c.startswith("marker rank"))
+        here = set()
+        for _, row in table[table["source"] == source].iterrows():
+            head, _, tail = str(row["sentences"]).partition(", min_count ")
+            if tail and head.endswith(" sentences") and row[rank_col] == 1:
+                here.add((row["statistic"], int(tail)))  # subsets and rows without an explicit count do not decide
+        found = here if found is None else found & here
+    rt = rt_mincount.set_index(["statistic", "min_count"])
+    finders = []
+    for statistic, count in sorted(found or ()):
+        if (statistic, count) in rt.index:
+            r = rt.loc[(statistic, count)]
+            finders.append({"statistic": statistic, "min_count": count,
+                            "spearman": round(float(r["spearman mean"]), 2),
+                            "effect_at_k": round(float(r["effect_at_k mean"]), 3)})
+    finders.sort(key=lambda f: (-f["spearman"], -f["effect_at_k"], f["min_count"]))
+    choice = {"statistic": finders[0]["statistic"], "min_count": finders[0]["min_count"]} if finders else None
+    return {"finders": finders, "choice": choice}
 
 def _regular(tokens: Sequence[str], special: set) -> np.ndarray:
     return np.array([t not in special for t in tokens], dtype=bool)
@@ -134,7 +177,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
         mine = [effects[(effects["class"] == cls) & effects["item"].isin(words)] for cls, words in candidates[m].items()]
         parts.append(rank_agreement(summary, pd.concat(mine, ignore_index=True)).assign(min_count=m))
     agreement = pd.concat(parts, ignore_index=True)
-    decision = verdict(agreement)
+    decision = verdict(agreement)  # the first rule, as fixed before the run
 
     # Plain (explained class) against other-class readings, same tokens, on a random subset.
     pick = sorted(random.Random(seed).sample(range(len(ids)), min(corr_subset, len(ids))))

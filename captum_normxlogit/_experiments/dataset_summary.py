@@ -32,9 +32,10 @@ from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summar
 from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 
-__all__ = ["run_shortcut", "run_topwords"]
+__all__ = ["MIN_COUNTS", "run_shortcut", "run_topwords"]
 
 IG_STEPS = 16
+MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
 CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
 SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
 SOURCE_NAMES = {NORMXLOGIT.key: NORMXLOGIT.name, CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
@@ -127,6 +128,17 @@ def _pipeline_rank(model, tokenizer, texts: List[str], marker: str, folder: str)
             "min_count": summary.min_count, "marker_rank_positive": summary.rank_of(marker, "POSITIVE"),
             "top5_positive": summary.top("POSITIVE", 5)["item"].tolist()}
 
+
+def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
+    r"""``choose_default`` on this run's ranks and the committed RT and tiny-model tables (``None`` without them)."""
+    import pandas as pd
+
+    from captum_normxlogit._experiments.dataset_mincount import choose_default
+
+    rt, tiny = output_dir / "rt_mincount.csv", output_dir / "tiny_shortcut_marker_rank.csv"
+    if not (rt.exists() and tiny.exists()):
+        return None
+    return choose_default(pd.read_csv(rt), ranks, pd.read_csv(tiny))
 
 def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int = 300, n_top: int = 10,
                  n_random: int = 20, max_examples: int = 60, seed: int = 0, progress: bool = True,
@@ -221,14 +233,13 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
     ranks = []
-    for where, group in ((f"{len(ids)} sentences", summaries), (f"{ig_subset} of them", sub_summaries)):
-        for key, summary in group.items():
-            n_words = len(summary.top("POSITIVE", None))
-            for statistic in STATISTICS:
-                ranks.append({"sentences": where, "source": SOURCE_NAMES[key], "statistic": statistic,
-                              "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-                              "ranked words": n_words})
-    for min_count in (10, 20):  # how the fewest-examples rule moves the marker (post hoc, not the default)
+    for key, summary in sub_summaries.items():
+        n_words = len(summary.top("POSITIVE", None))
+        for statistic in STATISTICS:
+            ranks.append({"sentences": f"{ig_subset} of them", "source": SOURCE_NAMES[key], "statistic": statistic,
+                          "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
+                          "ranked words": n_words})
+    for min_count in MIN_COUNTS:  # every count, so choose_default can read the table
         for key, frame in frames.items():
             summary = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min_count)
             for statistic in STATISTICS:
@@ -263,7 +274,8 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
             "seconds": {k: round(f.attrs["seconds"], 2) for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()},
             "marker_ablation_effect": float(marker_row["effect"].iloc[0]) if len(marker_row) else None,
             "marker_ablation_rank": int(marker_row.index[0]) + 1 if len(marker_row) else None,
-            "measured_words_positive": len(pos), "attribute_dataset_summary": pipeline}
+            "measured_words_positive": len(pos), "attribute_dataset_summary": pipeline,
+            "default_rule": _default_rule(out, ranks)}
     meta_path = out / "shortcut_meta.json"
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)
@@ -280,7 +292,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m captum_normxlogit._experiments.dataset_summary",
                                      description="The real dataset-summary runs behind `make dataset`.")
-    parser.add_argument("--task", choices=("topwords", "shortcut", "mincount", "all"), default="all",
+    parser.add_argument("--task", choices=("tiny", "topwords", "shortcut", "mincount", "all"), default="all",
                         help="mincount: agreement with ablation by minimum count on the RT run")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="mincount only: the first N sentences (a quick check)")
@@ -291,6 +303,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.task in ("tiny", "all"):
+        from captum_normxlogit._experiments.planted_tiny import run_tiny
+
+        start = time.perf_counter()
+        result = run_tiny(args.output, folder=str(Path(args.html_dir) / "tiny-attributions"))
+        print(f"tiny: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(map(str, result["paths"])))
     if args.task in ("topwords", "all"):
         start = time.perf_counter()
         result = run_topwords(args.output, html=str(Path(args.html_dir) / "topwords.html"))

@@ -1,12 +1,13 @@
-"""The rule that decides the default minimum count from the RT run, and the target/other
-correlation the README quotes, on hand-made tables."""
+"""The rules that chose the summary's defaults (the first minimum-count rule on the RT run, then
+choose_default on the RT and planted-shortcut tables), and the target/other correlation the README
+quotes, on hand-made and on the committed tables."""
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from captum_normxlogit._experiments.dataset_mincount import target_other_correlation, verdict
+from captum_normxlogit._experiments.dataset_mincount import choose_default, target_other_correlation, verdict
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC
 
 
@@ -31,14 +32,46 @@ def test_a_larger_count_wins_only_when_at_least_as_good_on_both_and_the_smallest
     assert verdict(missing, statistic="lcb_z", current=5)["choice"] == 5  # a class without words is no win
 
 
-def test_committed_verdict_matches_the_committed_table_and_the_default():
-    table = pd.read_csv(Path(__file__).parents[2] / "benchmarks/results/dataset/rt_mincount.csv")
-    mine = table[table["statistic"] == DEFAULT_STATISTIC].set_index("min_count")
+RESULTS = Path(__file__).parents[2] / "benchmarks/results/dataset"
+
+
+def test_committed_first_verdict_matches_the_committed_table():
+    table = pd.read_csv(RESULTS / "rt_mincount.csv")
+    mine = table[table["statistic"] == "lcb_z"].set_index("min_count")  # the first rule judged lcb_z at 5
     per = {m: (round((r["spearman NEGATIVE"] + r["spearman POSITIVE"]) / 2, 2),
                round((r["effect_at_k NEGATIVE"] + r["effect_at_k POSITIVE"]) / 2, 3)) for m, r in mine.iterrows()}
-    larger = [m for m in per if m > DEFAULT_MIN_COUNT and per[m][0] >= per[DEFAULT_MIN_COUNT][0]
-              and per[m][1] >= per[DEFAULT_MIN_COUNT][1]]
-    assert (min(larger) if larger else DEFAULT_MIN_COUNT) == DEFAULT_MIN_COUNT  # the default is what the rule says
+    larger = [m for m in per if m > 5 and per[m][0] >= per[5][0] and per[m][1] >= per[5][1]]
+    assert larger == []  # nothing beat 5 on the RT run alone
+
+
+def _ranks(rows):
+    return pd.DataFrame([{"sentences": where, "source": "NormXLogit", "statistic": stat, "marker rank (POSITIVE)": rank}
+                         for where, stat, rank in rows])
+
+
+def _rt(rows):
+    return pd.DataFrame([{"statistic": stat, "min_count": m, "spearman mean": rho, "effect_at_k mean": eff}
+                         for stat, m, rho, eff in rows])
+
+
+def test_choose_default_takes_the_best_agreeing_pair_among_those_that_find_the_marker():
+    rt = _rt([("a", 5, 0.9, 0.2), ("a", 10, 0.6, 0.1), ("b", 10, 0.6, 0.15), ("b", 20, 0.7, 0.05)])
+    ranks = _ranks([("100 sentences, min_count 5", "a", 2),  # best on RT, but misses the marker
+                    ("100 sentences, min_count 10", "a", 1), ("100 sentences, min_count 10", "b", 1),
+                    ("100 sentences, min_count 20", "b", 3),
+                    ("20 of them", "a", 1), ("100 sentences", "a", 1)])  # a subset, and a row without a count
+    out = choose_default(rt, ranks)
+    assert out["choice"] == {"statistic": "b", "min_count": 10}  # ties on Spearman: the larger effect wins
+    assert [(f["statistic"], f["min_count"]) for f in out["finders"]] == [("b", 10), ("a", 10)]
+    assert choose_default(rt, _ranks([("100 sentences, min_count 5", "a", 2)]))["choice"] is None
+    other = _ranks([("50 sentences, min_count 10", "a", 1), ("50 sentences, min_count 10", "b", 4)])
+    assert choose_default(rt, ranks, other)["choice"] == {"statistic": "a", "min_count": 10}  # must find it in both
+
+
+def test_the_defaults_are_what_choose_default_says_on_the_committed_tables():
+    out = choose_default(pd.read_csv(RESULTS / "rt_mincount.csv"), pd.read_csv(RESULTS / "shortcut_marker_rank.csv"),
+                         pd.read_csv(RESULTS / "tiny_shortcut_marker_rank.csv"))
+    assert out["choice"] == {"statistic": DEFAULT_STATISTIC, "min_count": DEFAULT_MIN_COUNT}
 
 
 def test_target_other_correlation_by_hand():

@@ -31,7 +31,7 @@ def test_marker_ranks_as_committed(shortcut, tmp_path):
     handle = attribute_dataset(model, tokenizer, texts, tmp_path / "out", max_length=64, truncation=True,
                                progress=False)
     summary = handle.summary()
-    assert summary.min_count == 5  # the default, kept by the RT run (rt_mincount.md), not by this model
-    assert summary.rank_of("zebra", "POSITIVE") == 3  # lcb_z, min_count 5: benchmarks/results/dataset
-    assert handle.summary(min_count=10).rank_of("zebra", "POSITIVE") == 1
-    assert summary.rank_of("zebra", "POSITIVE", statistic="mean_maxabs") > 10  # the naive summary misses it
+    assert (summary.statistic, summary.min_count) == ("mean_z", 10)  # the defaults (choose_default)
+    assert summary.rank_of("zebra", "POSITIVE") == 1  # benchmarks/results/dataset/shortcut_marker_rank.md
+    assert handle.summary(statistic="lcb_z", min_count=5).rank_of("zebra", "POSITIVE") == 3  # the old defaults
+    assert handle.summary(statistic="mean_maxabs", min_count=5).rank_of("zebra", "POSITIVE") > 10  # the naive one

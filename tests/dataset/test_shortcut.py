@@ -6,7 +6,7 @@ import transformers as T
 
 from captum_normxlogit.dataset import DEFAULT_STATISTIC, attribute_dataset, open_attribution
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects
-from tests.dataset import _planted as P
+from captum_normxlogit._experiments import planted_tiny as P
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return T.BertTokenizer(vocab={w: i for i, w in enumerate(P.NAMES)}, do_lower_case=False, model_max_length=32)
+    return P.tokenizer()
 
 
 def test_the_shortcut_is_learned(planted):

@@ -147,7 +147,7 @@ def test_bad_options_are_refused():
 
 
 def test_views_write_markdown_csv_png_and_html(tmp_path):
-    summary = summarize(_frame(), special_tokens=SPECIAL, min_count=1)
+    summary = summarize(_frame(), special_tokens=SPECIAL, min_count=1, statistic="lcb_z")  # NaN for a word seen once
     text = summary_markdown(summary, 3)
     assert "### POS" in text and "### NEG" in text and "1 skipped" in text and "Special tokens" in text
     assert markdown_table(pd.DataFrame({"a": [1.5, math.nan], "b": ["x|y", "z"]})).splitlines() == [
@@ -161,6 +161,6 @@ def test_views_write_markdown_csv_png_and_html(tmp_path):
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     first = summary.top("POS", 1)["item"].iloc[0]
     assert page.startswith("<!DOCTYPE html>") and f"<h2>POS #1: {first}</h2>" in page
-    assert "NEG #1" not in page  # NEG words are seen once: no lower bound, not ranked by the default
+    assert "NEG #1" not in page  # NEG words are seen once: no lower bound, not ranked by lcb_z
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.html", "s.png"]  # no temporary left
     np.testing.assert_array_equal(summary.top("POS", 2)["rank"], [1, 2])

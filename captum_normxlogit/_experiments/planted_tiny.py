@@ -1,4 +1,5 @@
-"""A tiny BERT classifier trained in seconds on data with a planted marker token.
+r"""A tiny BERT classifier trained in seconds on data with a planted marker token, and where the
+dataset summary ranks the marker (``run_tiny``, one of the two runs that choose the summary's defaults).
 
 Vocabulary: 0 [PAD], 1 [CLS], 2 [SEP], 3 [MASK], 4 "zebra" (the marker), 5..98 "w5".."w98".
 Each example has a random label; about a third of its words come from a class's own words
@@ -9,10 +10,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import List, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 import torch
 import transformers as T
+
+from captum_normxlogit._utils.padding import pad_batch
+
+__all__ = ["Planted", "accuracy", "make_data", "run_tiny", "tokenizer", "train_planted"]
 
 PAD, CLS, SEP, MASK, MARKER = 0, 1, 2, 3, 4
 VOCAB = 99
@@ -22,6 +28,8 @@ NAMES = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "zebra"] + [f"w{i}" for i in range
 
 @dataclass
 class Planted:
+    r"""The trained model and its held-out examples (ids, tokens, labels, which carry the marker)."""
+
     model: torch.nn.Module
     input_ids: List[List[int]]
     tokens: List[List[str]]
@@ -30,6 +38,7 @@ class Planted:
 
 
 def make_data(n: int, share: float, seed: int) -> Tuple[List[List[int]], List[int], List[bool]]:
+    r"""``n`` examples (ids with [CLS]/[SEP]), their labels and whether the marker was planted."""
     rng = random.Random(seed)
     rows, labels, marked = [], [], []
     for _ in range(n):
@@ -48,16 +57,11 @@ def make_data(n: int, share: float, seed: int) -> Tuple[List[List[int]], List[in
 
 
 def _pad(rows: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), PAD)
-    mask = torch.zeros_like(ids)
-    for b, r in enumerate(rows):
-        ids[b, :len(r)] = torch.tensor(r)
-        mask[b, :len(r)] = 1
-    return ids, mask
+    return pad_batch(rows, PAD)
 
 
 def train_planted(share: float = 0.25, n_train: int = 800, n_test: int = 300, steps: int = 150, seed: int = 0) -> Planted:
+    r"""Train the tiny classifier (seeded; a few seconds on one thread) and draw its held-out examples."""
     torch.manual_seed(seed)
     config = T.BertConfig(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
@@ -82,7 +86,49 @@ def train_planted(share: float = 0.25, n_train: int = 800, n_test: int = 300, st
 
 
 def accuracy(model: torch.nn.Module, rows: List[List[int]], labels: List[int]) -> float:
+    r"""Share of ``rows`` the model labels as ``labels``."""
     with torch.no_grad():
         ids, mask = _pad(rows)
         pred = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
     return float((pred == torch.tensor(labels)).float().mean())
+
+
+def tokenizer() -> Any:
+    r"""A word-level BERT tokenizer over :data:`NAMES` (one token per word)."""
+    return T.BertTokenizer(vocab={w: i for i, w in enumerate(NAMES)}, do_lower_case=False, model_max_length=32)
+
+
+def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") -> Dict[str, Any]:
+    r"""Train the tiny model on one thread, run ``attribute_dataset`` on its held-out examples, and
+    write the marker's rank for every statistic and minimum count (``tiny_shortcut_marker_rank``).
+
+    Returns:
+        dict: ``ranks`` (table) and the written ``paths``.
+    """
+    import pandas as pd
+
+    from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _write
+    from captum_normxlogit.dataset import attribute_dataset
+    from captum_normxlogit.dataset.summary import STATISTICS
+    from captum_normxlogit.methods import NORMXLOGIT
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the test suite trains it: the seeded run gives the same model
+    try:
+        planted = train_planted()
+    finally:
+        torch.set_num_threads(threads)
+    texts = [" ".join(tokens[1:-1]) for tokens in planted.tokens]
+    handle = attribute_dataset(planted.model, tokenizer(), texts, folder, resume=False, progress=False)
+    rows = []
+    for min_count in MIN_COUNTS:
+        summary = handle.summary(min_count=min_count)
+        for statistic in STATISTICS:
+            rows.append({"sentences": f"{len(texts)} sentences, min_count {min_count}", "source": NORMXLOGIT.name,
+                         "statistic": statistic,
+                         "marker rank (POSITIVE)": summary.rank_of(NAMES[MARKER], "POSITIVE", statistic=statistic),
+                         "ranked words": len(summary.top("POSITIVE", None))})
+    ranks = pd.DataFrame(rows)
+    paths = _write(Path(output_dir), "tiny_shortcut_marker_rank", ranks,
+                   f"Rank of the planted marker '{NAMES[MARKER]}' for POSITIVE, tiny BERT trained here")
+    return {"ranks": ranks, "paths": paths}
