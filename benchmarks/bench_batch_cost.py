@@ -13,7 +13,13 @@ against padding. Seconds per padded token by batch size show whether large
 batches pay (they need not on a CPU, where a big batch's activations leave the
 cache).
 
-Usage: nice python benchmarks/bench_batch_cost.py [--threads 1] [--repeats 3]
+First, the cuts of the 4,000 Rotten-Tomatoes sentences (shards of 1,024,
+8,192 padded tokens) for several overheads: padded tokens, batches, the
+dynamic programme's time per shard, and the modelled cost against the best
+cut for the smallest and largest overhead this script measured;
+``--cuts-only`` stops there.
+
+Usage: nice python benchmarks/bench_batch_cost.py [--threads 1] [--repeats 3] [--cuts-only]
 """
 from __future__ import annotations
 
@@ -29,12 +35,44 @@ import torch
 WIDTHS = (16, 32, 64)
 TOKENS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)  # padded tokens per batch; count = tokens // width
 LINEAR_UP_TO = 1024  # the line is fitted on batches up to this size, before cache effects bend it
+SHARD, BUDGET = 1024, 8192  # attribute_dataset's defaults
+OVERHEADS = (None, 0, 22, 32, 64, 95, 128)  # None: fewest batches, then least padding
+MEASURED_OVERHEAD = (22, 95)  # the range this script's fit gave (benchmarks/results/bench_batch_cost_cpu.md)
+
+
+def _cuts(tokenizer, texts) -> None:
+    r"""Padded tokens and batches of the sentences by overhead, the programme's time, the modelled cost."""
+    from captum_normxlogit.dataset._batching import token_budget_batches
+
+    lengths = [len(x) for x in tokenizer(texts)["input_ids"]]
+    shards = [lengths[s:s + SHARD] for s in range(0, len(lengths), SHARD)]
+    found = {}
+    for overhead in OVERHEADS:
+        start = time.perf_counter()
+        cut = [token_budget_batches(shard, BUDGET, overhead) for shard in shards]
+        seconds = (time.perf_counter() - start) / len(shards)
+        padded = sum(len(b) * max(shard[i] for i in b) for shard, batches in zip(shards, cut) for b in batches)
+        found[overhead] = (padded, sum(len(batches) for batches in cut), seconds)
+    print(f"Cuts of the {len(lengths):,} Rotten-Tomatoes sentences ({sum(lengths):,} tokens), shards of {SHARD}, "
+          f"at most {BUDGET} padded tokens per batch:\n")
+    print("| overhead_tokens | padded tokens | batches | ms per shard | "
+          + " | ".join(f"modelled cost vs best, overhead {o}" for o in MEASURED_OVERHEAD) + " |")
+    print("|---|---:|---:|---:|" + "---:|" * len(MEASURED_OVERHEAD))
+    for overhead, (padded, batches, seconds) in found.items():
+        rel = []
+        for true in MEASURED_OVERHEAD:  # padded + overhead x batches, against the best of these cuts
+            best = min(p + true * b for p, b, _ in found.values())
+            rel.append(f"{(padded + true * batches) / best - 1:+.2%}")
+        print(f"| {overhead} | {padded:,} | {batches} | {seconds * 1e3:.1f} | " + " | ".join(rel) + " |")
+    print()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--cuts-only", action="store_true",
+                        help="only the cuts of the 4,000 sentences by overhead (no model run, seconds)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -44,6 +82,9 @@ def main() -> int:
 
     model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
     texts = [text for text, _ in rotten_tomatoes_sentences()]
+    _cuts(tokenizer, texts)
+    if args.cuts_only:
+        return 0
     nx = NormXLogit(model)
     ids = tokenizer(texts, truncation=True, max_length=max(WIDTHS), padding="max_length",
                     return_tensors="pt")["input_ids"]
