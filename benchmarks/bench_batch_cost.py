@@ -121,7 +121,8 @@ def main() -> int:
         my = statistics.fmean(t for _, t in pts)
         slope = sum((p - mx) * (t - my) for p, t in pts) / sum((p - mx) ** 2 for p, _ in pts)
         overhead = my - slope * mx
-        print(f"width {width}, batches of up to {LINEAR_UP_TO} padded tokens: seconds = {overhead * 1e3:.2f} ms + {slope * 1e6:.1f} us x padded tokens "
+        print(f"width {width}, batches of up to {LINEAR_UP_TO} padded tokens: seconds = {overhead * 1e3:.2f} ms + "
+              f"{slope * 1e6:.1f} us x padded tokens "
               f"(overhead = {overhead / slope:.0f} padded tokens)")
     return 0
 

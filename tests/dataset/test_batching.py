@@ -9,7 +9,9 @@ import random
 
 import pytest
 
-from captum_normxlogit.dataset._batching import token_budget_batches
+from captum_normxlogit.dataset import api
+from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
+from tests.dataset import _saved as S
 
 
 def _padded(lengths, batches):
@@ -108,3 +110,17 @@ def test_bad_arguments():
         token_budget_batches([1], 0)
     with pytest.raises(ValueError, match="overhead_tokens"):
         token_budget_batches([1], 10, -1)
+
+
+def test_attribute_dataset_on_a_cpu_cuts_with_the_cpu_overhead(tmp_path, monkeypatch):
+    seen = []
+
+    def spy(lengths, max_tokens, overhead_tokens=None):
+        seen.append((list(lengths), max_tokens, overhead_tokens))
+        return token_budget_batches(lengths, max_tokens, overhead_tokens)
+
+    monkeypatch.setattr(api, "token_budget_batches", spy)
+    res = api.attribute_dataset(S.classifier(), S.wordpiece(), S.SENTENCES, tmp_path / "out", shard_size=4,
+                                max_tokens_per_batch=40, progress=False)
+    assert res.to_pandas()["index"].tolist() == list(range(len(S.SENTENCES)))
+    assert seen and all(max_tokens == 40 and overhead == CPU_BATCH_OVERHEAD_TOKENS for _, max_tokens, overhead in seen)
