@@ -5,7 +5,7 @@ Data: the 4,000 Rotten-Tomatoes sentences, in file order.
 
 * (a) bare forward: ``model(...)`` under ``no_grad`` over the very batches
   ``attribute_dataset`` builds (length-sorted within each 1,024-example shard,
-  8,192 padded tokens per batch), tokenized and padded beforehand: the
+  at most 8,192 padded tokens per batch, cut as on a CPU), tokenized and padded beforehand: the
   model's own cost and nothing else;
 * (b) ``attribute_dataset`` end to end: tokenization, checks, NormXLogit,
   Parquet shards and manifest;
@@ -58,12 +58,12 @@ def _model():
 
 def _length_aware_batches(tokenizer, texts: List[str]):
     r"""The batches attribute_dataset runs, padded ahead of time (same sort window, same budget)."""
-    from captum_normxlogit.dataset._batching import token_budget_batches
+    from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 
     batches = []
     for start in range(0, len(texts), SHARD):
         ids = tokenizer(texts[start:start + SHARD])["input_ids"]
-        for batch in token_budget_batches([len(x) for x in ids], BUDGET):
+        for batch in token_budget_batches([len(x) for x in ids], BUDGET, CPU_BATCH_OVERHEAD_TOKENS):
             width = max(len(ids[i]) for i in batch)
             padded = torch.zeros((len(batch), width), dtype=torch.long)
             mask = torch.zeros_like(padded)
@@ -218,7 +218,7 @@ def main() -> int:
 
     load = os.getloadavg()[1]
     lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; shard {SHARD}, {BUDGET} padded tokens per batch; run under `nice` "
+             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; run under `nice` "
              f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
              f"{load:.1f} at the end).", ""]
     if "time" in parts:
@@ -227,8 +227,8 @@ def main() -> int:
                 ("c", f"NormXLogit, fixed batches of {FIXED_BATCH} in file order (tokenize + pad per batch)"),
                 ("d", f"IntegratedGradients {IG_STEPS} steps: {IG_EXAMPLES} examples measured "
                       f"({ig_measured:.1f} s), extrapolated x{n // IG_EXAMPLES}")]
-        lines += [f"Medians of {args.repeats} interleaved runs; padded tokens: {padded_sorted:,} length-aware vs "
-                  f"{padded_fixed[0]:,} fixed-count.", "",
+        lines += [f"Medians of {args.repeats} interleaved runs; padded tokens: {padded_sorted:,} length-aware "
+                  f"({len(batches)} batches) vs {padded_fixed[0]:,} fixed-count ({-(-n // FIXED_BATCH)} batches).", "",
                   "| run | seconds | examples/s | tokens/s | throughput / (a) |", "|---|---:|---:|---:|---:|"]
         for key, label in rows:
             t = median[key]

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit.dataset import _targets
-from captum_normxlogit.dataset._batching import token_budget_batches
+from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
 from captum_normxlogit.dataset._manifest import (
     FORMAT,
@@ -204,7 +204,10 @@ def attribute_dataset(
         layers (None, "all", int or list of int, optional): Also store
             ``layer_scores`` for these hidden states (0 = embeddings). Default: None
         max_tokens_per_batch (int, optional): Budget of ``batch_size *
-            padded_length``. Default: 8192
+            padded_length`` (an upper bound: on a CPU the batches are cut to
+            the least padding plus a small per-batch cost and are mostly
+            smaller; on an accelerator as few batches as the budget allows,
+            with the least padding among them). Default: 8192
         max_length (int, optional): Token limit below the model's own. Default: None
         truncation (bool, optional): Cut over-long texts (classifiers and masked
             LMs keep the start, causal LMs the end) instead of treating them as
@@ -263,8 +266,10 @@ def attribute_dataset(
     ctx.barrier()
 
     started = time.perf_counter()
+    # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
+    overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
     shards = _run_shards(task, source, out, manifest["fingerprint"], ctx, shard_size, limit, on_error,
-                         max_tokens_per_batch, progress)
+                         max_tokens_per_batch, overhead, progress)
     ctx.barrier()  # all ranks' shards are on disk
     if ctx.is_main:
         manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
@@ -278,7 +283,7 @@ def attribute_dataset(
 
 
 def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, limit: Optional[int], on_error: str,
-                max_tokens: int, progress: bool) -> List[Dict[str, Any]]:
+                max_tokens: int, overhead: Optional[int], progress: bool) -> List[Dict[str, Any]]:
     r"""Compute this rank's shards that are not finished yet; returns every shard's (first_index, rows)."""
     from tqdm.auto import tqdm
 
@@ -307,7 +312,7 @@ def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, li
                 first = min(errors, key=lambda row: row["index"])
                 raise DatasetRowError(first["index"], first["error"])
             rows = list(errors)
-            for batch in token_budget_batches([ex.length for ex in examples], max_tokens):
+            for batch in token_budget_batches([ex.length for ex in examples], max_tokens, overhead):
                 chosen = [examples[i] for i in batch]
                 rows.extend(task.run(chosen))
                 tokens_done += sum(len(ex.ids) for ex in chosen)

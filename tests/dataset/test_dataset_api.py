@@ -17,7 +17,6 @@ from captum_normxlogit.dataset import (
     column,
     open_attribution,
 )
-from captum_normxlogit.dataset._batching import token_budget_batches
 from tests._reference import reference
 from tests.dataset import _saved as S
 
@@ -185,18 +184,6 @@ def test_local_files_and_batching_do_not_change_rows(tmp_path, tok):
     for x, y in zip(a.scores, b.scores):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
     assert a.label_id.tolist() == [i % 3 for i in range(len(S.SENTENCES))]
-
-
-def test_token_budget_batches():
-    lengths = [3, 9, 1, 9, 4, 4, 2]
-    batches = token_budget_batches(lengths, 18)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for batch in batches:
-        assert len(batch) * max(lengths[i] for i in batch) <= 18 or len(batch) == 1
-    assert batches[0] == [1, 3]  # longest first, ties in original order
-    assert token_budget_batches([50], 10) == [[0]]
-    with pytest.raises(ValueError):
-        token_budget_batches([1], 0)
 
 
 def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):

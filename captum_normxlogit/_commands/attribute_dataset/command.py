@@ -53,7 +53,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
     cmd.add_argument("--foil", default=None, help="a contrastive alternative to the target (same forms)")
     cmd.add_argument("--layers", type=_layers, default=None, help="also store layer-wise scores: all or 0,3,6")
     cmd.add_argument("--max-tokens-per-batch", type=int, default=8192,
-                     help="batch budget of batch size x padded length (default: %(default)s)")
+                     help="upper bound on batch size x padded length per batch (default: %(default)s)")
     cmd.add_argument("--max-length", type=int, default=None, help="token limit below the model's own")
     cmd.add_argument("--truncate", action="store_true", help="cut over-long texts instead of treating them as errors")
     cmd.add_argument("--shard-size", type=int, default=1024, help="examples per shard (default: %(default)s)")
