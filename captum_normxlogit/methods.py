@@ -101,6 +101,21 @@ class NormXLogitMethod(AttributionMethod):
         self._target_ids = None if target_ids is None else torch.as_tensor(list(target_ids), dtype=torch.long)
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
+        r"""NormXLogit's scores for ``variant``: norm × logit, the logit alone, or the
+        embedding norm alone (which ignores ``target``).
+
+        Args:
+            input_ids (Tensor): Token ids, shape ``(B, T)``.
+            attention_mask (Tensor): 1 for real tokens, 0 for pads, shape ``(B, T)``.
+            target (Tensor): The class per example, shape ``(B,)``; with ``target_ids``
+                an index into it, else the head row itself.
+
+        Returns:
+            *Tensor* of scores, shape ``(B, T)`` (pads not yet zeroed: call the object).
+
+        Raises:
+            ValueError: A target outside ``0..len(target_ids) - 1``.
+        """
         if self.variant == NORM.key:
             return self._nx.embedding_norm(input_ids, additional_forward_args=(attention_mask,))
         if self._target_ids is not None:
@@ -143,6 +158,16 @@ class RandomMethod(AttributionMethod):
         return torch.stack(rows)
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
+        r"""Uniform scores in ``[0, 1)``, every row drawn with ``seed`` (``target`` is ignored).
+
+        Args:
+            input_ids (Tensor): Token ids, shape ``(B, T)``; only its shape and device are used.
+            attention_mask (Tensor): Shape ``(B, T)``; unused here (calling the object zeroes pads).
+            target (Tensor): Shape ``(B,)``; unused.
+
+        Returns:
+            *Tensor* of scores, shape ``(B, T)``, on ``input_ids``' device.
+        """
         return self.item_scores([0] * input_ids.shape[0], input_ids.shape[1]).to(input_ids.device)
 
 

@@ -62,31 +62,23 @@ def _api_page(module: str) -> str:
         links = ", ".join(f"[`{m}`]({Path(_page_name(m)).name})" for m in others)
         lines += [f"The other public modules: {links}.", ""]
     for name in exported:
-        shadowed = _shadowed_module(module, name)
-        if shadowed:
-            # `module.name` is both a sub-module and the object that hides it: griffe takes
-            # the sub-module, so the object is documented on the sub-module's page.
-            target = f"{shadowed}.{name}"
-            lines += [
-                f"## `{name}`",
-                "",
-                f"`{module}.{name}` is [`{target}`]({Path(_page_name(shadowed)).name}#{target}).",
-                "",
-            ]
-        else:
-            lines += [f"::: {module}.{name}", ""]
+        _refuse_shadowing(module, name)
+        lines += [f"::: {module}.{name}", ""]
     return "\n".join(lines)
 
 
-def _shadowed_module(module: str, name: str) -> str | None:
-    r"""The sub-module ``module.name`` when the attribute ``name`` is another object, else None."""
+def _refuse_shadowing(module: str, name: str) -> None:
+    r"""Fail the build when ``module.name`` is both a sub-module and another object that hides it.
+
+    griffe would document the sub-module under that name, not the object users get; the package
+    has no such name (issue 11: ``comparison/`` exports ``compare``), and this keeps it so.
+    """
     package = importlib.import_module(module)
     # Look in the package's own folder (an import finder, e.g. an editable install's, may answer
     # for another copy of the package).
     submodules = {info.name for info in pkgutil.iter_modules(getattr(package, "__path__", []))}
-    if name not in submodules or inspect.ismodule(getattr(package, name)):
-        return None
-    return f"{module}.{name}"
+    if name in submodules and not inspect.ismodule(getattr(package, name)):
+        raise ValueError(f"{module}.{name} is both a sub-module and the object that hides it; rename one of them.")
 
 
 def _notebook_page(path: Path) -> str:

@@ -39,6 +39,18 @@ class AttributionMethod:
     signed: bool = True
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
+        r"""The method's raw scores; subclasses implement it. Call the object instead,
+        which checks the shapes first and zeroes the pads afterwards.
+
+        Args:
+            input_ids (Tensor): Token ids, shape ``(B, T)``.
+            attention_mask (Tensor): 1 for real tokens, 0 for pads, shape ``(B, T)``.
+            target (Tensor): The class (or vocabulary id) each example is explained
+                for, shape ``(B,)``, long, on ``input_ids``' device.
+
+        Returns:
+            *Tensor* of scores, shape ``(B, T)``; pad positions may hold anything.
+        """
         raise NotImplementedError
 
     def __call__(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
@@ -163,6 +175,19 @@ class CaptumMethod(AttributionMethod):
         return ids if self.inputs == "ids" else self.model.get_input_embeddings()(ids).detach()
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
+        r"""Run the Captum attribution in eval mode on ids or word embeddings (``inputs``),
+        with the chosen baseline and ``attribute_kwargs``, and reduce ``(B, T, H)`` scores
+        with ``reduction``.
+
+        Args:
+            input_ids (Tensor): Token ids, shape ``(B, T)``.
+            attention_mask (Tensor): 1 for real tokens, 0 for pads, shape ``(B, T)``;
+                passed to the forward function.
+            target (Tensor): The class (or vocabulary id) per example, shape ``(B,)``.
+
+        Returns:
+            *Tensor* of scores, shape ``(B, T)`` (pads not yet zeroed: call the object).
+        """
         with eval_mode(self.model):
             if self.inputs == "embeds":
                 with torch.no_grad():
