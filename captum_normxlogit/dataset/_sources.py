@@ -18,6 +18,14 @@ __all__ = ["FILE_BUILDERS", "Source", "open_source"]
 #: File suffix -> ``datasets`` builder.
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 
+#: How much of a file ``datasets`` reads at once, per builder. Its defaults (10 MB of JSON lines,
+#: 10,000 CSV rows) make the streaming window grow with the file up to that size: the json builder
+#: also parses its whole first chunk into Python dicts to look for mixed types, and the freed memory
+#: stays in the process. Reading the first 1,024 rows of a 5 MB ``.jsonl`` (40,000 short sentences)
+#: raised RSS by 44 MiB with the default and by 2 MiB with 256 KiB chunks (the same as for a 0.5 MB
+#: file), at no measurable cost in speed: the model dominates.
+READ_CHUNKS = {"json": {"chunksize": 256 << 10}, "csv": {"chunksize": 1024}}
+
 Record = Dict[str, Any]
 
 
@@ -157,7 +165,8 @@ def _open_file(path: Path, columns: Sequence[str]) -> Source:
     elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
         with open(path, "rb") as handle:
             length = sum(1 for line in handle if line.strip())
-    stream = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", streaming=True)
+    stream = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", streaming=True,
+                                   **READ_CHUNKS.get(builder, {}))
     available = list(stream.features) if stream.features is not None else None
     if available is None:  # json / csv: the columns are known once the first row is read
         first = next(iter(stream), None)
