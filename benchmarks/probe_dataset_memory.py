@@ -7,6 +7,8 @@ every shard, relative to the RSS at the start of the call:
 
 * ``rss``: resident memory between shards; ``peak``: the highest RSS during
   that shard (the mark is reset after each one);
+* ``anon``/``file``: anonymous and file-backed resident memory, absolute MiB;
+  ``threads``: the process's thread count;
 * ``heap``/``used``/``mmap``: glibc's ``mallinfo2`` (heap obtained from the
   system, bytes in use in it, bytes in mmapped blocks), absolute MiB;
 * ``pa``: bytes held by pyarrow's default pool (now / its maximum so far);
@@ -53,6 +55,11 @@ def _mallinfo() -> dict:
     return {"heap": info.arena / MIB, "used": info.uordblks / MIB, "mmap": info.hblkhd / MIB}
 
 
+def _threads() -> int:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("Threads:"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--times", type=int, default=10, help="copies of the 4,000 sentences (default: %(default)s)")
@@ -86,7 +93,8 @@ def main() -> int:
     write_shard = api.write_shard
 
     def sample(tag):
-        row = {"tag": tag, "rss": status_mib("VmRSS"), "peak": status_mib("VmHWM"), **_mallinfo(),
+        row = {"tag": tag, "rss": status_mib("VmRSS"), "peak": status_mib("VmHWM"), "anon": status_mib("RssAnon"),
+               "file": status_mib("RssFile"), "threads": _threads(), **_mallinfo(),
                "pa": pa.total_allocated_bytes() / MIB, "pa_max": pa.default_memory_pool().max_memory() / MIB}
         if args.tracemalloc:
             row["py"] = tracemalloc.get_traced_memory()[0] / MIB
@@ -114,6 +122,7 @@ def main() -> int:
     base = samples[0]["rss"]
     for row in samples:
         line = (f"{row['tag']!s:>5}  rss +{row['rss'] - base:6.1f}  peak +{row['peak'] - base:6.1f}  "
+                f"anon {row['anon']:6.1f}  file {row['file']:5.1f}  threads {row['threads']:3d}  "
                 f"heap {row['heap']:6.1f}  used {row['used']:6.1f}  mmap {row['mmap']:5.1f}  "
                 f"pa {row['pa']:4.1f}/{row['pa_max']:4.1f}")
         print(line + (f"  py {row['py']:6.1f}" if args.tracemalloc else ""))

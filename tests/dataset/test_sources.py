@@ -20,8 +20,9 @@ def _read_all(path, columns=("text", "label")):
     return source, got
 
 
-def test_jsonl_larger_than_several_read_chunks_gives_every_row_once(tmp_path):
-    texts = _texts(6000)
+def test_jsonl_larger_than_several_read_chunks_gives_every_row_once(tmp_path, monkeypatch):
+    monkeypatch.setitem(READ_CHUNKS, "json", {"chunksize": 16 << 10})  # many chunk ends in a small file
+    texts = _texts(2000)
     path = tmp_path / "data.jsonl"
     with open(path, "w", encoding="utf-8") as handle:
         for i, text in enumerate(texts):
@@ -32,7 +33,8 @@ def test_jsonl_larger_than_several_read_chunks_gives_every_row_once(tmp_path):
     assert got == [{"text": text, "label": i % 3} for i, text in enumerate(texts)]
 
 
-def test_csv_longer_than_several_read_chunks_gives_every_row_once(tmp_path):
+def test_csv_longer_than_several_read_chunks_gives_every_row_once(tmp_path, monkeypatch):
+    monkeypatch.setitem(READ_CHUNKS, "csv", {"chunksize": 100})
     n = 3 * READ_CHUNKS["csv"]["chunksize"] + 17
     texts = _texts(n)
     path = tmp_path / "data.csv"
