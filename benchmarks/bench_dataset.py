@@ -18,13 +18,16 @@ Data: the 4,000 Rotten-Tomatoes sentences, in file order.
 (a), (b) and (c) run ``--repeats`` times, interleaved round by round (load on
 a shared machine hits each alike); the table gives medians. Peak RSS of (b)
 streaming a ``.jsonl`` file of 4,000 and of 40,000 examples (the 4,000
-repeated) is measured in a fresh process each (peak above the RSS just
-before the call, after a small warm-up run), with glibc's defaults and with
-its mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_``). 2 processes (``torchrun
+repeated) is measured in fresh processes (peak above the RSS just before
+the call, after a small warm-up run), with glibc's defaults and with its mmap
+threshold fixed (``MALLOC_MMAP_THRESHOLD_``), ``--rss-repeats`` processes per
+case (medians; the range when more than one). The memory children run at the
+same time: one process's peak RSS does not depend on the others' (the machine
+must not swap), only their time does. 2 processes (``torchrun
 --nproc_per_node 2``, gloo, 1 thread each, torchrun's default) against 1
 process (all threads) time (b) on the 4,000 sentences in fresh processes.
 
-Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--markdown benchmarks/results/bench_dataset_cpu.md]
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--rss-repeats 3] [--markdown benchmarks/results/bench_dataset_cpu.md]
 """
 from __future__ import annotations
 
@@ -114,12 +117,27 @@ def _child(cmd: List[str], env: Dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _children_at_once(jobs: Dict[str, tuple]) -> Dict[str, dict]:
+    r"""Run ``{key: (cmd, env)}`` concurrently; each one's last stdout line parsed as JSON."""
+    procs = {key: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for key, (cmd, env) in jobs.items()}
+    results = {}
+    for key, proc in procs.items():
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, jobs[key][0], out, err)
+        results[key] = json.loads(out.strip().splitlines()[-1])
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument("--parts", default="time,rss,ranks",
                         help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
+    parser.add_argument("--rss-repeats", type=int, default=1,
+                        help="fresh processes per memory case (medians reported) (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of the timed runs (default: torch's; 1 is steadier on a shared machine)")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
@@ -204,9 +222,12 @@ def main() -> int:
         # Also with glibc's mmap threshold fixed (its default rises after each freed large block, so later
         # activation buffers come from a fragmenting heap): tells allocator growth from growth of our own.
         fixed = {**env, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
-        rss = {f"{label}{tag}": _child([sys.executable, __file__, "--rss-child", str(path),
-                                        str(work / f"rss{label}{tag}")], child_env)["delta_mib"]
-               for tag, child_env in (("", env), ("-fixed", fixed)) for label, path in (("4k", data4), ("40k", data40))}
+        jobs = {(f"{label}{tag}", rep): ([sys.executable, __file__, "--rss-child", str(path),
+                                          str(work / f"rss{label}{tag}-{rep}")], child_env)
+                for tag, child_env in (("", env), ("-fixed", fixed)) for label, path in (("4k", data4), ("40k", data40))
+                for rep in range(args.rss_repeats)}
+        for (case, _), result in _children_at_once(jobs).items():
+            rss.setdefault(case, []).append(result["delta_mib"])
         print("RSS done", file=sys.stderr, flush=True)
     if "ranks" in parts:
         one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
@@ -238,9 +259,13 @@ def main() -> int:
                   f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
     if rss:
         for tag, how in (("", "glibc defaults"), ("-fixed", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}")):
-            small, large = rss[f"4k{tag}"], rss[f"40k{tag}"]
-            lines.append(f"peak RSS above the start of the call, streaming a .jsonl (fresh process each, {how}): "
-                         f"4,000 examples {small:.0f} MiB, 40,000 examples {large:.0f} MiB: ratio "
+            small, large = statistics.median(rss[f"4k{tag}"]), statistics.median(rss[f"40k{tag}"])
+            spread = "" if args.rss_repeats == 1 else (
+                f" (range {min(rss[f'4k{tag}']):.0f}-{max(rss[f'4k{tag}']):.0f} and "
+                f"{min(rss[f'40k{tag}']):.0f}-{max(rss[f'40k{tag}']):.0f} MiB)")
+            what = "fresh process" if args.rss_repeats == 1 else f"median of {args.rss_repeats} fresh processes"
+            lines.append(f"peak RSS above the start of the call, streaming a .jsonl ({what}, {how}): "
+                         f"4,000 examples {small:.0f} MiB, 40,000 examples {large:.0f} MiB{spread}: ratio "
                          f"{large / max(small, 1e-9):.2f} (target <= 1.10)")
     if one is not None:
         lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
