@@ -50,6 +50,7 @@ from captum_normxlogit._utils.memory import peak_above, reset_peak
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
 MMAP_THRESHOLD = 128 * 1024  # glibc's default starting value, kept fixed
+RSS_CASES = {"all": ("", "-fixed", "-system"), "defaults": ("",), "fixed": ("-fixed",), "system": ("-system",)}
 
 
 def _model():
@@ -136,6 +137,9 @@ def main() -> int:
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument("--parts", default="time,rss,ranks",
                         help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
+    parser.add_argument("--rss-cases", choices=tuple(RSS_CASES), default="all",
+                        help="allocator settings of the memory children: glibc defaults, the mmap threshold fixed, "
+                             "and that plus ARROW_DEFAULT_MEMORY_POOL=system (default: all)")
     parser.add_argument("--rss-repeats", type=int, default=1,
                         help="fresh processes per memory case (medians reported) (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
@@ -222,9 +226,12 @@ def main() -> int:
         # Also with glibc's mmap threshold fixed (its default rises after each freed large block, so later
         # activation buffers come from a fragmenting heap): tells allocator growth from growth of our own.
         fixed = {**env, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
+        # and with Arrow on the system allocator too (the CLI's default): mimalloc keeps freed shard buffers
+        system = {**fixed, "ARROW_DEFAULT_MEMORY_POOL": "system"}
+        cases = {tag: e for tag, e in (("", env), ("-fixed", fixed), ("-system", system)) if tag in RSS_CASES[args.rss_cases]}
         jobs = {(f"{label}{tag}", rep): ([sys.executable, __file__, "--rss-child", str(path),
                                           str(work / f"rss{label}{tag}-{rep}")], child_env)
-                for tag, child_env in (("", env), ("-fixed", fixed)) for label, path in (("4k", data4), ("40k", data40))
+                for tag, child_env in cases.items() for label, path in (("4k", data4), ("40k", data40))
                 for rep in range(args.rss_repeats)}
         for (case, _), result in _children_at_once(jobs).items():
             rss.setdefault(case, []).append(result["delta_mib"])
@@ -258,7 +265,10 @@ def main() -> int:
                   f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
                   f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
     if rss:
-        for tag, how in (("", "glibc defaults"), ("-fixed", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}")):
+        for tag, how in (("", "glibc defaults"), ("-fixed", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}"),
+                         ("-system", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD} and ARROW_DEFAULT_MEMORY_POOL=system")):
+            if f"4k{tag}" not in rss:
+                continue
             small, large = statistics.median(rss[f"4k{tag}"]), statistics.median(rss[f"40k{tag}"])
             spread = "" if args.rss_repeats == 1 else (
                 f" (range {min(rss[f'4k{tag}']):.0f}-{max(rss[f'4k{tag}']):.0f} and "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -62,6 +63,9 @@ def _terminate_cleanly() -> Iterator[None]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     r"""Entry point of the ``normxlogit`` console script."""
+    # Arrow's default pool (mimalloc) keeps every freed shard buffer, so a long attribute-dataset run's
+    # memory creeps; the system allocator returns it. Only this process's default; a user's setting wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
