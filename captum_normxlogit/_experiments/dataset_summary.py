@@ -215,8 +215,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     import pandas as pd
 
     from captum_normxlogit.dataset.report import plot_top, write_html_report
-    from captum_normxlogit.resources import load_shortcut_minilm, rotten_tomatoes_split
-    from captum_normxlogit.resources._shortcut import insert_marker
+    from captum_normxlogit.resources import insert_marker, load_shortcut_minilm, rotten_tomatoes_split
 
     out = Path(output_dir)
     model, tokenizer, metrics = load_shortcut_minilm(progress=progress)

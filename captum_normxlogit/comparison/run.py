@@ -20,6 +20,7 @@ from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
+from captum_normxlogit._utils.checks import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit._utils.memory import PeakMeter
 from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit.comparison.report import curves_figure, markdown_report
@@ -33,7 +34,6 @@ from captum_normxlogit.methods import (
     build_method,
     default_methods,
 )
-from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
     KINDS,

@@ -67,7 +67,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
-    from captum_normxlogit.dataset._load import load_model_dir
+    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
 
     if args.model is None:
