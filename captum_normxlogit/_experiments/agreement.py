@@ -39,8 +39,8 @@ from captum_normxlogit._experiments.agreement_items import (
     interleave,
 )
 from captum_normxlogit._experiments.tasks import TASKS
-from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit._utils.padding import pad_batch
+from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
 
 __all__ = ["AgreementResult", "evaluate_agreement", "run_agreement"]

@@ -60,7 +60,9 @@ def _pad(rows: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
     return pad_batch(rows, PAD)
 
 
-def train_planted(share: float = 0.25, n_train: int = 800, n_test: int = 300, steps: int = 150, seed: int = 0) -> Planted:
+def train_planted(
+    share: float = 0.25, n_train: int = 800, n_test: int = 300, steps: int = 150, seed: int = 0
+) -> Planted:
     r"""Train the tiny classifier (seeded; a few seconds on one thread) and draw its held-out examples."""
     torch.manual_seed(seed)
     config = T.BertConfig(

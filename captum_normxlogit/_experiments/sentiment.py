@@ -29,9 +29,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._experiments.tasks import TASKS
-from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
-from captum_normxlogit._utils.reduce import reduce_hidden
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys
 

@@ -290,7 +290,6 @@ class Task:
         final = final.float().cpu().numpy()
         rows = []
         probs = None if self.is_regression else logits.softmax(-1)
-        predicted = None if probs is None else probs.argmax(-1)
         for b, ex in enumerate(batch):
             n = len(ex.ids)
             row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),

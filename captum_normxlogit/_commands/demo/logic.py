@@ -57,7 +57,7 @@ def _sentiment(n_sentences: int, ig_steps: int, console) -> List[ExplainedExampl
     ig, ig_seconds = _timed(lambda: lig(ids, mask, predicted))
     labels = model.config.id2label
     examples = []
-    for b, (text, gold) in enumerate(picked):
+    for b, (_text, gold) in enumerate(picked):
         n = int(mask[b].sum())
         tokens = tokenizer.convert_ids_to_tokens(ids[b, :n].tolist())
         gold_text = "" if gold is None else f", gold {labels[gold]}"

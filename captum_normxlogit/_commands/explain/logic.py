@@ -117,7 +117,8 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
                 model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
         except FileNotFoundError as error:
             raise ExplainError(f"the default model is not prepared: {error}") from None
-        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, "fine-tuned all-MiniLM-L6-v2 sentiment classifier")
+        description = "fine-tuned all-MiniLM-L6-v2 sentiment classifier"
+        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, description)
     folder = Path(path).expanduser()
     if not folder.exists():
         raise ExplainError(f"--model {path}: no such directory. Pass a local Hugging Face model folder.")
@@ -126,8 +127,13 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
             f"--model {path}: no config.json there. Pass a folder written by save_pretrained() "
             "(config.json, weights and tokenizer files)."
         )
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSequenceClassification
-    from transformers import AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
