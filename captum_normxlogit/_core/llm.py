@@ -311,9 +311,10 @@ class LLMNormXLogit:
             if isinstance(targets, (str, Tensor)) or len(targets) != len(prompts):
                 raise ValueError(f"targets must be a list with one target per prompt ({len(prompts)}).")
             targets_ = [target_ids(t, self.tokenizer, vocab) for t in targets]
+        given = [f for f in parsed if f is not None]
         foils = None
-        if parsed[0] is not None:
-            foils = [align_foil(f, t.numel()) for f, t in zip(parsed, targets_)]
+        if given:  # then one per prompt: a foil for every prompt or for none (checked above)
+            foils = [align_foil(f, t.numel()) for f, t in zip(given, targets_)]
         return prompts, targets_, foils
 
     def _pad_id(self) -> int:

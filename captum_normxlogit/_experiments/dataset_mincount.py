@@ -156,7 +156,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     start = time.perf_counter()
     out = Path(output_dir)
     model, tokenizer = load_sentiment_minilm()
-    if int(model.config.num_labels) != 2:
+    if model.config.num_labels != 2:
         raise ValueError("run_mincount expects the two-class sentiment MiniLM.")
     rows = rotten_tomatoes_sentences()[:limit] if limit else rotten_tomatoes_sentences()
     ids, tokens = _encode(tokenizer, [t for t, _ in rows])
@@ -169,7 +169,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     union = {
         cls: list(dict.fromkeys(w for m in min_counts for w in candidates[m][cls])) for cls in sorted(base.classes)
     }
-    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+    label2id = {v: int(k) for k, v in (model.config.id2label or {}).items()}
     ablation_start = time.perf_counter()
     effects = ablation_effects(model, base, union, class_ids=label2id, replacement_id=tokenizer.mask_token_id,
                                pad_token_id=tokenizer.pad_token_id, max_examples=max_examples, seed=seed)
@@ -190,7 +190,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     nx = NormXLogit(model)
     other_frame = method_frame(_method(NORMXLOGIT.key, nx, tokenizer), model, [ids[i] for i in pick],
                                [tokens[i] for i in pick], pad_token_id=tokenizer.pad_token_id,
-                               id2label={int(k): v for k, v in model.config.id2label.items()},
+                               id2label={int(k): v for k, v in (model.config.id2label or {}).items()},
                                targets=[1 - int(c) for c in target_frame["target"]], batch_size=32)
     correlation = target_other_correlation(target_frame, other_frame, tokenizer.all_special_tokens)
 

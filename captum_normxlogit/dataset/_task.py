@@ -276,7 +276,9 @@ class Task:
 
     def _run_plain(self, batch: List[Example]) -> List[Dict[str, Any]]:
         ids, mask = pad_batch([ex.ids for ex in batch], self.pad_id)
-        types = pad_batch([ex.type_ids for ex in batch], 0)[0] if batch[0].type_ids is not None else None
+        types = None
+        if batch[0].type_ids is not None:  # one tokenizer: every example has them or none has
+            types = pad_batch([ex.type_ids for ex in batch if ex.type_ids is not None], 0)[0]
         target = None if self.target is None else torch.tensor([ex.target for ex in batch])
         foil = None if self.foil is None else torch.tensor([ex.foil for ex in batch])
         with self._capture() as seen:
