@@ -221,9 +221,11 @@ class Task:
                  n_full: int) -> Example:
         ex = Example(base["index"], base, ids, type_ids)
         if self.forced:
-            # a forced target is a column or a fixed string (__init__), so fixed_target is set when not a column
-            ex.forced = self._resolve(record.get(self.target.name), f"target {self.target.name!r}") \
-                if isinstance(self.target, T.Column) else list(self.fixed_target)  # type: ignore[arg-type]
+            if isinstance(self.target, T.Column):
+                ex.forced = self._resolve(record.get(self.target.name), f"target {self.target.name!r}")
+            else:  # a forced target is a column or a fixed string, resolved in __init__
+                assert self.fixed_target is not None
+                ex.forced = list(self.fixed_target)
             foil = self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}") \
                 if isinstance(self.foil, T.Column) else self.fixed_foil
             if foil is not None and len(foil) not in (1, len(ex.forced)):
