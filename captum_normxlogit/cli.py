@@ -71,8 +71,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    # The subparser that matched is the one whose defaults set ``run``.
-    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    # The subparser that matched is the one whose defaults set ``run``; argparse keeps it in
+    # private attributes that its stubs type loosely (Optional, Iterable).
+    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr,index]
     try:
         with _terminate_cleanly():
             return int(args.run(args, sub) or 0)

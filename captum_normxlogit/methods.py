@@ -117,7 +117,9 @@ class NormXLogitMethod(AttributionMethod):
             ValueError: A target outside ``0..len(target_ids) - 1``.
         """
         if self.variant == NORM.key:
-            return self._nx.embedding_norm(input_ids, additional_forward_args=(attention_mask,))
+            norm = self._nx.embedding_norm(input_ids, additional_forward_args=(attention_mask,))
+            assert isinstance(norm, Tensor)  # ids as one tensor give one tensor back
+            return norm
         if self._target_ids is not None:
             if int(target.max()) >= len(self._target_ids) or int(target.min()) < 0:
                 raise ValueError(f"{self.name}: target {target.tolist()} outside 0..{len(self._target_ids) - 1}.")
@@ -212,9 +214,13 @@ def _variant(spec: MethodSpec, nx: NormXLogit, s: Dict[str, Any]) -> Attribution
 
 
 def _gradient(spec: MethodSpec, nx: NormXLogit, s: Dict[str, Any]) -> AttributionMethod:
+    assert spec.captum is not None  # every gradient spec names its Captum class
     func = s["forward_func"] or nx.forward_func
     layer = s.get("inputs") == "ids"  # a layer method on the input embedding table
-    attribution = spec.captum(func, nx.model.get_input_embeddings()) if layer else spec.captum(func)
+    if layer:  # get_input_embeddings: a Hugging Face method that nn.Module's typing does not know
+        attribution = spec.captum(func, nx.model.get_input_embeddings())  # type: ignore[operator]
+    else:
+        attribution = spec.captum(func)
     steps = {"n_steps": s["ig_steps"], "internal_batch_size": s["internal_batch_size"]} if "ig_steps" in s else None
     return CaptumMethod(
         spec.name, attribution, nx.model, inputs=s.get("inputs", "embeds"), reduction=s["reduction"],

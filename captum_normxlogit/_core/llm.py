@@ -94,7 +94,7 @@ class LLMLayerAttributionResult:
         if not -n <= output_index < n:
             raise IndexError(f"output_index {output_index} out of range for {n} output tokens.")
         return plot_layer_heatmap(
-            self.scores[output_index], self.input_tokens, layer_labels=[str(l) for l in self.layers],
+            self.scores[output_index], self.input_tokens, layer_labels=[str(layer) for layer in self.layers],
             title=f"NormXLogit per layer for output token {self.output_tokens[output_index]!r}", ax=ax,
         )
 
@@ -287,8 +287,9 @@ class LLMNormXLogit:
             raise TypeError("inps must be a non-empty list of prompts (strings or TextTokenInput).")
         prompts = [prompt_input(inp, self.tokenizer) for inp in inps]
         table = self.attr.embedding_table()
+        vocab_size = table.num_embeddings if table is not None else self.attr.adapter.num_outputs
         for index, prompt in enumerate(prompts):
-            check_prompt_ids(prompt, index, table.num_embeddings if table is not None else self.attr.adapter.num_outputs)
+            check_prompt_ids(prompt, index, vocab_size)
         vocab = self.attr.adapter.num_outputs
         per_prompt_foil = isinstance(foil, list) and len(inps) > 1
         if per_prompt_foil and len(foil) != len(inps):
@@ -310,9 +311,10 @@ class LLMNormXLogit:
             if isinstance(targets, (str, Tensor)) or len(targets) != len(prompts):
                 raise ValueError(f"targets must be a list with one target per prompt ({len(prompts)}).")
             targets_ = [target_ids(t, self.tokenizer, vocab) for t in targets]
+        given = [f for f in parsed if f is not None]
         foils = None
-        if parsed[0] is not None:
-            foils = [align_foil(f, t.numel()) for f, t in zip(parsed, targets_)]
+        if given:  # then one per prompt: a foil for every prompt or for none (checked above)
+            foils = [align_foil(f, t.numel()) for f, t in zip(given, targets_)]
         return prompts, targets_, foils
 
     def _pad_id(self) -> int:

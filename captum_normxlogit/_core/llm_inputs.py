@@ -130,7 +130,8 @@ def generate(
     is cut). With ``num_return_sequences = n`` that is ``n`` per prompt, grouped by prompt (prompt
     0's ``n``, then prompt 1's), the order ``generate`` returns them in.
     """
-    if not callable(getattr(model, "generate", None)):
+    model_generate = getattr(model, "generate", None)  # a Hugging Face GenerationMixin method
+    if not callable(model_generate):
         raise TypeError(
             f"{type(model).__name__} has no generate(); pass target= (a string or token ids) to teacher-force instead."
         )
@@ -148,7 +149,7 @@ def generate(
     ids, mask = pad_batch(prompts, pad_id, side="left")
     width = ids.shape[1]
     with torch.no_grad(), eval_mode(model):
-        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **args)
+        out = model_generate(input_ids=ids.to(device), attention_mask=mask.to(device), **args)
     if out.shape[0] % len(prompts):
         raise RuntimeError(f"generate() returned {out.shape[0]} sequences for {len(prompts)} prompts.")
     eos = set(_eos_ids(model, args))

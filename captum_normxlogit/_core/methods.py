@@ -148,7 +148,8 @@ class CaptumMethod(AttributionMethod):
                 f"{name}: baselines='pad' needs pad_token_id (tokenizer.pad_token_id; for a tokenizer "
                 "without one, pass e.g. the EOS id and say so)."
             )
-        table = model.get_input_embeddings() if inputs == "embeds" else None
+        # a Hugging Face method that nn.Module's typing does not know
+        table = model.get_input_embeddings() if inputs == "embeds" else None  # type: ignore[operator]
         if inputs == "embeds" and not isinstance(table, nn.Embedding):
             raise ValueError(f"{name}: {type(model).__name__}.get_input_embeddings() is not an nn.Embedding.")
         reduce_hidden(torch.zeros(1, 1, 1), reduction)  # validate the name now
@@ -169,10 +170,16 @@ class CaptumMethod(AttributionMethod):
             return None
         if self.baselines == "zero":
             return torch.zeros_like(inputs)
+        assert self.pad_token_id is not None  # __init__ refuses baselines="pad" without it
         ids = keep_specials_baseline(input_ids, attention_mask, self.pad_token_id, self.special_token_ids)
         if self.keep_positions is not None:
             ids = torch.where(self.keep_positions(attention_mask).bool(), input_ids, ids)
-        return ids if self.inputs == "ids" else self.model.get_input_embeddings()(ids).detach()
+        return ids if self.inputs == "ids" else self._embed(ids).detach()
+
+    def _embed(self, input_ids: Tensor) -> Tensor:
+        # get_input_embeddings is a Hugging Face method that nn.Module's typing does not know;
+        # __init__ checked that it returns an nn.Embedding when inputs="embeds".
+        return self.model.get_input_embeddings()(input_ids)  # type: ignore[operator]
 
     def attribute(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
         r"""Run the Captum attribution in eval mode on ids or word embeddings (``inputs``),
@@ -191,7 +198,7 @@ class CaptumMethod(AttributionMethod):
         with eval_mode(self.model):
             if self.inputs == "embeds":
                 with torch.no_grad():
-                    inputs = self.model.get_input_embeddings()(input_ids).detach()
+                    inputs = self._embed(input_ids).detach()
                 inputs.requires_grad_(True)  # Captum would set it anyway, with a warning per call
             else:
                 inputs = input_ids

@@ -131,10 +131,11 @@ class NormXLogit(LayerAttribution):
         self.adapter = adapter
         self.mask_token_id = mask_token_id
         self._multiply_by_inputs = multiply_by_inputs
+        self._layers: List[Any]
         self._layers, self._layer_is_list = flatten_layers(layer) if layer is not None else ([None], False)
         for spec in self._layers:
             self.layer_index(spec)  # validate now, fail early
-        super().__init__(self._forward_func, layer)  # type: ignore[arg-type]
+        super().__init__(self._forward_func, layer)
 
     # -- Captum conventions ----------------------------------------------------------------
     @classmethod
@@ -169,7 +170,7 @@ class NormXLogit(LayerAttribution):
         r"""Number of transformer blocks ``L``; layer indices run over ``0..L``."""
         return self.adapter.n_layers
 
-    def attribute_future(self) -> None:  # type: ignore[override]
+    def attribute_future(self) -> None:
         r"""Not offered: NormXLogit runs one synchronous forward pass.
 
         Raises:
@@ -179,7 +180,7 @@ class NormXLogit(LayerAttribution):
 
     # -- public API -------------------------------------------------------------------------
     @log_usage(part_of_slo=False)
-    def attribute(  # type: ignore[override]
+    def attribute(
         self,
         inputs: TensorOrTuple,
         target: Any = None,
@@ -407,6 +408,7 @@ class NormXLogit(LayerAttribution):
         if self.adapter.prediction_at == "model_output":
             return logits_of(states.output)
         last = states[self.n_layers]
+        assert position is not None  # _scores computes it whenever the head reads the last state
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
 
@@ -431,6 +433,7 @@ class NormXLogit(LayerAttribution):
             states = self.hidden_states(inputs, wanted)
             predicted = self._predicted_logits(states, position) if needs_prediction else None
             if target_ids is None:
+                assert predicted is not None  # no target: needs_prediction
                 target_ids = predicted.argmax(-1)
             norm = states[0].float().norm(dim=-1)
             mask = inputs.attention_mask.to(norm.device).bool()
@@ -443,6 +446,7 @@ class NormXLogit(LayerAttribution):
                     both = adapter.token_logits(states[index], pair).to(norm.device)
                     logat = both[..., 0] - both[..., 1]
                 if adapter.is_regression:  # distance to the model's own output, as the paper writes it
+                    assert predicted is not None  # a regression head: needs_prediction
                     logat = (logat - predicted[:, :1].float().to(norm.device)).abs()
                 value = norm * logat if self._multiply_by_inputs else logat
                 scores[index] = torch.where(mask, value, torch.zeros_like(value))

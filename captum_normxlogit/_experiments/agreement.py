@@ -39,8 +39,8 @@ from captum_normxlogit._experiments.agreement_items import (
     interleave,
 )
 from captum_normxlogit._experiments.tasks import TASKS
-from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit._utils.padding import pad_batch
+from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
 
 __all__ = ["AgreementResult", "evaluate_agreement", "run_agreement"]
@@ -230,8 +230,10 @@ def _score_all(
                          ap=float(ap[b, layer]), dp=float(dp[b, layer]), cue_wins=float(wins[b, layer]))
                     for layer in range(ap.shape[1])
                 )
+        norms = nx.embedding_norm(ids, additional_forward_args=args)
+        assert isinstance(norms, Tensor)  # ids as one tensor give one tensor back
         flat = dict(zip(FLAT_METHODS, (
-            (nx.embedding_norm(ids, additional_forward_args=args), "softmax"),
+            (norms, "softmax"),
             (lig(ids, mask, good), "sum"),
             (saliency(ids, mask, good), "sum"),
             (random_method.item_scores(indices, ids.shape[1]), None),
@@ -311,7 +313,7 @@ def run_agreement(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}.")
     model, tokenizer = load_smollm2()
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() hides its signature from mypy
     encoded, dropped = encode_items(build_items(), tokenizer)
     encoded = interleave(encoded)[:limit]
     result = evaluate_agreement(

@@ -18,9 +18,9 @@ real planted-shortcut MiniLM's marker came third. Since a dataset summary must f
 shortcut, the defaults are now chosen by :func:`choose_default`, on the committed tables of the
 three runs: of the (statistic, minimum count) pairs that rank the planted marker first on all
 held-out sentences of both planted-shortcut models (the real MiniLM and the tiny BERT of
-:mod:`~captum_normxlogit._experiments.planted_tiny`), the one with the best class-mean Spearman correlation on this run (ties:
-the larger top-10 effect, then the smaller count). That uses the shortcut run to choose, so it
-is no independent test of the choice; the README says so.
+:mod:`~captum_normxlogit._experiments.planted_tiny`), the one with the best class-mean Spearman
+correlation on this run (ties: the larger top-10 effect, then the smaller count). That uses the
+shortcut run to choose, so it is no independent test of the choice; the README says so.
 
 Also measured, on a random subset: the correlation between each token's reading for the
 explained class and for the other class (``NormXLogit.attribute`` for both targets), which
@@ -33,17 +33,17 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _encode, _frames, _log, _method, _write
+from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, summarize
-from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import NORMXLOGIT
 
 __all__ = ["MIN_COUNTS", "choose_default", "run_mincount", "target_other_correlation", "verdict"]
@@ -59,7 +59,8 @@ def verdict(agreement: Any, *, statistic: str = "lcb_z", current: int = 5) -> Di
         ``qualifying`` (larger counts at least as good on both) and ``choice``.
     """
     mine = agreement[agreement["statistic"] == statistic]
-    rows = mine.groupby("min_count")[["spearman", "effect_at_k"]].apply(lambda g: g.mean(skipna=False))  # NaN: no class left out
+    # skipna=False: a class without a value makes the mean NaN rather than leaving the class out
+    rows = mine.groupby("min_count")[["spearman", "effect_at_k"]].apply(lambda g: g.mean(skipna=False))
     per = {int(m): {"spearman": round(float(r.spearman), 2), "effect_at_k": round(float(r.effect_at_k), 3)}
            for m, r in rows.iterrows()}
     base = per[current]
@@ -155,7 +156,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     start = time.perf_counter()
     out = Path(output_dir)
     model, tokenizer = load_sentiment_minilm()
-    if int(model.config.num_labels) != 2:
+    if model.config.num_labels != 2:
         raise ValueError("run_mincount expects the two-class sentiment MiniLM.")
     rows = rotten_tomatoes_sentences()[:limit] if limit else rotten_tomatoes_sentences()
     ids, tokens = _encode(tokenizer, [t for t, _ in rows])
@@ -165,8 +166,10 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     summaries = {m: dataclasses.replace(base, min_count=m) for m in min_counts}
     candidates = {m: {cls: ablation_candidates(s, cls, n_top=n_top, n_random=n_random, seed=seed)
                       for cls in sorted(base.classes)} for m, s in summaries.items()}
-    union = {cls: list(dict.fromkeys(w for m in min_counts for w in candidates[m][cls])) for cls in sorted(base.classes)}
-    label2id = {v: int(k) for k, v in model.config.id2label.items()}
+    union = {
+        cls: list(dict.fromkeys(w for m in min_counts for w in candidates[m][cls])) for cls in sorted(base.classes)
+    }
+    label2id = {v: int(k) for k, v in (model.config.id2label or {}).items()}
     ablation_start = time.perf_counter()
     effects = ablation_effects(model, base, union, class_ids=label2id, replacement_id=tokenizer.mask_token_id,
                                pad_token_id=tokenizer.pad_token_id, max_examples=max_examples, seed=seed)
@@ -174,7 +177,9 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     _log(progress, f"ablation of {len(effects)} (class, word) pairs in {ablation_seconds:.0f} s")
     parts = []
     for m, summary in summaries.items():
-        mine = [effects[(effects["class"] == cls) & effects["item"].isin(words)] for cls, words in candidates[m].items()]
+        mine = [
+            effects[(effects["class"] == cls) & effects["item"].isin(words)] for cls, words in candidates[m].items()
+        ]
         parts.append(rank_agreement(summary, pd.concat(mine, ignore_index=True)).assign(min_count=m))
     agreement = pd.concat(parts, ignore_index=True)
     decision = verdict(agreement)  # the first rule, as fixed before the run
@@ -185,7 +190,7 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     nx = NormXLogit(model)
     other_frame = method_frame(_method(NORMXLOGIT.key, nx, tokenizer), model, [ids[i] for i in pick],
                                [tokens[i] for i in pick], pad_token_id=tokenizer.pad_token_id,
-                               id2label={int(k): v for k, v in model.config.id2label.items()},
+                               id2label={int(k): v for k, v in (model.config.id2label or {}).items()},
                                targets=[1 - int(c) for c in target_frame["target"]], batch_size=32)
     correlation = target_other_correlation(target_frame, other_frame, tokenizer.all_special_tokens)
 

@@ -26,10 +26,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
-from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 
 __all__ = ["MIN_COUNTS", "run_shortcut", "run_topwords"]
@@ -215,8 +215,7 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     import pandas as pd
 
     from captum_normxlogit.dataset.report import plot_top, write_html_report
-    from captum_normxlogit.resources import load_shortcut_minilm, rotten_tomatoes_split
-    from captum_normxlogit.resources._shortcut import insert_marker
+    from captum_normxlogit.resources import insert_marker, load_shortcut_minilm, rotten_tomatoes_split
 
     out = Path(output_dir)
     model, tokenizer, metrics = load_shortcut_minilm(progress=progress)
@@ -271,7 +270,10 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     meta = {"marker": marker, "share": metrics["recipe"]["marker_share_of_positives"],
             "n_marked_train": metrics["n_marked_train"], "train_seconds": metrics["seconds"],
             "sentences": len(ids), "ig_subset": ig_subset, "ig_steps": IG_STEPS,
-            "seconds": {k: round(f.attrs["seconds"], 2) for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()},
+            "seconds": {
+                k: round(f.attrs["seconds"], 2)
+                for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()
+            },
             "marker_ablation_effect": float(marker_row["effect"].iloc[0]) if len(marker_row) else None,
             "marker_ablation_rank": int(marker_row.index[0]) + 1 if len(marker_row) else None,
             "measured_words_positive": len(pos), "attribute_dataset_summary": pipeline,

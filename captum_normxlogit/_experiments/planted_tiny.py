@@ -60,12 +60,14 @@ def _pad(rows: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
     return pad_batch(rows, PAD)
 
 
-def train_planted(share: float = 0.25, n_train: int = 800, n_test: int = 300, steps: int = 150, seed: int = 0) -> Planted:
+def train_planted(
+    share: float = 0.25, n_train: int = 800, n_test: int = 300, steps: int = 150, seed: int = 0
+) -> Planted:
     r"""Train the tiny classifier (seeded; a few seconds on one thread) and draw its held-out examples."""
     torch.manual_seed(seed)
     config = T.BertConfig(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-        max_position_embeddings=32, num_labels=2, id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()},
+        max_position_embeddings=32, id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()},
         pad_token_id=PAD, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )
     model = T.BertForSequenceClassification(config)

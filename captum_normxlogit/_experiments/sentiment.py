@@ -29,9 +29,7 @@ from torch import Tensor, nn
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._experiments.tasks import TASKS
-from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
-from captum_normxlogit._utils.reduce import reduce_hidden
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys
 
@@ -159,7 +157,7 @@ def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int 
     keys = _check_methods(methods)
     texts, labels = _held_out(limit)
     model, tokenizer = load_sentiment_minilm(progress=progress)
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() hides its signature from mypy
     enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     result = compare(
         NormXLogit(model), enc["input_ids"], enc["attention_mask"], labels=labels, methods=keys,
@@ -201,12 +199,14 @@ def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: in
     keys = _check_methods(methods)
     texts, labels = _held_out(limit)
     model, tokenizer = load_smollm2()
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() hides its signature from mypy
     classifier = LabelWordClassifier(model, tokenizer)
     replacement = tokenizer(DECODER_REPLACEMENT, add_special_tokens=False)["input_ids"]
     if len(replacement) != 1:
         raise ValueError(f"{DECODER_REPLACEMENT!r} is not one token for this tokenizer.")
     pad = pad_token_id_or_eos(tokenizer)
+    if pad is None:
+        raise ValueError("the SmolLM2 tokenizer has neither a pad nor an EOS token to pad the batch with.")
     ids, mask, prompt = classifier.encode(texts, pad)
     internal = 32
     # LayerIG's baseline keeps the prompt and turns only the sentence's tokens into the pad token.

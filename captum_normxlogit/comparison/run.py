@@ -20,6 +20,7 @@ from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
+from captum_normxlogit._utils.checks import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit._utils.memory import PeakMeter
 from captum_normxlogit._utils.padding import is_right_padded
 from captum_normxlogit.comparison.report import curves_figure, markdown_report
@@ -33,7 +34,6 @@ from captum_normxlogit.methods import (
     build_method,
     default_methods,
 )
-from captum_normxlogit.metrics._removal import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit.metrics.faithfulness import (
     ERASER_RATIOS,
     KINDS,
@@ -281,10 +281,10 @@ def compare(
             output = forward(*rows(idx))
             predicted[idx], n_classes = output.argmax(-1).cpu(), int(output.shape[-1])
     # Checked before any method runs (the metrics check again, after minutes of attributions).
-    for name, value in (("target", target), ("labels", labels)):
-        if value is not None and (int(value.min()) < 0 or int(value.max()) >= n_classes):
+    for name, classes in (("target", target), ("labels", labels)):
+        if classes is not None and (int(classes.min()) < 0 or int(classes.max()) >= n_classes):
             raise ValueError(f"{name} must hold classes in 0..{n_classes - 1} (forward_func gives {n_classes}), "
-                             f"got {value.tolist()}.")
+                             f"got {classes.tolist()}.")
     targets = predicted if target is None else target
 
     attributions: Dict[str, List[Tensor]] = {}
@@ -335,7 +335,7 @@ def compare(
 
     import pandas as pd
 
-    accuracy = float((predicted == labels).double().mean()) if has_labels else None
+    accuracy = float((predicted == labels).double().mean()) if labels is not None else None
     settings = {
         "examples": n, "model": type(nx.model).__name__, "device": str(device), "methods": names,
         "removal": removal, "special_token_ids": list(special_token_ids),

@@ -221,9 +221,11 @@ class Task:
                  n_full: int) -> Example:
         ex = Example(base["index"], base, ids, type_ids)
         if self.forced:
-            # a forced target is a column or a fixed string (__init__), so fixed_target is set when not a column
-            ex.forced = self._resolve(record.get(self.target.name), f"target {self.target.name!r}") \
-                if isinstance(self.target, T.Column) else list(self.fixed_target)  # type: ignore[arg-type]
+            if isinstance(self.target, T.Column):
+                ex.forced = self._resolve(record.get(self.target.name), f"target {self.target.name!r}")
+            else:  # a forced target is a column or a fixed string, resolved in __init__
+                assert self.fixed_target is not None
+                ex.forced = list(self.fixed_target)
             foil = self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}") \
                 if isinstance(self.foil, T.Column) else self.fixed_foil
             if foil is not None and len(foil) not in (1, len(ex.forced)):
@@ -276,7 +278,9 @@ class Task:
 
     def _run_plain(self, batch: List[Example]) -> List[Dict[str, Any]]:
         ids, mask = pad_batch([ex.ids for ex in batch], self.pad_id)
-        types = pad_batch([ex.type_ids for ex in batch], 0)[0] if batch[0].type_ids is not None else None
+        types = None
+        if batch[0].type_ids is not None:  # one tokenizer: every example has them or none has
+            types = pad_batch([ex.type_ids for ex in batch if ex.type_ids is not None], 0)[0]
         target = None if self.target is None else torch.tensor([ex.target for ex in batch])
         foil = None if self.foil is None else torch.tensor([ex.foil for ex in batch])
         with self._capture() as seen:
@@ -290,7 +294,6 @@ class Task:
         final = final.float().cpu().numpy()
         rows = []
         probs = None if self.is_regression else logits.softmax(-1)
-        predicted = None if probs is None else probs.argmax(-1)
         for b, ex in enumerate(batch):
             n = len(ex.ids)
             row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),

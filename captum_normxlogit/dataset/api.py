@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._utils.atomic import is_own_temporary
 from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
@@ -27,7 +28,6 @@ from captum_normxlogit.dataset._manifest import (
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
-from captum_normxlogit._utils.atomic import is_own_temporary
 
 __all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
 
@@ -238,7 +238,8 @@ def attribute_dataset(
                 target=target, foil=foil, layers=layers, max_length=max_length, truncation=truncation)
     source = open_source(data, task.columns())
     settings = {
-        "task": manifest_task_name(task.task, task.is_regression), "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
+        "task": manifest_task_name(task.task, task.is_regression),
+        "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
         "target": _targets.describe_spec(task.target), "foil": _targets.describe_spec(task.foil),
         "layers": task.layers or None, "max_length": max_length, "limit_tokens": task.limit,
         "truncation": task.truncation, "shard_size": shard_size,

@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
-from captum_normxlogit.dataset.summary import DatasetSummary, item_positions
 from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
+from captum_normxlogit.dataset.summary import DatasetSummary, item_positions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

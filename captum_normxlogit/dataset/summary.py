@@ -30,10 +30,10 @@ from the studies in ``benchmarks/results/dataset/`` by the rule in
 :func:`captum_normxlogit._experiments.dataset_mincount.choose_default`: of the (statistic,
 minimum count) pairs that rank a planted shortcut first on both planted-shortcut models (a real
 MiniLM and a tiny BERT), the one whose ranking agrees best with ablation on the Rotten-Tomatoes
-run. The minimum count is the count-aware part: the mean is taken only over 10 or more examples. Words seen in fewer than
-10 examples of a class are not ranked by default: on ordinary data some of them matter (pass
-``min_count=5`` to see them), but rare words with a consistently high score otherwise crowd out
-a frequent cue.
+run. The minimum count is the count-aware part: the mean is taken only over 10 or more
+examples. Words seen in fewer than 10 examples of a class are not ranked by default: on
+ordinary data some of them matter (pass ``min_count=5`` to see them), but rare words with a
+consistently high score otherwise crowd out a frequent cue.
 """
 from __future__ import annotations
 

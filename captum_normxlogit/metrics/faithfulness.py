@@ -28,19 +28,15 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import Tensor
 
-from captum_normxlogit._utils.padding import is_right_padded
-from captum_normxlogit.metrics._removal import (
-    KINDS,
+from captum_normxlogit._utils.checks import (
     Removal,
-    bool_mask,
     check_removal,
     check_special_ids,
     class_indices,
     model_vocab_size,
-    perturb_tokens,
-    removal_masks,
-    token_scores,
 )
+from captum_normxlogit._utils.padding import is_right_padded
+from captum_normxlogit.metrics._removal import KINDS, bool_mask, perturb_tokens, removal_masks, token_scores
 
 __all__ = [
     "ERASER_RATIOS",

@@ -21,12 +21,14 @@ from ._models import (
     shortcut_minilm_dir,
     smollm2_dir,
 )
+from ._shortcut import insert_marker
 
 __all__ = [
     "cache_dir",
     "evaluate_accuracy",
     "finetune_sentiment_minilm",
     "finetune_shortcut_minilm",
+    "insert_marker",
     "load_sentiment_minilm",
     "load_shortcut_minilm",
     "load_smollm2",

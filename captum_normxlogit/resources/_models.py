@@ -20,7 +20,6 @@ import torch
 
 from ._cache import atomic_dir, cache_dir
 from ._finetune import METRICS_FILE, finetune_sentiment_minilm, recipe
-from ._shortcut import finetune_shortcut_minilm, shortcut_recipe
 from ._locate import (
     SMOLLM2_GGUF,
     minilm_dir,
@@ -29,6 +28,7 @@ from ._locate import (
     smollm2_gguf,
     version,
 )
+from ._shortcut import finetune_shortcut_minilm, shortcut_recipe
 
 if TYPE_CHECKING:
     from transformers import (

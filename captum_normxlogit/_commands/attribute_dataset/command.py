@@ -31,7 +31,9 @@ def _layers(value: str):
     try:
         return [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers takes 'all' or comma-separated indices like 0,3,6; got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"--layers takes 'all' or comma-separated indices like 0,3,6; got {value!r}"
+        ) from None
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
@@ -66,9 +68,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
-    from captum_normxlogit.dataset._load import load_model_dir
+    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
+    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
 
     if args.model is None:
         from captum_normxlogit.resources import sentiment_minilm_dir
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         counts = result.counts()
         seconds = result.manifest.get("run", {}).get("seconds")
         took = f" in {seconds:.1f} s" if seconds is not None else ""
+        shards = f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
         print(f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-              f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'} to {result.output_dir}{took} (manifest: "
-              f"{result.output_dir / MANIFEST_NAME})")
+              f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})")
     return 0

@@ -19,7 +19,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
             "and caches it outside the repository."
         ),
     )
-    demo.add_argument("--html", default="normxlogit-demo.html", help="where to write the HTML page (default: %(default)s)")
+    demo.add_argument(
+        "--html", default="normxlogit-demo.html", help="where to write the HTML page (default: %(default)s)"
+    )
     demo.add_argument("--sentences", type=int, default=4, help="number of sentences to explain (default: %(default)s)")
     demo.add_argument("--ig-steps", type=int, default=LAYER_IG.defaults["ig_steps"],
                       help="Integrated Gradients steps (default: %(default)s)")

@@ -55,11 +55,11 @@ def _sentiment(n_sentences: int, ig_steps: int, console) -> List[ExplainedExampl
     lig = _layer_ig(nx, tokenizer, ig_steps, len(picked))
     nxl, nx_seconds = _timed(lambda: normxlogit(ids, mask, predicted))
     ig, ig_seconds = _timed(lambda: lig(ids, mask, predicted))
-    labels = model.config.id2label
+    labels = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
     examples = []
-    for b, (text, gold) in enumerate(picked):
+    for b, (_text, gold) in enumerate(picked):
         n = int(mask[b].sum())
-        tokens = tokenizer.convert_ids_to_tokens(ids[b, :n].tolist())
+        tokens = list(tokenizer.convert_ids_to_tokens(ids[b, :n].tolist()))
         gold_text = "" if gold is None else f", gold {labels[gold]}"
         title = f"MiniLM sentiment: {labels[int(predicted[b])]} (p={float(probs[b, predicted[b]]):.3f}{gold_text})"
         examples.append(
@@ -94,7 +94,7 @@ def _next_token(ig_steps: int, console) -> List[ExplainedExample]:
     lig = _layer_ig(nx, tokenizer, ig_steps, 1)
     scores, nx_seconds = _timed(lambda: normxlogit(ids, mask, token))
     ig, ig_seconds = _timed(lambda: lig(ids, mask, token))
-    tokens = tokenizer.convert_ids_to_tokens(ids[0].tolist())
+    tokens = list(tokenizer.convert_ids_to_tokens(ids[0].tolist()))
     word = tokenizer.decode([int(token)])
     title = f"SmolLM2-135M next token after {LM_PROMPT!r}: {word!r} (p={float(probs[0, token]):.3f})"
     example = ExplainedExample(

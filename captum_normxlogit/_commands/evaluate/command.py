@@ -121,7 +121,9 @@ def _check_output(output: str, parser: argparse.ArgumentParser) -> None:
     try:
         check_writable(Path(output) / "evaluation.csv")
     except OSError as error:
-        parser.error(f"--output {output}: cannot write there ({error.strerror or error}); pass a folder you can write to")
+        parser.error(
+            f"--output {output}: cannot write there ({error.strerror or error}); pass a folder you can write to"
+        )
 
 
 def _options(task: "Task", args: argparse.Namespace, methods: Optional[List[str]]) -> Dict[str, Any]:

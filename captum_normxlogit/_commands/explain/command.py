@@ -130,6 +130,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
     examples = [ExplainedExample(f"{loaded.name}: {result.prediction}", result.tokens, result.scores, seconds,
                                  f"explaining {result.target} (p={result.target_probability:.3f})", result.unsigned)]
     if args.layers:
+        assert result.layer_scores is not None  # explain() fills it when asked for the layers
         names = layer_names(result.layer_scores.shape[0])
         examples.append(ExplainedExample(
             f"NormXLogit on every hidden state, target {result.target}", result.tokens,

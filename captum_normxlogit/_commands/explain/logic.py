@@ -12,16 +12,19 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
 from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
 from captum_normxlogit._utils.padding import pad_token_id_or_eos
 from captum_normxlogit._utils.quiet import quiet_transformers as _quiet_transformers
 from captum_normxlogit.methods import IG, LAYER_IG, NORMXLOGIT, AttributionMethod, build_method, parse_method_keys
+
+if TYPE_CHECKING:  # transformers is imported only when a model is loaded
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
 
@@ -54,8 +57,8 @@ class LoadedModel:
         name (str): Shown to the user.
     """
 
-    model: nn.Module
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     kind: str
     name: str
 
@@ -117,7 +120,8 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
                 model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
         except FileNotFoundError as error:
             raise ExplainError(f"the default model is not prepared: {error}") from None
-        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, "fine-tuned all-MiniLM-L6-v2 sentiment classifier")
+        description = "fine-tuned all-MiniLM-L6-v2 sentiment classifier"
+        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, description)
     folder = Path(path).expanduser()
     if not folder.exists():
         raise ExplainError(f"--model {path}: no such directory. Pass a local Hugging Face model folder.")
@@ -126,8 +130,13 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
             f"--model {path}: no config.json there. Pass a folder written by save_pretrained() "
             "(config.json, weights and tokenizer files)."
         )
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSequenceClassification
-    from transformers import AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
@@ -224,7 +233,7 @@ def _one_token(loaded: LoadedModel, target: str) -> int:
 
 
 def _label_index(loaded: LoadedModel, target: str) -> int:
-    id2label = {int(k): str(v) for k, v in loaded.model.config.id2label.items()}
+    id2label = {int(k): str(v) for k, v in (loaded.model.config.id2label or {}).items()}
     for wanted in (lambda name: name == target, lambda name: name.lower() == target.lower()):
         hits = [i for i, name in id2label.items() if wanted(name)]
         if len(hits) == 1:
@@ -315,7 +324,7 @@ def explain(
         probs = forward(ids, mask).float().softmax(-1)[0]
     predicted = int(probs.argmax())
     if kind == SEQUENCE_CLASSIFICATION:
-        names = {int(k): str(v) for k, v in model.config.id2label.items()}
+        names = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         target_id = predicted if target is None else _label_index(loaded, target)
         describe = lambda i: names.get(i, str(i))  # noqa: E731
     else:
@@ -328,7 +337,7 @@ def explain(
             f"{LAYER_IG.key} replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."
         )
     explanation = Explanation(
-        tokens=tokenizer.convert_ids_to_tokens(ids[0].tolist()), scores={}, seconds={}, unsigned=[],
+        tokens=list(tokenizer.convert_ids_to_tokens(ids[0].tolist())), scores={}, seconds={}, unsigned=[],
         prediction=f"{what}{describe(predicted)} (p={float(probs[predicted]):.3f})", target=describe(target_id),
         target_probability=float(probs[target_id]), truncated_from=truncated_from,
     )

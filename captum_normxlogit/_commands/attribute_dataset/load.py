@@ -1,4 +1,5 @@
-r"""Load a local model folder of any task ``attribute_dataset`` serves (regression heads included)."""
+r"""``--model DIR`` of ``normxlogit attribute-dataset``: load a local model folder of any task
+``attribute_dataset`` serves (regression heads included)."""
 from __future__ import annotations
 
 from pathlib import Path
