@@ -10,7 +10,7 @@ from captum.attr import IntegratedGradients
 
 from captum_normxlogit.cli import COMMANDS, main
 from tests._reference import reference
-from tests._support.saved import CLI_WORDS, LABELS, SMALL, cli_bytelevel, cli_wordpiece, save
+from tests._support.saved import LABELS, SMALL, cli_bert_config, cli_bytelevel, cli_wordpiece, save
 
 TEXT = "a gorgeous , unbelievably witty movie ."
 PLAIN = re.compile(r"(\S+?)\[([+-]\d\.\d\d)\]")
@@ -20,14 +20,12 @@ PLAIN = re.compile(r"(\S+?)\[([+-]\d\.\d\d)\]")
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    bert = dict(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                **SMALL)
-    classifier = T.BertForSequenceClassification(T.BertConfig(**bert, id2label=LABELS)).eval()
-    masked = T.BertForMaskedLM(T.BertConfig(**bert)).eval()
+    classifier = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
+    masked = T.BertForMaskedLM(cli_bert_config()).eval()
     bpe = cli_bytelevel()
     llama = T.LlamaConfig(vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, **SMALL)
     causal = T.LlamaForCausalLM(llama).eval()
-    base = T.BertModel(T.BertConfig(**bert)).eval()
+    base = T.BertModel(cli_bert_config()).eval()
     return {
         "classifier": (save(root / "cls", classifier, cli_wordpiece()), classifier),
         "masked": (save(root / "mlm", masked, cli_wordpiece()), masked),

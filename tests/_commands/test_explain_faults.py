@@ -16,8 +16,8 @@ import pytest
 import torch
 import transformers as T
 
+from tests._support.saved import LABELS, cli_bert_config, cli_wordpiece, save
 from tests.resources.test_cache import _user_folder, snapshot
-from tests._support.saved import CLI_WORDS, LABELS, SMALL, cli_wordpiece, save
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ".captum_normxlogit-tmp-"
@@ -45,9 +45,7 @@ sys.exit(main(sys.argv[1:]))
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    config = T.BertConfig(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, id2label=LABELS, **SMALL)
-    model = T.BertForSequenceClassification(config).eval()
+    model = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
     return save(tmp_path_factory.mktemp("fault-model") / "cls", model, cli_wordpiece())
 
 

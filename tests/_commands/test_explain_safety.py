@@ -15,8 +15,8 @@ import transformers as T
 
 import captum_normxlogit._commands.explain.logic as explain_module
 from captum_normxlogit.cli import main
+from tests._support.saved import CLI_WORDS, LABELS, SMALL, cli_bert_config, cli_bytelevel, cli_wordpiece, save
 from tests._support.tokenizers import bytelevel_bpe
-from tests._support.saved import CLI_WORDS, LABELS, SMALL, cli_bytelevel, cli_wordpiece, save
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The characters a terminal or a browser would act on, or that would not show.
@@ -41,9 +41,7 @@ def models(tmp_path_factory):
     causal = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(bpe), **config)).eval()
     # A tokenizer that never saw these characters splits each into its bytes (shown as �, never raw).
     split = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(plain), **config)).eval()
-    bert = dict(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                **SMALL)
-    classifier = T.BertForSequenceClassification(T.BertConfig(**bert, id2label=LABELS)).eval()
+    classifier = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
     no_tokenizer = root / "no-tokenizer"
     classifier.save_pretrained(no_tokenizer)
     return {"causal": save(root / "clm", causal, bpe), "split": save(root / "split", split, plain), "classifier": save(root / "cls", classifier, cli_wordpiece()),

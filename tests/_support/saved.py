@@ -26,6 +26,12 @@ CLI_WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty 
              "##va ##bly good bad story and but").split()
 
 
+def cli_bert_config(**kw) -> T.BertConfig:
+    """A small BERT config over `CLI_WORDS`, without dropout (kw: e.g. ``id2label=LABELS``)."""
+    return T.BertConfig(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, **SMALL, **kw)
+
+
 def cli_wordpiece() -> T.BertTokenizer:
     return T.BertTokenizer(vocab={w: i for i, w in enumerate(CLI_WORDS)})
 
