@@ -15,14 +15,9 @@ from captum_normxlogit.methods import (
 )
 from captum.attr import IntegratedGradients
 
-from tests._tiny import PAD, batch, bert_classifier, llama_lm
+from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, SEP = 1, 2
-
-
-@pytest.fixture(scope="module")
-def bert():
-    return bert_classifier()
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import torch
 
 from captum_normxlogit.dataset import STATISTICS, summarize
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement, spearman
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 CLASSES = {name: i for i, name in S.LABELS.items()}
 

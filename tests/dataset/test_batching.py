@@ -11,7 +11,7 @@ import pytest
 
 from captum_normxlogit.dataset import api
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 
 def _padded(lengths, batches):

@@ -18,7 +18,7 @@ from captum_normxlogit.dataset import (
     open_attribution,
 )
 from tests._reference import reference
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, ResumeError, attribute_dataset
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEXTS = [f"{s} {extra}" for extra in ("", "good", "bad plot") for s in S.SENTENCES]  # 36 rows

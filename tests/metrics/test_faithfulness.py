@@ -23,7 +23,7 @@ from captum_normxlogit.metrics import (
     token_scores,
 )
 
-from tests._tiny import batch, bert_classifier
+from tests._support.tiny import batch, bert_classifier
 
 PAD, CLS, MASK, A, B, C, D, SEP = 0, 1, 2, 3, 4, 5, 6, 7
 # odds of class 1 contributed by each token; [MASK] and pads contribute nothing (odds 1)

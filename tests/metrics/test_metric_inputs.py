@@ -9,7 +9,7 @@ from captum_normxlogit import NormXLogit
 from captum_normxlogit import compare
 from captum_normxlogit.metrics import comprehensiveness, faithfulness_curves
 
-from tests._tiny import VOCAB, batch, bert_classifier
+from tests._support.tiny import VOCAB, batch, bert_classifier
 from tests.metrics.test_faithfulness import CLS, GOOD, IDS, MASK, MASK1, BagOfWords
 
 

@@ -19,17 +19,13 @@ from typing import Any, Callable, List
 
 import pytest
 import torch
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import WhitespaceSplit
 from torch import nn
-from transformers import PreTrainedTokenizerFast
 
 import captum_normxlogit
 from captum_normxlogit import LLMNormXLogit, NormXLogit
 from captum_normxlogit._utils.capture import model_lock
-from tests._hooks import hook_count as _hooks
-from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
+from tests._support.hooks import hook_count as _hooks
+from tests._support.tiny import batch, bert_classifier, llama_lm
 
 PACKAGE = str(pathlib.Path(captum_normxlogit.__file__).resolve().parent)
 POINTS = os.environ.get("NORMXLOGIT_FAULT_POINTS", "12")
@@ -67,13 +63,6 @@ def _assert_clean(model: nn.Module, modes: List[bool], grad: bool) -> None:
     assert [m.training for m in model.modules()] == modes, "training flags not restored"
     assert torch.is_grad_enabled() == grad, "grad mode not restored"
     assert _lock_is_free(model), "the model's lock is still held"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    words = Tokenizer(WordLevel({f"w{i}": i for i in range(VOCAB)}, unk_token="w1"))
-    words.pre_tokenizer = WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=words)
 
 
 def _bert_calls():

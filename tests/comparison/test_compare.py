@@ -12,7 +12,7 @@ from captum_normxlogit._experiments.sentiment import LabelWordClassifier
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod
 
-from tests._tiny import PAD, batch, bert_classifier, llama_lm
+from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, MASK, A, B, C, D = 1, 2, 3, 4, 5, 6
 # The bag of words of tests/metrics/test_faithfulness.py: odds of class 1 per token.

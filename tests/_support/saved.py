@@ -6,7 +6,7 @@ import pathlib
 import torch
 import transformers as T
 
-from tests._tokenizers import bytelevel_bpe
+from tests._support.tokenizers import bytelevel_bpe
 
 WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
          "##va ##bly good bad story and but not very").split()
@@ -18,6 +18,26 @@ SENTENCES = [
     "not witty", "unbelievably dull , but the film is good .", "the movie", "bad !", "good good good",
     "a thin plot but a gorgeous film .", "witty and very good", "the story is not good .",
 ]
+
+
+# The explain-command tests' vocabulary: the one above without "not" and "very" (their scores and the
+# subword merges they check were written against it), and tokenizers without a length limit.
+CLI_WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
+             "##va ##bly good bad story and but").split()
+
+
+def cli_bert_config(**kw) -> T.BertConfig:
+    """A small BERT config over `CLI_WORDS`, without dropout (kw: e.g. ``id2label=LABELS``)."""
+    return T.BertConfig(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, **SMALL, **kw)
+
+
+def cli_wordpiece() -> T.BertTokenizer:
+    return T.BertTokenizer(vocab={w: i for i, w in enumerate(CLI_WORDS)})
+
+
+def cli_bytelevel() -> T.PreTrainedTokenizerFast:
+    return bytelevel_bpe()
 
 
 def wordpiece() -> T.BertTokenizer:

@@ -4,7 +4,7 @@ import pytest
 
 from captum_normxlogit.cli import main
 from captum_normxlogit.dataset import attribute_dataset, open_attribution
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 
 @pytest.fixture(scope="module")

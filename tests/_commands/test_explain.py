@@ -1,5 +1,4 @@
 """`normxlogit explain`: tiny saved models of the three kinds, checked against independent computations."""
-import pathlib
 import re
 import subprocess
 import sys
@@ -11,48 +10,27 @@ from captum.attr import IntegratedGradients
 
 from captum_normxlogit.cli import COMMANDS, main
 from tests._reference import reference
-from tests._tokenizers import bytelevel_bpe
+from tests._support.saved import LABELS, SMALL, cli_bert_config, cli_bytelevel, cli_wordpiece, save
 
-WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
-         "##va ##bly good bad story and but").split()
-LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
-SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-             max_position_embeddings=24, initializer_range=0.2)
 TEXT = "a gorgeous , unbelievably witty movie ."
 PLAIN = re.compile(r"(\S+?)\[([+-]\d\.\d\d)\]")
-
-
-def _wordpiece():
-    return T.BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)})
-
-
-def _bytelevel():
-    return bytelevel_bpe()
-
-
-def _save(folder: pathlib.Path, model, tokenizer) -> str:
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    bert = dict(vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                **SMALL)
-    classifier = T.BertForSequenceClassification(T.BertConfig(**bert, id2label=LABELS)).eval()
-    masked = T.BertForMaskedLM(T.BertConfig(**bert)).eval()
-    bpe = _bytelevel()
+    classifier = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
+    masked = T.BertForMaskedLM(cli_bert_config()).eval()
+    bpe = cli_bytelevel()
     llama = T.LlamaConfig(vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, **SMALL)
     causal = T.LlamaForCausalLM(llama).eval()
-    base = T.BertModel(T.BertConfig(**bert)).eval()
+    base = T.BertModel(cli_bert_config()).eval()
     return {
-        "classifier": (_save(root / "cls", classifier, _wordpiece()), classifier),
-        "masked": (_save(root / "mlm", masked, _wordpiece()), masked),
-        "causal": (_save(root / "clm", causal, bpe), causal),
-        "base": (_save(root / "base", base, _wordpiece()), base),
+        "classifier": (save(root / "cls", classifier, cli_wordpiece()), classifier),
+        "masked": (save(root / "mlm", masked, cli_wordpiece()), masked),
+        "causal": (save(root / "clm", causal, bpe), causal),
+        "base": (save(root / "base", base, cli_wordpiece()), base),
     }
 
 
@@ -96,7 +74,7 @@ def test_classifier_rows_match_independent_computations(saved, capsys, tmp_path)
     code, out, _ = _explain(capsys, TEXT, "--model", folder, "--target", "positive", "--methods", "normxlogit,ig",
                             "--ig-steps", "8", "--html", str(page), "--png", str(png), "--layers")
     assert code == 0, out
-    tokenizer = _wordpiece()
+    tokenizer = cli_wordpiece()
     enc = tokenizer(TEXT, return_tensors="pt")
     ids = enc["input_ids"]
     # NormXLogit row: the authors' per-token loop, scaled by its max |score|, target POSITIVE (index 2).
@@ -128,7 +106,7 @@ def test_words_merge_subwords_with_summed_scores(saved, capsys):
     folder, model = saved["classifier"]
     code, out, _ = _explain(capsys, TEXT, "--model", folder, "--methods", "normxlogit", "--words")
     assert code == 0
-    ids = _wordpiece()(TEXT, return_tensors="pt")["input_ids"]
+    ids = cli_wordpiece()(TEXT, return_tensors="pt")["input_ids"]
     raw = reference(model, ids, torch.ones_like(ids)).scores[-1][0]
     # tokens: [CLS] a gorgeous , un ##bel ##ie ##va ##bly witty movie . [SEP]; "un..bly" is one word
     words = torch.cat([raw[:4], raw[4:9].sum(0, keepdim=True), raw[9:]])
@@ -149,7 +127,7 @@ def test_masked_lm_explains_the_token_at_the_mask(saved, capsys):
     folder, model = saved["masked"]
     code, out, _ = _explain(capsys, "a [MASK] movie .", "--model", folder, "--methods", "normxlogit,saliency")
     assert code == 0, out
-    tokenizer = _wordpiece()
+    tokenizer = cli_wordpiece()
     ids = tokenizer("a [MASK] movie .", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         logits = model(ids).logits[0, 2]
@@ -165,7 +143,7 @@ def test_causal_lm_explains_the_next_token(saved, capsys):
     prompt = "The capital of France is"
     code, out, _ = _explain(capsys, prompt, "--model", folder, "--methods", "normxlogit", "--target", " Paris")
     assert code == 0, out
-    tokenizer = _bytelevel()
+    tokenizer = cli_bytelevel()
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     paris = tokenizer.encode(" Paris")[0]
     expected = reference(model, ids, torch.ones_like(ids), target=paris).scores[-1][0]
@@ -241,11 +219,11 @@ def test_a_refused_model_gets_the_one_line_reason_check_model_prints(tmp_path, c
     from captum_normxlogit import UnsupportedModelError, check_model
     from captum_normxlogit._models import registry
 
-    bpe = _bytelevel()
+    bpe = cli_bytelevel()
     torch.manual_seed(0)
     granite = T.GraniteForCausalLM(T.GraniteConfig(
         vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, logits_scaling=4.0, **SMALL)).eval()
-    folder = _save(tmp_path / "granite", granite, bpe)
+    folder = save(tmp_path / "granite", granite, bpe)
     monkeypatch.delitem(registry._BY_MODEL_TYPE, "granite")  # only the automatic adapter is left, and it refuses
     reason = check_model(granite, repeats=1).reason
     capsys.readouterr()  # drop transformers' saving bars

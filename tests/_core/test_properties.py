@@ -10,7 +10,7 @@
 
 The budget is fixed and deterministic for CI (``derandomize=True``, no example database): set
 ``NORMXLOGIT_HYPOTHESIS_EXAMPLES`` to search longer locally. The models are the session-cached tiny models
-of tests/conftest.py (built once per family).
+of tests/_support/families.py (built once per family).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import captum_normxlogit
 from captum_normxlogit import NormXLogit
-from tests._hooks import hook_count as _hooks
+from tests._support.hooks import hook_count as _hooks
 from tests._reference import reference
-from tests.conftest import LOW_ID, MASK, PAD, SPECS, VOCAB, build, n_layers
+from tests._support.families import LOW_ID, MASK, PAD, SPECS, VOCAB, build, n_layers
 
 settings.register_profile(
     "normxlogit-ci",

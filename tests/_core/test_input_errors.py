@@ -11,36 +11,16 @@ import pytest
 import torch
 import transformers as T
 from torch import nn
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import WhitespaceSplit
-from transformers import PreTrainedTokenizerFast
 
 from captum_normxlogit import Head, LLMNormXLogit, ModelAdapter, NormXLogit
-from tests._hooks import hook_count as _hook_count
+from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
-from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
+from tests._support.tokenizers import wordlevel
+from tests._support.tiny import VOCAB, batch, bert_classifier, llama_lm
 
 
 def _state(model: nn.Module):
     return [m.training for m in model.modules()], _hook_count(model), torch.is_grad_enabled()
-
-
-@pytest.fixture(scope="module")
-def bert():
-    return bert_classifier()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return llama_lm()
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    words = Tokenizer(WordLevel({f"w{i}": i for i in range(VOCAB)}, unk_token="w1"))
-    words.pre_tokenizer = WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=words)
 
 
 def _half_mask(mask):
@@ -161,14 +141,8 @@ def test_data_parallel_and_compiled_models_are_unwrapped(wrap, bert, llama):
     assert nx.model is bert
     expected = NormXLogit(bert).attribute(ids, additional_forward_args=(mask,))
     torch.testing.assert_close(nx.attribute(ids, additional_forward_args=(mask,)), expected, rtol=0, atol=0)
-    lm = LLMNormXLogit(nn.DataParallel(llama) if wrap == "DataParallel" else torch.compile(llama), _word_tokenizer())
+    lm = LLMNormXLogit(nn.DataParallel(llama) if wrap == "DataParallel" else torch.compile(llama), wordlevel())
     assert lm.model is llama
-
-
-def _word_tokenizer(size: int = VOCAB):
-    words = Tokenizer(WordLevel({f"w{i}": i for i in range(size)}, unk_token="w1"))
-    words.pre_tokenizer = WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=words)
 
 
 # ----------------------------------------------------------------------------- custom adapters
@@ -287,7 +261,7 @@ def test_return_dict_in_generate_is_refused_or_overridden(tokenizer):
 
 
 def test_a_tokenizer_with_a_larger_vocabulary_gets_a_sentence(llama):
-    llm = LLMNormXLogit(llama, _word_tokenizer(150))
+    llm = LLMNormXLogit(llama, wordlevel(150))
     before = _state(llama)
     with pytest.raises(ValueError, match=r"Prompt 0 holds token ids \[120\] outside the model's vocabulary"):
         llm.attribute("w12 w120 w7", target=[17])  # used to be a raw IndexError from the embedding

@@ -15,10 +15,10 @@ import transformers as T
 
 import captum_normxlogit._commands.explain.logic as explain_module
 from captum_normxlogit.cli import main
-from tests._tokenizers import bytelevel_bpe
-from tests.test_cli_explain import LABELS, SMALL, WORDS, _bytelevel, _save, _wordpiece
+from tests._support.saved import CLI_WORDS, LABELS, SMALL, cli_bert_config, cli_bytelevel, cli_wordpiece, save
+from tests._support.tokenizers import bytelevel_bpe
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The characters a terminal or a browser would act on, or that would not show.
 DANGEROUS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff]")
 HOSTILE = ("The \x1b[2J\x1b]0;pwn\x07 capital \u202eof\u202c France \u2066is\u2069 <script>alert(1)</script> & "
@@ -36,17 +36,15 @@ def _hostile_bytelevel():
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("safety-models")
     torch.manual_seed(0)
-    bpe, plain = _hostile_bytelevel(), _bytelevel()
+    bpe, plain = _hostile_bytelevel(), cli_bytelevel()
     config = dict(num_key_value_heads=2, pad_token_id=0, **{**SMALL, "max_position_embeddings": 256})
     causal = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(bpe), **config)).eval()
     # A tokenizer that never saw these characters splits each into its bytes (shown as �, never raw).
     split = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(plain), **config)).eval()
-    bert = dict(vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                **SMALL)
-    classifier = T.BertForSequenceClassification(T.BertConfig(**bert, id2label=LABELS)).eval()
+    classifier = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
     no_tokenizer = root / "no-tokenizer"
     classifier.save_pretrained(no_tokenizer)
-    return {"causal": _save(root / "clm", causal, bpe), "split": _save(root / "split", split, plain), "classifier": _save(root / "cls", classifier, _wordpiece()),
+    return {"causal": save(root / "clm", causal, bpe), "split": save(root / "split", split, plain), "classifier": save(root / "cls", classifier, cli_wordpiece()),
             "no-tokenizer": str(no_tokenizer), "root": root}
 
 
@@ -131,14 +129,14 @@ def test_a_corrupt_config_is_one_clear_line(models, capsys, tmp_path, content, m
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "config.json").write_text(content)
-    _wordpiece().save_pretrained(folder)
+    cli_wordpiece().save_pretrained(folder)
     code, out, err = _explain(capsys, "a movie .", "--model", str(folder))
     _one_line_error(code, out, err, message)
 
 
 def test_corrupt_weights_are_one_clear_line(models, capsys, tmp_path):
     folder = tmp_path / "weights"
-    _save(folder, T.BertForSequenceClassification(T.BertConfig(vocab_size=len(WORDS), **SMALL)), _wordpiece())
+    save(folder, T.BertForSequenceClassification(T.BertConfig(vocab_size=len(CLI_WORDS), **SMALL)), cli_wordpiece())
     (folder / "model.safetensors").write_bytes(b"\x00" * 64)
     capsys.readouterr()  # the saving's own progress bar
     code, out, err = _explain(capsys, "a movie .", "--model", str(folder))

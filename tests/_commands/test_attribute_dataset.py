@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from captum_normxlogit.cli import main
-from tests.dataset import _saved as S
+from tests._support import saved as S
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,10 @@ from typing import Callable, List
 
 import pytest
 import torch
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import WhitespaceSplit
-from transformers import PreTrainedTokenizerFast
 
 from captum_normxlogit import LLMNormXLogit, NormXLogit
-from tests._hooks import hook_count as _hook_count
-from tests._tiny import VOCAB, batch, bert_classifier, llama_lm
+from tests._support.hooks import hook_count as _hook_count
+from tests._support.tiny import VOCAB, batch, bert_classifier, llama_lm
 
 N_THREADS = 4
 ROUNDS = 8
@@ -44,13 +40,6 @@ def _run_threads(jobs: List[Callable[[], None]]) -> List[BaseException]:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a thread did not finish (deadlock?)"
     return errors
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    words = Tokenizer(WordLevel({f"w{i}": i for i in range(VOCAB)}, unk_token="w1"))
-    words.pre_tokenizer = WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=words)
 
 
 @pytest.mark.parametrize("which", ["bert", "llama"])

@@ -15,7 +15,7 @@ from torch import nn
 from captum_normxlogit import NormXLogit, UnsupportedModelError, check_model
 from captum_normxlogit._models import registry
 from captum_normxlogit.cli import main
-from tests.conftest import build
+from tests._support.families import build
 
 
 def _olmo(seed: int = 0):

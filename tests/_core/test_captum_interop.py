@@ -13,12 +13,7 @@ from captum.metrics import infidelity, sensitivity_max
 from captum_normxlogit import NormXLogit, reduce_hidden
 from captum_normxlogit.visualization import to_visualization_records
 
-from tests._tiny import MASK, PAD, batch, bert_classifier, llama_lm
-
-
-@pytest.fixture(scope="module")
-def bert():
-    return bert_classifier()
+from tests._support.tiny import MASK, PAD, batch, llama_lm
 
 
 def test_forward_func_is_the_models_own_output(bert):

@@ -13,32 +13,17 @@ matplotlib.use("Agg")
 import pytest
 import torch
 from captum.attr import LLMAttributionResult, TextTemplateInput, TextTokenInput
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import WhitespaceSplit
-from transformers import PreTrainedTokenizerFast
 
 import captum_normxlogit._core.normxlogit as core
 from captum_normxlogit import LLMNormXLogit, NormXLogit
-from tests._hooks import hook_count as _hook_count
+from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
-from tests.conftest import VOCAB, build, n_layers
+from tests._support.families import build, n_layers
 
 ATOL = 1e-5
 FAMILIES = ["llama_lm", "gpt2_lm", "mistral_lm", "qwen2_lm", "gemma_lm", "phi_lm", "opt_lm", "gptneox_lm"]
 PROMPT = "w12 w40 w7 w33 w61 w25"
 TARGET = [17, 54, 9, 71]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    """A word-level tokenizer over the tiny models' 99 ids: ``"w17"`` is id 17.
-
-    No token is declared special: added tokens are matched inside words ("w1" would split "w12").
-    """
-    words = Tokenizer(WordLevel({f"w{i}": i for i in range(VOCAB)}, unk_token="w1"))
-    words.pre_tokenizer = WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=words)
 
 
 def _ids(text: str) -> torch.Tensor:

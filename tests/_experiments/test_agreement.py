@@ -10,7 +10,7 @@ from captum_normxlogit._experiments.agreement import evaluate_agreement
 from captum_normxlogit._experiments.agreement_items import build_items, encode_items, interleave
 from captum_normxlogit.metrics import average_precision
 from captum_normxlogit._utils.atomic import is_own_temporary
-from tests._tiny import VOCAB, llama_lm
+from tests._support.tiny import VOCAB, llama_lm
 
 PLURAL_VERBS = {"are", "were", "have"}
 IRREGULAR_PLURALS = {"men", "women", "children"}

@@ -16,10 +16,10 @@ import pytest
 import torch
 import transformers as T
 
+from tests._support.saved import LABELS, cli_bert_config, cli_wordpiece, save
 from tests.resources.test_cache import _user_folder, snapshot
-from tests.test_cli_explain import LABELS, SMALL, WORDS, _save, _wordpiece
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ".captum_normxlogit-tmp-"
 KILLS = 2  # random kill points (bounded: each costs one start of the command, ~5 s of imports)
 
@@ -45,10 +45,8 @@ sys.exit(main(sys.argv[1:]))
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    config = T.BertConfig(vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, id2label=LABELS, **SMALL)
-    model = T.BertForSequenceClassification(config).eval()
-    return _save(tmp_path_factory.mktemp("fault-model") / "cls", model, _wordpiece())
+    model = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
+    return save(tmp_path_factory.mktemp("fault-model") / "cls", model, cli_wordpiece())
 
 
 def _start(model_dir, page: Path, tmp_path: Path) -> subprocess.Popen:

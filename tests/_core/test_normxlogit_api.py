@@ -7,14 +7,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from captum_normxlogit import Head, ModelAdapter, NormXLogit, UnsupportedModelError
 
-from tests._tiny import MASK, VOCAB, batch, bert_classifier, llama_lm
-
-
-def _hook_count(model: nn.Module) -> int:
-    return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(getattr(m, "_forward_hooks_with_kwargs", {}))
-        for m in model.modules()
-    )
+from tests._support.hooks import hook_count as _hook_count
+from tests._support.tiny import MASK, VOCAB, batch, bert_classifier, llama_lm
 
 
 def _snapshot(model: nn.Module):
@@ -25,16 +19,6 @@ def _unchanged(model: nn.Module, snapshot) -> bool:
     state, modes = snapshot
     same_state = all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
     return same_state and modes == [m.training for m in model.modules()] and _hook_count(model) == 0
-
-
-@pytest.fixture(scope="module")
-def bert():
-    return bert_classifier()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return llama_lm()
 
 
 def test_is_a_captum_attribution_and_layer_attribution(bert):

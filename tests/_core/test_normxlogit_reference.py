@@ -1,6 +1,6 @@
 """NormXLogit == an independent per-token re-implementation of the authors' loop (tests/_reference.py).
 
-Every tiny model of tests/conftest.py (encoder and decoder classifiers, a regressor, masked and causal LMs)
+Every tiny model of tests/_support/families.py (encoder and decoder classifiers, a regressor, masked and causal LMs)
 is checked for: final scores, every layer (module form, int form, list form, attribute_all_layers including
 index 0), attribute_to_layer_input, LogAt alone, the embedding norm, explicit targets, pads, tuple structure,
 the inputs_embeds path, batch invariance, token_type_ids, forward_func, regression, Gemma-2/3 logit
@@ -20,7 +20,7 @@ import torch
 
 from captum_normxlogit import NormXLogit
 from tests import _reference as R
-from tests.conftest import MASK, SPECS, build, make_batch
+from tests._support.families import MASK, SPECS, build, make_batch
 
 ATOL = 1e-5
 RTOL = 1.3e-6          # torch's default float32 rtol; the absolute tolerance is the binding one here
@@ -56,7 +56,7 @@ def only(predicate):
 
 @pytest.fixture
 def model(name):
-    return build(name)      # built once per session (tests/conftest.py caches it)
+    return build(name)      # built once per session (tests/_support/families.py caches it)
 
 
 @pytest.fixture
