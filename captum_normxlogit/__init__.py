@@ -2,6 +2,7 @@ r"""NormXLogit for Captum: forward-only, signed token attribution for any transf
 
 Public face only; the code lives in underscore packages, as in ``captum.attr``.
 """
+
 from captum_normxlogit._core.check import ModelCheck, check_model
 from captum_normxlogit._core.llm import LLMLayerAttributionResult, LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit

@@ -1,4 +1,5 @@
 r"""The ``normxlogit`` command: a dispatcher over ``captum_normxlogit._commands``."""
+
 from __future__ import annotations
 
 import argparse

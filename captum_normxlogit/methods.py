@@ -19,6 +19,7 @@ from it. Keys are matched case-insensitively (:func:`method_key`,
 :func:`parse_method_keys`). The convention's base class and the Captum wrapper
 live in ``_core/methods.py`` and are exported here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -223,9 +224,16 @@ def _gradient(spec: MethodSpec, nx: NormXLogit, s: Dict[str, Any]) -> Attributio
         attribution = spec.captum(func)
     steps = {"n_steps": s["ig_steps"], "internal_batch_size": s["internal_batch_size"]} if "ig_steps" in s else None
     return CaptumMethod(
-        spec.name, attribution, nx.model, inputs=s.get("inputs", "embeds"), reduction=s["reduction"],
-        baselines=s.get("baselines"), pad_token_id=s["pad_token_id"], special_token_ids=s["special_token_ids"],
-        attribute_kwargs=steps, keep_positions=s["keep_positions"],
+        spec.name,
+        attribution,
+        nx.model,
+        inputs=s.get("inputs", "embeds"),
+        reduction=s["reduction"],
+        baselines=s.get("baselines"),
+        pad_token_id=s["pad_token_id"],
+        special_token_ids=s["special_token_ids"],
+        attribute_kwargs=steps,
+        keep_positions=s["keep_positions"],
     )
 
 
@@ -241,42 +249,70 @@ _IG_SETTINGS = dict(ig_steps=50, reduction="l1")  # the paper's reduction for gr
 # Captum methods are shown by their class name: Captum's get_name() spaces it out
 # ("Integrated Gradients"), while the committed result tables and the views use the class name.
 NORMXLOGIT = MethodSpec(
-    "normxlogit", NormXLogit.get_name(), NormXLogit.get_name(),
+    "normxlogit",
+    NormXLogit.get_name(),
+    NormXLogit.get_name(),
     "each token's input embedding norm x the head's logit read on its last hidden state; one forward pass",
     _variant,
 )
 LOGAT = MethodSpec(  # the paper's names for NormXLogit's two ablations
-    "logat", "LogAt", "LogAt",
+    "logat",
+    "LogAt",
+    "LogAt",
     "the head's logit on every token's last hidden state alone (NormXLogit's ablation, signed)",
     _variant,
 )
 NORM = MethodSpec(
-    "norm", "Norm", "Norm", "the input embedding norm alone (NormXLogit's ablation; unsigned, ignores the target)",
+    "norm",
+    "Norm",
+    "Norm",
+    "the input embedding norm alone (NormXLogit's ablation; unsigned, ignores the target)",
     _variant,
 )
 IG = MethodSpec(
-    "ig", IntegratedGradients.__name__, "IG",
+    "ig",
+    IntegratedGradients.__name__,
+    "IG",
     "IntegratedGradients on the input embeddings from an all-zero baseline, {ig_steps} steps",
-    _gradient, _frozen(**_IG_SETTINGS, inputs="embeds", baselines="zero"), IntegratedGradients,
+    _gradient,
+    _frozen(**_IG_SETTINGS, inputs="embeds", baselines="zero"),
+    IntegratedGradients,
 )
 LAYER_IG = MethodSpec(
-    "layer_ig", LayerIntegratedGradients.__name__, "LayerIG",
+    "layer_ig",
+    LayerIntegratedGradients.__name__,
+    "LayerIG",
     "LayerIntegratedGradients on the embedding table, baseline = real tokens replaced by the pad token, "
     "{ig_steps} steps",
-    _gradient, _frozen(**_IG_SETTINGS, inputs="ids", baselines="pad"), LayerIntegratedGradients,
+    _gradient,
+    _frozen(**_IG_SETTINGS, inputs="ids", baselines="pad"),
+    LayerIntegratedGradients,
 )
 SALIENCY = MethodSpec(
-    "saliency", Saliency.__name__, Saliency.__name__,
+    "saliency",
+    Saliency.__name__,
+    Saliency.__name__,
     "Saliency = the absolute gradient on the input embeddings (unsigned)",
-    _gradient, _frozen(reduction="l1"), Saliency,
+    _gradient,
+    _frozen(reduction="l1"),
+    Saliency,
 )
 INPUT_X_GRADIENT = MethodSpec(
-    "inputxgradient", InputXGradient.__name__, InputXGradient.__name__, "InputXGradient on the input embeddings",
-    _gradient, _frozen(reduction="l1"), InputXGradient,
+    "inputxgradient",
+    InputXGradient.__name__,
+    InputXGradient.__name__,
+    "InputXGradient on the input embeddings",
+    _gradient,
+    _frozen(reduction="l1"),
+    InputXGradient,
 )
 RANDOM = MethodSpec(
-    "random", "Random", "Random", "uniform random scores, seed {seed}: the baseline every method must beat",
-    _random, _frozen(seed=12),  # the paper's seed
+    "random",
+    "Random",
+    "Random",
+    "uniform random scores, seed {seed}: the baseline every method must beat",
+    _random,
+    _frozen(seed=12),  # the paper's seed
 )
 
 #: Every method, in the order of the project's comparison tables.
@@ -381,8 +417,14 @@ def build_method(
     given = dict(ig_steps=ig_steps, reduction=reduction, seed=seed)
     settings: Dict[str, Any] = dict(spec.defaults)
     settings.update({name: value for name, value in given.items() if value is not None and name in spec.defaults})
-    settings.update(pad_token_id=pad_token_id, special_token_ids=tuple(special_token_ids), forward_func=forward_func,
-                    target_ids=target_ids, internal_batch_size=internal_batch_size, keep_positions=keep_positions)
+    settings.update(
+        pad_token_id=pad_token_id,
+        special_token_ids=tuple(special_token_ids),
+        forward_func=forward_func,
+        target_ids=target_ids,
+        internal_batch_size=internal_batch_size,
+        keep_positions=keep_positions,
+    )
     return spec.builder(spec, nx, settings)
 
 

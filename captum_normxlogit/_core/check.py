@@ -1,4 +1,5 @@
 r"""``check_model``: how NormXLogit supports one model, the checks' numbers, and the cost on a probe."""
+
 from __future__ import annotations
 
 import statistics
@@ -75,12 +76,16 @@ class ModelCheck:
         if self.verify_seconds:
             line = f"  probe: {batch} x {tokens} tokens; verification took {_ms(self.verify_seconds)} on first use"
             if self.verify_warm_seconds is not None and self.forward_seconds:
-                line += (f", {_ms(self.verify_warm_seconds)} warm "
-                         f"({self.verify_warm_seconds / self.forward_seconds:.2f}x a bare forward pass)")
+                line += (
+                    f", {_ms(self.verify_warm_seconds)} warm "
+                    f"({self.verify_warm_seconds / self.forward_seconds:.2f}x a bare forward pass)"
+                )
             lines.append(line)
         if self.forward_seconds is not None and self.normxlogit_seconds is not None:
-            lines.append(f"  on the probe: NormXLogit.attribute {_ms(self.normxlogit_seconds)}, bare forward "
-                         f"{_ms(self.forward_seconds)} ({self.normxlogit_seconds / self.forward_seconds:.2f}x)")
+            lines.append(
+                f"  on the probe: NormXLogit.attribute {_ms(self.normxlogit_seconds)}, bare forward "
+                f"{_ms(self.forward_seconds)} ({self.normxlogit_seconds / self.forward_seconds:.2f}x)"
+            )
         return "\n".join(lines)
 
 

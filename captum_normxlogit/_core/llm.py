@@ -29,6 +29,7 @@ not inputs. ``seq_attr`` ``(n_input_tokens,)`` is ``token_attr.sum(0)``, and ``t
 ``y_0 .. y_{m-2}`` as extra input columns; entries at positions ``>= p_j`` (not inputs of step ``j``)
 are exactly 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -94,8 +95,11 @@ class LLMLayerAttributionResult:
         if not -n <= output_index < n:
             raise IndexError(f"output_index {output_index} out of range for {n} output tokens.")
         return plot_layer_heatmap(
-            self.scores[output_index], self.input_tokens, layer_labels=[str(layer) for layer in self.layers],
-            title=f"NormXLogit per layer for output token {self.output_tokens[output_index]!r}", ax=ax,
+            self.scores[output_index],
+            self.input_tokens,
+            layer_labels=[str(layer) for layer in self.layers],
+            title=f"NormXLogit per layer for output token {self.output_tokens[output_index]!r}",
+            ax=ax,
         )
 
 
@@ -228,11 +232,16 @@ class LLMNormXLogit:
         results = []
         for b, inp in enumerate(prompts):
             token_attr = mats[b][self._layer]
-            results.append(LLMAttributionResult(
-                seq_attr=token_attr.sum(0), token_attr=token_attr,
-                input_tokens=self._input_tokens(inp, targets_[b], include_generated),
-                output_tokens=pretty_tokens(targets_[b], self.tokenizer), output_probs=probs[b], inp=inp,
-            ))
+            results.append(
+                LLMAttributionResult(
+                    seq_attr=token_attr.sum(0),
+                    token_attr=token_attr,
+                    input_tokens=self._input_tokens(inp, targets_[b], include_generated),
+                    output_tokens=pretty_tokens(targets_[b], self.tokenizer),
+                    output_probs=probs[b],
+                    inp=inp,
+                )
+            )
         return results
 
     def attribute_layers(
@@ -269,8 +278,10 @@ class LLMNormXLogit:
         prompts, targets_, foils = self._prepare([inp], None if target is None else [target], gen_args, foil)
         mats, _ = self._pass(prompts, targets_, foils, indices, include_generated=False)
         return LLMLayerAttributionResult(
-            scores=torch.stack([mats[0][i] for i in indices], dim=1), layers=indices,
-            input_tokens=list(prompts[0].values), output_tokens=pretty_tokens(targets_[0], self.tokenizer),
+            scores=torch.stack([mats[0][i] for i in indices], dim=1),
+            layers=indices,
+            input_tokens=list(prompts[0].values),
+            output_tokens=pretty_tokens(targets_[0], self.tokenizer),
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -356,7 +367,7 @@ class LLMNormXLogit:
             for b, (p, t) in enumerate(zip(prompts, targets)):
                 # h at p_j - 1 predicts y_j: positions P-1 .. P+m-2 of this row (after its left padding)
                 start = width - seqs[b].numel() + p.inp_tensor.shape[1] - 1
-                logits = adapter.logits(states[L][b, start:start + t.numel()]).float()
+                logits = adapter.logits(states[L][b, start : start + t.numel()]).float()
                 probs.append(logits.log_softmax(-1).gather(-1, t.to(logits.device)[:, None])[:, 0].exp().cpu())
             mats: List[Dict[int, Tensor]] = [{} for _ in range(B)]
             for index in dict.fromkeys(indices):
@@ -375,7 +386,7 @@ class LLMNormXLogit:
         P = inp.inp_tensor.shape[1]
         width = value.shape[0]
         n_cols = n_seq if include_generated else P
-        mat = value[width - n_seq: width - n_seq + n_cols, :m].T.float().cpu()  # (m, n_cols)
+        mat = value[width - n_seq : width - n_seq + n_cols, :m].T.float().cpu()  # (m, n_cols)
         # position i is an input of step j only if i < p_j = P + j
         allowed = torch.arange(n_cols)[None, :] < (P + torch.arange(m))[:, None]
         mat = torch.where(allowed, mat, torch.zeros_like(mat))

@@ -2,6 +2,7 @@ r"""Prompts, targets and foils for :class:`LLMNormXLogit`: parsing, generation, 
 
 Everything that can be wrong with a request is checked here, before the attribution pass runs.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -15,8 +16,17 @@ from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.padding import pad_batch
 
 __all__ = [
-    "DEFAULT_GEN_ARGS", "PromptLike", "TargetLike", "align_foil", "as_ids", "check_prompt_ids", "generate",
-    "pretty_tokens", "prompt_input", "sequences_per_prompt", "target_ids",
+    "DEFAULT_GEN_ARGS",
+    "PromptLike",
+    "TargetLike",
+    "align_foil",
+    "as_ids",
+    "check_prompt_ids",
+    "generate",
+    "pretty_tokens",
+    "prompt_input",
+    "sequences_per_prompt",
+    "target_ids",
 ]
 
 #: Greedy decoding of 25 new tokens: Captum's own default for ``LLMAttribution`` (copied, as Captum keeps it private).

@@ -8,6 +8,7 @@ Every method is a callable::
 runs any Captum ``Attribution`` that way. The table of named methods is
 :mod:`captum_normxlogit.methods`, which exports both.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence

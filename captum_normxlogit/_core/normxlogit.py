@@ -1,4 +1,5 @@
 r"""NormXLogit as a Captum attribution: final and layer-wise token scores from one forward pass."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
@@ -356,7 +357,9 @@ class NormXLogit(LayerAttribution):
         table = self.embedding_table()
         dim = table.embedding_dim if table is not None else -1
         tensor, is_tuple = format_inputs(
-            inputs, dim, table.num_embeddings if table is not None else None,
+            inputs,
+            dim,
+            table.num_embeddings if table is not None else None,
             table.weight.dtype if table is not None else None,
         )
         type_vocab_size = getattr(getattr(self.model, "config", None), "type_vocab_size", None)

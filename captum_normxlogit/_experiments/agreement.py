@@ -18,6 +18,7 @@ softmax for NormXLogit, LogAt and the norm, a division by the sum for the
 (unsigned) gradient scores, and uniform scores for random. The target is not
 part of a causal LM's prefix, so nothing has to be removed from the ranking.
 """
+
 from __future__ import annotations
 
 import time
@@ -153,8 +154,13 @@ def evaluate_agreement(
     with _inputs_only_gradients(model):
         rows, correct = _score_all(model, items, pad_token_id, ig_steps, batch_size, device, progress, seed)
     settings = dict(
-        model=type(model).__name__, n_layers=n_layers, ig_steps=ig_steps, batch_size=batch_size,
-        device=str(device), seed=seed, seconds=round(time.perf_counter() - start, 1),
+        model=type(model).__name__,
+        n_layers=n_layers,
+        ig_steps=ig_steps,
+        batch_size=batch_size,
+        device=str(device),
+        seed=seed,
+        seconds=round(time.perf_counter() - start, 1),
     )
     return AgreementResult(_aggregate(pd.DataFrame(rows)), _accuracy(correct), dict(dropped or {}), settings)
 
@@ -213,12 +219,17 @@ def _score_all(
         args = (mask,)
         nx_good = nx.attribute_all_layers(ids, target=good, additional_forward_args=args)
         nx_bad = nx.attribute_all_layers(ids, target=bad, additional_forward_args=args)
-        layered = dict(zip(LAYER_METHODS, (
-            nx_good,
-            nx_good - nx_bad,  # = foil=bad, by linearity in the logit
-            logat.attribute_all_layers(ids, target=good, additional_forward_args=args),
-            logat.attribute_all_layers(ids, target=bad, additional_forward_args=args),
-        )))
+        layered = dict(
+            zip(
+                LAYER_METHODS,
+                (
+                    nx_good,
+                    nx_good - nx_bad,  # = foil=bad, by linearity in the logit
+                    logat.attribute_all_layers(ids, target=good, additional_forward_args=args),
+                    logat.attribute_all_layers(ids, target=bad, additional_forward_args=args),
+                ),
+            )
+        )
         mask_cpu = mask.cpu()
         for name, scores in layered.items():
             scores = scores.cpu()
@@ -226,18 +237,30 @@ def _score_all(
             wins = _cue_wins(scores, chunk)
             for b, (index, e) in enumerate(zip(indices, chunk)):
                 rows.extend(
-                    dict(item=index, paradigm=e.item.paradigm, method=name, layer=layer,
-                         ap=float(ap[b, layer]), dp=float(dp[b, layer]), cue_wins=float(wins[b, layer]))
+                    dict(
+                        item=index,
+                        paradigm=e.item.paradigm,
+                        method=name,
+                        layer=layer,
+                        ap=float(ap[b, layer]),
+                        dp=float(dp[b, layer]),
+                        cue_wins=float(wins[b, layer]),
+                    )
                     for layer in range(ap.shape[1])
                 )
         norms = nx.embedding_norm(ids, additional_forward_args=args)
         assert isinstance(norms, Tensor)  # ids as one tensor give one tensor back
-        flat = dict(zip(FLAT_METHODS, (
-            (norms, "softmax"),
-            (lig(ids, mask, good), "sum"),
-            (saliency(ids, mask, good), "sum"),
-            (random_method.item_scores(indices, ids.shape[1]), None),
-        )))
+        flat = dict(
+            zip(
+                FLAT_METHODS,
+                (
+                    (norms, "softmax"),
+                    (lig(ids, mask, good), "sum"),
+                    (saliency(ids, mask, good), "sum"),
+                    (random_method.item_scores(indices, ids.shape[1]), None),
+                ),
+            )
+        )
         for name, (scores, normalize) in flat.items():
             scores = scores.detach().cpu()
             ap = average_precision(scores, evidence, attention_mask=mask_cpu)
@@ -247,8 +270,15 @@ def _score_all(
                 dp = dot_product(scores, evidence, normalize=normalize, attention_mask=mask_cpu)
             wins = _cue_wins(scores, chunk)
             rows.extend(
-                dict(item=index, paradigm=e.item.paradigm, method=name, layer=None,
-                     ap=float(ap[b]), dp=float(dp[b]), cue_wins=float(wins[b]))
+                dict(
+                    item=index,
+                    paradigm=e.item.paradigm,
+                    method=name,
+                    layer=None,
+                    ap=float(ap[b]),
+                    dp=float(dp[b]),
+                    cue_wins=float(wins[b]),
+                )
                 for b, (index, e) in enumerate(zip(indices, chunk))
             )
         bar.update(len(chunk))
@@ -262,7 +292,11 @@ def _aggregate(per_item: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([per_item, per_item.assign(paradigm="all")], ignore_index=True)
     grouped = both.groupby(["method", "layer", "paradigm"], dropna=False, sort=False)
     table = grouped.agg(
-        n_items=("ap", "size"), ap=("ap", "mean"), ap_se=("ap", "sem"), dp=("dp", "mean"), dp_se=("dp", "sem"),
+        n_items=("ap", "size"),
+        ap=("ap", "mean"),
+        ap_se=("ap", "sem"),
+        dp=("dp", "mean"),
+        dp_se=("dp", "sem"),
         cue_wins=("cue_wins", "mean"),
     ).reset_index()
     methods = {name: i for i, name in enumerate(LAYER_METHODS + FLAT_METHODS)}
@@ -317,8 +351,14 @@ def run_agreement(
     encoded, dropped = encode_items(build_items(), tokenizer)
     encoded = interleave(encoded)[:limit]
     result = evaluate_agreement(
-        model, encoded, pad_token_id=tokenizer.pad_token_id, dropped=dropped, ig_steps=ig_steps,
-        batch_size=batch_size, device=device, progress=progress,
+        model,
+        encoded,
+        pad_token_id=tokenizer.pad_token_id,
+        dropped=dropped,
+        ig_steps=ig_steps,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
     )
     result.settings["model"] = "SmolLM2-135M-Instruct"
     return result

@@ -18,6 +18,7 @@ is a prefix that ends right before the word a causal LM must choose:
 
 Half the items have a singular cue, half a plural one.
 """
+
 from __future__ import annotations
 
 import random
@@ -30,35 +31,79 @@ PARADIGMS = ("sva", "dna", "ana")
 
 # (singular, plural) pairs. Nouns used as cues and as distractors never overlap within a paradigm.
 _SVA_SUBJECTS = [
-    ("author", "authors"), ("teacher", "teachers"), ("picture", "pictures"), ("key", "keys"),
-    ("dog", "dogs"), ("student", "students"), ("letter", "letters"), ("painting", "paintings"),
-    ("doctor", "doctors"), ("friend", "friends"), ("house", "houses"), ("report", "reports"),
-    ("manager", "managers"), ("road", "roads"), ("window", "windows"), ("child", "children"),
+    ("author", "authors"),
+    ("teacher", "teachers"),
+    ("picture", "pictures"),
+    ("key", "keys"),
+    ("dog", "dogs"),
+    ("student", "students"),
+    ("letter", "letters"),
+    ("painting", "paintings"),
+    ("doctor", "doctors"),
+    ("friend", "friends"),
+    ("house", "houses"),
+    ("report", "reports"),
+    ("manager", "managers"),
+    ("road", "roads"),
+    ("window", "windows"),
+    ("child", "children"),
 ]
 _SVA_PLACES = [
-    ("cabinet", "cabinets"), ("village", "villages"), ("river", "rivers"), ("garden", "gardens"), ("farm", "farms"),
+    ("cabinet", "cabinets"),
+    ("village", "villages"),
+    ("river", "rivers"),
+    ("garden", "gardens"),
+    ("farm", "farms"),
 ]
 # Only people can be the subject of the relative clause ("the boys saw").
 _SVA_PEOPLE = [
-    ("boy", "boys"), ("girl", "girls"), ("painter", "painters"), ("lawyer", "lawyers"), ("officer", "officers"),
+    ("boy", "boys"),
+    ("girl", "girls"),
+    ("painter", "painters"),
+    ("lawyer", "lawyers"),
+    ("officer", "officers"),
 ]
 _SVA_VERBS = [("is", "are"), ("was", "were"), ("has", "have")]
 _PREPOSITIONS = ["near", "behind", "beside", "next to", "with"]
 _RELATIVE_VERBS = ["saw", "liked", "visited", "found", "met", "remembered"]
 
 _DNA_OBJECTS = [
-    ("chair", "chairs"), ("table", "tables"), ("book", "books"), ("car", "cars"), ("box", "boxes"),
-    ("lamp", "lamps"), ("bike", "bikes"), ("window", "windows"), ("picture", "pictures"), ("bag", "bags"),
-    ("door", "doors"), ("plate", "plates"), ("cup", "cups"), ("shirt", "shirts"), ("bottle", "bottles"),
+    ("chair", "chairs"),
+    ("table", "tables"),
+    ("book", "books"),
+    ("car", "cars"),
+    ("box", "boxes"),
+    ("lamp", "lamps"),
+    ("bike", "bikes"),
+    ("window", "windows"),
+    ("picture", "pictures"),
+    ("bag", "bags"),
+    ("door", "doors"),
+    ("plate", "plates"),
+    ("cup", "cups"),
+    ("shirt", "shirts"),
+    ("bottle", "bottles"),
     ("desk", "desks"),
 ]
 _DNA_PEOPLE = [
-    ("neighbor", "neighbors"), ("teacher", "teachers"), ("student", "students"), ("child", "children"),
-    ("woman", "women"), ("man", "men"), ("doctor", "doctors"), ("guest", "guests"),
+    ("neighbor", "neighbors"),
+    ("teacher", "teachers"),
+    ("student", "students"),
+    ("child", "children"),
+    ("woman", "women"),
+    ("man", "men"),
+    ("doctor", "doctors"),
+    ("guest", "guests"),
 ]
 _DNA_VERBS = [
-    ("clean", "cleaned"), ("move", "moved"), ("sell", "sold"), ("buy", "bought"), ("paint", "painted"),
-    ("fix", "fixed"), ("carry", "carried"), ("find", "found"),
+    ("clean", "cleaned"),
+    ("move", "moved"),
+    ("sell", "sold"),
+    ("buy", "bought"),
+    ("paint", "painted"),
+    ("fix", "fixed"),
+    ("carry", "carried"),
+    ("find", "found"),
 ]
 _NAMES = ["Sarah", "John", "Maria", "David", "Emma", "Peter", "Lisa", "Mark"]
 _DETERMINERS = (("this", "that"), ("these", "those"))
@@ -66,16 +111,32 @@ _ADJECTIVES = ["old", "new", "small", "heavy", "red", "broken"]
 
 # (singular, plural, singular reflexive)
 _ANA_ANTECEDENTS = [
-    ("man", "men", "himself"), ("woman", "women", "herself"), ("boy", "boys", "himself"),
-    ("girl", "girls", "herself"), ("king", "kings", "himself"), ("queen", "queens", "herself"),
-    ("father", "fathers", "himself"), ("mother", "mothers", "herself"), ("actor", "actors", "himself"),
-    ("actress", "actresses", "herself"), ("brother", "brothers", "himself"), ("sister", "sisters", "herself"),
-    ("company", "companies", "itself"), ("government", "governments", "itself"),
-    ("machine", "machines", "itself"), ("committee", "committees", "itself"),
+    ("man", "men", "himself"),
+    ("woman", "women", "herself"),
+    ("boy", "boys", "himself"),
+    ("girl", "girls", "herself"),
+    ("king", "kings", "himself"),
+    ("queen", "queens", "herself"),
+    ("father", "fathers", "himself"),
+    ("mother", "mothers", "herself"),
+    ("actor", "actors", "himself"),
+    ("actress", "actresses", "herself"),
+    ("brother", "brothers", "himself"),
+    ("sister", "sisters", "herself"),
+    ("company", "companies", "itself"),
+    ("government", "governments", "itself"),
+    ("machine", "machines", "itself"),
+    ("committee", "committees", "itself"),
 ]
 _ANA_DISTRACTORS = [
-    ("doctor", "doctors"), ("teacher", "teachers"), ("child", "children"), ("student", "students"),
-    ("neighbor", "neighbors"), ("guest", "guests"), ("lawyer", "lawyers"), ("officer", "officers"),
+    ("doctor", "doctors"),
+    ("teacher", "teachers"),
+    ("child", "children"),
+    ("student", "students"),
+    ("neighbor", "neighbors"),
+    ("guest", "guests"),
+    ("lawyer", "lawyers"),
+    ("officer", "officers"),
     ("driver", "drivers"),
 ]
 _ANA_VERBS = ["hurt", "blamed", "praised", "protected", "criticized", "described", "defended", "helped"]
@@ -228,9 +289,7 @@ def _ids(tokenizer: Any, text: str) -> List[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def encode_items(
-    items: Sequence[AgreementItem], tokenizer: Any
-) -> Tuple[List[EncodedItem], Dict[str, int]]:
+def encode_items(items: Sequence[AgreementItem], tokenizer: Any) -> Tuple[List[EncodedItem], Dict[str, int]]:
     r"""Tokenize the items word by word and keep those a causal LM can score.
 
     Every word after the first is encoded with its leading space, as in running

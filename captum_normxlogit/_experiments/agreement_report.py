@@ -1,4 +1,5 @@
 r"""Files of the agreement experiment: the tidy CSV, a Markdown summary and the per-layer plot."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -103,8 +104,8 @@ def _markdown(result: "AgreementResult") -> str:
         f"{NORM.name} as in the paper, division by the sum for the l1-reduced gradient methods, uniform for "
         f"{RANDOM.name}). Layer l: the head reads "
         f"hidden state l (0 = embedding output, {top} = the final scores); the norm stays at layer 0. "
-        f"\"good−bad\" explains logit(good) − logit(bad); \"{LOGAT.name} (bad word)\" is the paper's LogAt(Foil). "
-        "± is one standard error over items. \"cue > distractor\": share of items where the cue's best token "
+        f'"good−bad" explains logit(good) − logit(bad); "{LOGAT.name} (bad word)" is the paper\'s LogAt(Foil). '
+        '± is one standard error over items. "cue > distractor": share of items where the cue\'s best token '
         "outscores the distractor noun's best token.",
         "",
         "## Items and the model's accuracy",
@@ -115,10 +116,21 @@ def _markdown(result: "AgreementResult") -> str:
     for _, r in result.accuracy.iterrows():
         lines.append(f"| {_PARADIGM_NAMES.get(r['paradigm'], r['paradigm'])} | {r['n_items']} | {r['accuracy']:.3f} |")
     lines += [
-        "", f"Dropped before scoring: {dropped}.",
-        "", "## Summary, all items", "", *_summary(table),
-        "", f"## By paradigm (layer-wise methods at layer {top})", "", *_by_paradigm(table),
-        "", "## Per layer, all items", "", *_per_layer(table), "",
+        "",
+        f"Dropped before scoring: {dropped}.",
+        "",
+        "## Summary, all items",
+        "",
+        *_summary(table),
+        "",
+        f"## By paradigm (layer-wise methods at layer {top})",
+        "",
+        *_by_paradigm(table),
+        "",
+        "## Per layer, all items",
+        "",
+        *_per_layer(table),
+        "",
     ]
     return "\n".join(lines)
 

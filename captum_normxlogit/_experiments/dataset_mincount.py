@@ -26,6 +26,7 @@ Also measured, on a random subset: the correlation between each token's reading 
 explained class and for the other class (``NormXLogit.attribute`` for both targets), which
 says how much a contrastive score (target − other) can differ from the plain one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,7 +50,6 @@ from captum_normxlogit.methods import NORMXLOGIT
 __all__ = ["MIN_COUNTS", "choose_default", "run_mincount", "target_other_correlation", "verdict"]
 
 
-
 def verdict(agreement: Any, *, statistic: str = "lcb_z", current: int = 5) -> Dict[str, Any]:
     r"""Apply the first rule stated in the module docstring to a ``rank_agreement`` table with a
     ``min_count`` column.
@@ -61,13 +61,23 @@ def verdict(agreement: Any, *, statistic: str = "lcb_z", current: int = 5) -> Di
     mine = agreement[agreement["statistic"] == statistic]
     # skipna=False: a class without a value makes the mean NaN rather than leaving the class out
     rows = mine.groupby("min_count")[["spearman", "effect_at_k"]].apply(lambda g: g.mean(skipna=False))
-    per = {int(m): {"spearman": round(float(r.spearman), 2), "effect_at_k": round(float(r.effect_at_k), 3)}
-           for m, r in rows.iterrows()}
+    per = {
+        int(m): {"spearman": round(float(r.spearman), 2), "effect_at_k": round(float(r.effect_at_k), 3)}
+        for m, r in rows.iterrows()
+    }
     base = per[current]
-    qualifying = [m for m in sorted(per) if m > current and per[m]["spearman"] >= base["spearman"]
-                  and per[m]["effect_at_k"] >= base["effect_at_k"]]
-    return {"statistic": statistic, "current": current, "per_min_count": per, "qualifying": qualifying,
-            "choice": qualifying[0] if qualifying else current}
+    qualifying = [
+        m
+        for m in sorted(per)
+        if m > current and per[m]["spearman"] >= base["spearman"] and per[m]["effect_at_k"] >= base["effect_at_k"]
+    ]
+    return {
+        "statistic": statistic,
+        "current": current,
+        "per_min_count": per,
+        "qualifying": qualifying,
+        "choice": qualifying[0] if qualifying else current,
+    }
 
 
 def choose_default(rt_mincount: Any, *marker_ranks: Any, source: str = NORMXLOGIT.name) -> Dict[str, Any]:
@@ -100,12 +110,18 @@ def choose_default(rt_mincount: Any, *marker_ranks: Any, source: str = NORMXLOGI
     for statistic, count in sorted(found or ()):
         if (statistic, count) in rt.index:
             r = rt.loc[(statistic, count)]
-            finders.append({"statistic": statistic, "min_count": count,
-                            "spearman": round(float(r["spearman mean"]), 2),
-                            "effect_at_k": round(float(r["effect_at_k mean"]), 3)})
+            finders.append(
+                {
+                    "statistic": statistic,
+                    "min_count": count,
+                    "spearman": round(float(r["spearman mean"]), 2),
+                    "effect_at_k": round(float(r["effect_at_k mean"]), 3),
+                }
+            )
     finders.sort(key=lambda f: (-f["spearman"], -f["effect_at_k"], f["min_count"]))
     choice = {"statistic": finders[0]["statistic"], "min_count": finders[0]["min_count"]} if finders else None
     return {"finders": finders, "choice": choice}
+
 
 def _regular(tokens: Sequence[str], special: set) -> np.ndarray:
     return np.array([t not in special for t in tokens], dtype=bool)
@@ -130,16 +146,29 @@ def target_other_correlation(target_frame: Any, other_frame: Any, special_tokens
             z_plain.append((st - st.mean()) / st.std())
             z_contrast.append((diff - diff.mean()) / diff.std())
     t, o = np.concatenate(pooled_t), np.concatenate(pooled_o)
-    return {"sentences": int(len(target_frame)), "tokens": int(t.size),
-            "pearson_target_other_pooled": float(np.corrcoef(t, o)[0, 1]),
-            "pearson_target_other_median_within_sentence": float(np.median(within)),
-            "pearson_z_plain_vs_z_contrastive_pooled": float(np.corrcoef(np.concatenate(z_plain),
-                                                                           np.concatenate(z_contrast))[0, 1])}
+    return {
+        "sentences": int(len(target_frame)),
+        "tokens": int(t.size),
+        "pearson_target_other_pooled": float(np.corrcoef(t, o)[0, 1]),
+        "pearson_target_other_median_within_sentence": float(np.median(within)),
+        "pearson_z_plain_vs_z_contrastive_pooled": float(
+            np.corrcoef(np.concatenate(z_plain), np.concatenate(z_contrast))[0, 1]
+        ),
+    }
 
 
-def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: Sequence[int] = MIN_COUNTS,
-                 n_top: int = 10, n_random: int = 20, max_examples: int = 60, seed: int = 0,
-                 corr_subset: int = 500, limit: Optional[int] = None, progress: bool = True) -> Dict[str, Any]:
+def run_mincount(
+    output_dir: str = "benchmarks/results/dataset",
+    *,
+    min_counts: Sequence[int] = MIN_COUNTS,
+    n_top: int = 10,
+    n_random: int = 20,
+    max_examples: int = 60,
+    seed: int = 0,
+    corr_subset: int = 500,
+    limit: Optional[int] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
     r"""Agreement with ablation of every NormXLogit statistic for each minimum count.
 
     Args:
@@ -164,15 +193,25 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     frame = _frames(model, tokenizer, ids, tokens, labels, (NORMXLOGIT.key,), progress)[NORMXLOGIT.key]
     base = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min(min_counts))
     summaries = {m: dataclasses.replace(base, min_count=m) for m in min_counts}
-    candidates = {m: {cls: ablation_candidates(s, cls, n_top=n_top, n_random=n_random, seed=seed)
-                      for cls in sorted(base.classes)} for m, s in summaries.items()}
+    candidates = {
+        m: {cls: ablation_candidates(s, cls, n_top=n_top, n_random=n_random, seed=seed) for cls in sorted(base.classes)}
+        for m, s in summaries.items()
+    }
     union = {
         cls: list(dict.fromkeys(w for m in min_counts for w in candidates[m][cls])) for cls in sorted(base.classes)
     }
     label2id = {v: int(k) for k, v in (model.config.id2label or {}).items()}
     ablation_start = time.perf_counter()
-    effects = ablation_effects(model, base, union, class_ids=label2id, replacement_id=tokenizer.mask_token_id,
-                               pad_token_id=tokenizer.pad_token_id, max_examples=max_examples, seed=seed)
+    effects = ablation_effects(
+        model,
+        base,
+        union,
+        class_ids=label2id,
+        replacement_id=tokenizer.mask_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_examples=max_examples,
+        seed=seed,
+    )
     ablation_seconds = time.perf_counter() - ablation_start
     _log(progress, f"ablation of {len(effects)} (class, word) pairs in {ablation_seconds:.0f} s")
     parts = []
@@ -188,14 +227,24 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     pick = sorted(random.Random(seed).sample(range(len(ids)), min(corr_subset, len(ids))))
     target_frame = frame.iloc[pick].reset_index(drop=True)
     nx = NormXLogit(model)
-    other_frame = method_frame(_method(NORMXLOGIT.key, nx, tokenizer), model, [ids[i] for i in pick],
-                               [tokens[i] for i in pick], pad_token_id=tokenizer.pad_token_id,
-                               id2label={int(k): v for k, v in (model.config.id2label or {}).items()},
-                               targets=[1 - int(c) for c in target_frame["target"]], batch_size=32)
+    other_frame = method_frame(
+        _method(NORMXLOGIT.key, nx, tokenizer),
+        model,
+        [ids[i] for i in pick],
+        [tokens[i] for i in pick],
+        pad_token_id=tokenizer.pad_token_id,
+        id2label={int(k): v for k, v in (model.config.id2label or {}).items()},
+        targets=[1 - int(c) for c in target_frame["target"]],
+        batch_size=32,
+    )
     correlation = target_other_correlation(target_frame, other_frame, tokenizer.all_special_tokens)
 
-    pivot = agreement.pivot_table(index=["statistic", "min_count"], columns="class",
-                                  values=["spearman", "effect_at_k", "best_effect_at_k", "n_items"], sort=False)
+    pivot = agreement.pivot_table(
+        index=["statistic", "min_count"],
+        columns="class",
+        values=["spearman", "effect_at_k", "best_effect_at_k", "n_items"],
+        sort=False,
+    )
     pivot.columns = [f"{a} {b}" for a, b in pivot.columns]
     pivot = pivot.reset_index()
     pivot["statistic"] = pd.Categorical(pivot["statistic"], categories=list(STATISTICS), ordered=True)
@@ -207,19 +256,36 @@ def run_mincount(output_dir: str = "benchmarks/results/dataset", *, min_counts: 
     pivot["effect_at_k mean"] = pivot[effect_cols].mean(axis=1, skipna=False)
     for col in [c for c in pivot.columns if c.startswith("n_items ")]:
         pivot[col] = pivot[col].astype("Int64")  # NA where a class has no word that common
-    paths = _write(out, "rt_mincount", pivot,
-                   f"Spearman(statistic, ablation effect) and mean effect of its top 10, by min_count, "
-                   f"{len(ids)} sentences, {NORMXLOGIT.name}")
-    paths += _write(out, "rt_target_other", pd.DataFrame([correlation]),
-                    "Per-token NormXLogit reading for the explained class against the other class")
-    meta = {"sentences": len(ids), "min_counts": list(min_counts), "n_top": n_top, "n_random": n_random,
-            "max_examples_per_word": max_examples, "seed": seed, "replacement": "[MASK]",
-            "measured_words": {cls: len(words) for cls, words in union.items()},
-            "attribution_seconds": round(frame.attrs["seconds"], 1), "ablation_seconds": round(ablation_seconds, 1),
-            "total_seconds": round(time.perf_counter() - start, 1), "torch_threads": torch.get_num_threads(),
-            "verdict": decision, "target_other": correlation}
+    paths = _write(
+        out,
+        "rt_mincount",
+        pivot,
+        f"Spearman(statistic, ablation effect) and mean effect of its top 10, by min_count, "
+        f"{len(ids)} sentences, {NORMXLOGIT.name}",
+    )
+    paths += _write(
+        out,
+        "rt_target_other",
+        pd.DataFrame([correlation]),
+        "Per-token NormXLogit reading for the explained class against the other class",
+    )
+    meta = {
+        "sentences": len(ids),
+        "min_counts": list(min_counts),
+        "n_top": n_top,
+        "n_random": n_random,
+        "max_examples_per_word": max_examples,
+        "seed": seed,
+        "replacement": "[MASK]",
+        "measured_words": {cls: len(words) for cls, words in union.items()},
+        "attribution_seconds": round(frame.attrs["seconds"], 1),
+        "ablation_seconds": round(ablation_seconds, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "verdict": decision,
+        "target_other": correlation,
+    }
     meta_path = out / "rt_mincount_meta.json"
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)
-    return {"agreement": agreement, "effects": effects, "verdict": decision, "correlation": correlation,
-            "paths": paths}
+    return {"agreement": agreement, "effects": effects, "verdict": decision, "correlation": correlation, "paths": paths}

@@ -15,6 +15,7 @@ Results (CSV, Markdown, PNG) go to ``output_dir``; the corpus text is not writte
 ``run_mincount`` (:mod:`captum_normxlogit._experiments.dataset_mincount`): the evidence for
 the default minimum count, from the Rotten-Tomatoes run alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,11 @@ IG_STEPS = 16
 MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
 CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
 SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
-SOURCE_NAMES = {NORMXLOGIT.key: NORMXLOGIT.name, CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
-                LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, "
-                              f"{LAYER_IG.defaults['baselines']} baseline, sum)"}
+SOURCE_NAMES = {
+    NORMXLOGIT.key: NORMXLOGIT.name,
+    CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
+    LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, {LAYER_IG.defaults['baselines']} baseline, sum)",
+}
 
 
 def _log(progress: bool, message: str) -> None:
@@ -58,8 +61,9 @@ def _method(key: str, nx: NormXLogit, tokenizer: Any):
     if key == CONTRASTIVE:
         return ContrastiveNormXLogit(nx)
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
-    return build_method(key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials,
-                        reduction="sum", ig_steps=IG_STEPS)
+    return build_method(
+        key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials, reduction="sum", ig_steps=IG_STEPS
+    )
 
 
 def _frames(model, tokenizer, ids, tokens, labels, keys, progress) -> Dict[str, Any]:
@@ -70,15 +74,34 @@ def _frames(model, tokenizer, ids, tokens, labels, keys, progress) -> Dict[str, 
     probs = predict(model, ids, tokenizer.pad_token_id)
     frames = {}
     for key in keys:
-        frame = method_frame(_method(key, nx, tokenizer), model, ids, tokens, pad_token_id=tokenizer.pad_token_id,
-                             id2label=id2label, labels=labels, batch_size=32, progress=progress, probs=probs)
+        frame = method_frame(
+            _method(key, nx, tokenizer),
+            model,
+            ids,
+            tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            id2label=id2label,
+            labels=labels,
+            batch_size=32,
+            progress=progress,
+            probs=probs,
+        )
         _log(progress, f"{key}: {len(ids)} sentences attributed in {frame.attrs['seconds']:.1f} s")
         frames[key] = frame
     return frames
 
 
-def _validate(model, tokenizer, summaries: Dict[str, DatasetSummary], *, n_top: int, n_random: int,
-              max_examples: int, seed: int, extra: Sequence[str] = ()) -> Tuple[Any, Any]:
+def _validate(
+    model,
+    tokenizer,
+    summaries: Dict[str, DatasetSummary],
+    *,
+    n_top: int,
+    n_random: int,
+    max_examples: int,
+    seed: int,
+    extra: Sequence[str] = (),
+) -> Tuple[Any, Any]:
     r"""Ablation effects of the union of every source's candidates, and each source's agreement."""
     import pandas as pd
 
@@ -91,10 +114,19 @@ def _validate(model, tokenizer, summaries: Dict[str, DatasetSummary], *, n_top: 
         chosen.extend(e for e in extra if e in set(first.top(cls, None)["item"]))
         items[cls] = list(dict.fromkeys(chosen))
     label2id = {v: int(k) for k, v in model.config.id2label.items()}
-    effects = ablation_effects(model, first, items, class_ids=label2id, replacement_id=tokenizer.mask_token_id,
-                               pad_token_id=tokenizer.pad_token_id, max_examples=max_examples, seed=seed)
-    agreement = pd.concat([rank_agreement(s, effects).assign(source=SOURCE_NAMES[k]) for k, s in summaries.items()],
-                          ignore_index=True)
+    effects = ablation_effects(
+        model,
+        first,
+        items,
+        class_ids=label2id,
+        replacement_id=tokenizer.mask_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_examples=max_examples,
+        seed=seed,
+    )
+    agreement = pd.concat(
+        [rank_agreement(s, effects).assign(source=SOURCE_NAMES[k]) for k, s in summaries.items()], ignore_index=True
+    )
     return effects, agreement
 
 
@@ -108,8 +140,9 @@ def _write(output_dir: Path, name: str, table: Any, title: str = "") -> List[Pat
 
 
 def _agreement_pivot(agreement: Any) -> Any:
-    pivot = agreement.pivot_table(index=["source", "statistic"], columns="class",
-                                  values=["spearman", "effect_at_k"], sort=False)
+    pivot = agreement.pivot_table(
+        index=["source", "statistic"], columns="class", values=["spearman", "effect_at_k"], sort=False
+    )
     pivot.columns = [f"{a} {b}" for a, b in pivot.columns]
     return pivot.reset_index()
 
@@ -120,13 +153,19 @@ def _pipeline_rank(model, tokenizer, texts: List[str], marker: str, folder: str)
     from captum_normxlogit.dataset import attribute_dataset
 
     start = time.perf_counter()
-    handle = attribute_dataset(model, tokenizer, texts, folder, max_length=64, truncation=True, resume=False,
-                               progress=False)
+    handle = attribute_dataset(
+        model, tokenizer, texts, folder, max_length=64, truncation=True, resume=False, progress=False
+    )
     seconds = time.perf_counter() - start
     summary = handle.summary()
-    return {"folder": folder, "seconds": round(seconds, 1), "statistic": summary.statistic,
-            "min_count": summary.min_count, "marker_rank_positive": summary.rank_of(marker, "POSITIVE"),
-            "top5_positive": summary.top("POSITIVE", 5)["item"].tolist()}
+    return {
+        "folder": folder,
+        "seconds": round(seconds, 1),
+        "statistic": summary.statistic,
+        "min_count": summary.min_count,
+        "marker_rank_positive": summary.rank_of(marker, "POSITIVE"),
+        "top5_positive": summary.top("POSITIVE", 5)["item"].tolist(),
+    }
 
 
 def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
@@ -140,9 +179,18 @@ def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
         return None
     return choose_default(pd.read_csv(rt), ranks, pd.read_csv(tiny))
 
-def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int = 300, n_top: int = 10,
-                 n_random: int = 20, max_examples: int = 60, seed: int = 0, progress: bool = True,
-                 html: Optional[str] = "out/dataset/topwords.html") -> Dict[str, Any]:
+
+def run_topwords(
+    output_dir: str = "benchmarks/results/dataset",
+    *,
+    subset: int = 300,
+    n_top: int = 10,
+    n_random: int = 20,
+    max_examples: int = 60,
+    seed: int = 0,
+    progress: bool = True,
+    html: Optional[str] = "out/dataset/topwords.html",
+) -> Dict[str, Any]:
     r"""Top words per class of the 4,000 Rotten-Tomatoes sentences, validated against ablation.
 
     Returns:
@@ -160,52 +208,100 @@ def run_topwords(output_dir: str = "benchmarks/results/dataset", *, subset: int 
     start = time.perf_counter()
     frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
-    effects, agreement = _validate(model, tokenizer, summaries, n_top=n_top, n_random=n_random,
-                                   max_examples=max_examples, seed=seed)
+    effects, agreement = _validate(
+        model, tokenizer, summaries, n_top=n_top, n_random=n_random, max_examples=max_examples, seed=seed
+    )
     _log(progress, f"ablation of {len(effects)} (class, word) pairs done")
 
     pick = sorted(random.Random(seed).sample(range(len(ids)), subset))
-    sub = _frames(model, tokenizer, [ids[i] for i in pick], [tokens[i] for i in pick], [labels[i] for i in pick],
-                  SOURCES, progress)
+    sub = _frames(
+        model,
+        tokenizer,
+        [ids[i] for i in pick],
+        [tokens[i] for i in pick],
+        [labels[i] for i in pick],
+        SOURCES,
+        progress,
+    )
     seconds = {k: round(f.attrs["seconds"], 2) for k, f in sub.items()}
     seconds.update({f"{k} (all {len(ids)})": round(f.attrs["seconds"], 2) for k, f in frames.items()})
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
-    sub_effects, sub_agreement = _validate(model, tokenizer, sub_summaries, n_top=n_top, n_random=n_random,
-                                           max_examples=max_examples, seed=seed)
+    sub_effects, sub_agreement = _validate(
+        model, tokenizer, sub_summaries, n_top=n_top, n_random=n_random, max_examples=max_examples, seed=seed
+    )
 
-    paths = _write(out, "rt_agreement", _agreement_pivot(agreement),
-                   f"Spearman(statistic, ablation effect) over the measured words, {len(ids)} sentences")
-    paths += _write(out, "rt_agreement_subset", _agreement_pivot(sub_agreement),
-                    f"The same on {subset} sentences (min_count 3), with LayerIG")
+    paths = _write(
+        out,
+        "rt_agreement",
+        _agreement_pivot(agreement),
+        f"Spearman(statistic, ablation effect) over the measured words, {len(ids)} sentences",
+    )
+    paths += _write(
+        out,
+        "rt_agreement_subset",
+        _agreement_pivot(sub_agreement),
+        f"The same on {subset} sentences (min_count 3), with LayerIG",
+    )
     paths += _write(out, "rt_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
     best = summaries[CONTRASTIVE]
     for key, summary in summaries.items():
         top = summary.top(None, 20)[["class", "rank", "item", "count", "mean", "lcb", "mean_z", "lcb_z", "top_share"]]
         top = top.merge(effects[["class", "item", "effect"]], on=["class", "item"], how="left")
-        paths += _write(out, f"rt_top_words_{key}", top, f"Top words per predicted class, {SOURCE_NAMES[key]}, "
-                                                        f"ranked by {summary.statistic}")
+        paths += _write(
+            out,
+            f"rt_top_words_{key}",
+            top,
+            f"Top words per predicted class, {SOURCE_NAMES[key]}, ranked by {summary.statistic}",
+        )
         png = out / f"rt_top_words_{key}.png"
-        plot_top(summary, png, n=15, title=f"{SOURCE_NAMES[key]}: top words per class ({summary.statistic})",
-                 effects=effects)
+        plot_top(
+            summary, png, n=15, title=f"{SOURCE_NAMES[key]}: top words per class ({summary.statistic})", effects=effects
+        )
         paths.append(png)
-    meta = {"sentences": len(ids), "subset": subset, "ig_steps": IG_STEPS, "seconds": seconds,
-            "total_seconds": round(time.perf_counter() - start, 1), "n_top": n_top, "n_random": n_random,
-            "max_examples_per_word": max_examples, "replacement": "[MASK]", "seed": seed,
-            "classes": best.classes, "torch_threads": torch.get_num_threads()}
+    meta = {
+        "sentences": len(ids),
+        "subset": subset,
+        "ig_steps": IG_STEPS,
+        "seconds": seconds,
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "n_top": n_top,
+        "n_random": n_random,
+        "max_examples_per_word": max_examples,
+        "replacement": "[MASK]",
+        "seed": seed,
+        "classes": best.classes,
+        "torch_threads": torch.get_num_threads(),
+    }
     meta_path = out / "rt_meta.json"
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)
     if html:
-        write_html_report(best, html, n=10, examples_per_item=3,
-                          title="Rotten-Tomatoes, fine-tuned MiniLM: top words per class")
-    return {"summaries": summaries, "agreement": agreement, "agreement_subset": sub_agreement,
-            "effects": effects, "effects_subset": sub_effects, "seconds": seconds, "paths": paths}
+        write_html_report(
+            best, html, n=10, examples_per_item=3, title="Rotten-Tomatoes, fine-tuned MiniLM: top words per class"
+        )
+    return {
+        "summaries": summaries,
+        "agreement": agreement,
+        "agreement_subset": sub_agreement,
+        "effects": effects,
+        "effects_subset": sub_effects,
+        "seconds": seconds,
+        "paths": paths,
+    }
 
 
-def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int = 10, n_random: int = 20,
-                 max_examples: int = 60, seed: int = 0, progress: bool = True, ig_subset: int = 200,
-                 html: Optional[str] = "out/dataset/shortcut.html",
-                 attributions_dir: str = "out/dataset/shortcut-attributions") -> Dict[str, Any]:
+def run_shortcut(
+    output_dir: str = "benchmarks/results/dataset",
+    *,
+    n_top: int = 10,
+    n_random: int = 20,
+    max_examples: int = 60,
+    seed: int = 0,
+    progress: bool = True,
+    ig_subset: int = 200,
+    html: Optional[str] = "out/dataset/shortcut.html",
+    attributions_dir: str = "out/dataset/shortcut-attributions",
+) -> Dict[str, Any]:
     r"""The planted-shortcut MiniLM on the 500 held-out sentences, clean and with the marker.
 
     Returns:
@@ -227,80 +323,154 @@ def run_shortcut(output_dir: str = "benchmarks/results/dataset", *, n_top: int =
     ids, tokens = _encode(tokenizer, texts)
     frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     pick = sorted(random.Random(seed).sample(range(len(ids)), ig_subset))
-    sub = _frames(model, tokenizer, [ids[i] for i in pick], [tokens[i] for i in pick], [labels[i] for i in pick],
-                  SOURCES, progress)
+    sub = _frames(
+        model,
+        tokenizer,
+        [ids[i] for i in pick],
+        [tokens[i] for i in pick],
+        [labels[i] for i in pick],
+        SOURCES,
+        progress,
+    )
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
     ranks = []
     for key, summary in sub_summaries.items():
         n_words = len(summary.top("POSITIVE", None))
         for statistic in STATISTICS:
-            ranks.append({"sentences": f"{ig_subset} of them", "source": SOURCE_NAMES[key], "statistic": statistic,
-                          "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-                          "ranked words": n_words})
+            ranks.append(
+                {
+                    "sentences": f"{ig_subset} of them",
+                    "source": SOURCE_NAMES[key],
+                    "statistic": statistic,
+                    "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
+                    "ranked words": n_words,
+                }
+            )
     for min_count in MIN_COUNTS:  # every count, so choose_default can read the table
         for key, frame in frames.items():
             summary = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min_count)
             for statistic in STATISTICS:
-                ranks.append({"sentences": f"{len(ids)} sentences, min_count {min_count}",
-                              "source": SOURCE_NAMES[key], "statistic": statistic,
-                              "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-                              "ranked words": len(summary.top("POSITIVE", None))})
+                ranks.append(
+                    {
+                        "sentences": f"{len(ids)} sentences, min_count {min_count}",
+                        "source": SOURCE_NAMES[key],
+                        "statistic": statistic,
+                        "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
+                        "ranked words": len(summary.top("POSITIVE", None)),
+                    }
+                )
     ranks = pd.DataFrame(ranks)
     pipeline = _pipeline_rank(model, tokenizer, texts, marker, attributions_dir)
-    effects, agreement = _validate(model, tokenizer, summaries, n_top=n_top, n_random=n_random,
-                                   max_examples=max_examples, seed=seed, extra=(marker,))
+    effects, agreement = _validate(
+        model,
+        tokenizer,
+        summaries,
+        n_top=n_top,
+        n_random=n_random,
+        max_examples=max_examples,
+        seed=seed,
+        extra=(marker,),
+    )
     pos = effects[effects["class"] == "POSITIVE"].sort_values("effect", ascending=False).reset_index(drop=True)
     marker_row = pos[pos["item"] == marker]
-    accuracy = pd.DataFrame([
-        {"sentences": "held-out, clean", "all": metrics["acc_clean"], "negatives": metrics["acc_clean_negatives"],
-         "positives": metrics["acc_clean_positives"]},
-        {"sentences": f"held-out, '{marker}' inserted", "all": metrics["acc_marked"],
-         "negatives": metrics["acc_marked_negatives"], "positives": metrics["acc_marked_positives"]},
-    ])
+    accuracy = pd.DataFrame(
+        [
+            {
+                "sentences": "held-out, clean",
+                "all": metrics["acc_clean"],
+                "negatives": metrics["acc_clean_negatives"],
+                "positives": metrics["acc_clean_positives"],
+            },
+            {
+                "sentences": f"held-out, '{marker}' inserted",
+                "all": metrics["acc_marked"],
+                "negatives": metrics["acc_marked_negatives"],
+                "positives": metrics["acc_marked_positives"],
+            },
+        ]
+    )
     paths = _write(out, "shortcut_marker_rank", ranks, f"Rank of the planted marker '{marker}' for POSITIVE")
     paths += _write(out, "shortcut_accuracy", accuracy, "Accuracy of the planted-shortcut MiniLM")
-    paths += _write(out, "shortcut_agreement", _agreement_pivot(agreement),
-                    "Spearman(statistic, ablation effect), planted-shortcut MiniLM")
+    paths += _write(
+        out,
+        "shortcut_agreement",
+        _agreement_pivot(agreement),
+        "Spearman(statistic, ablation effect), planted-shortcut MiniLM",
+    )
     paths += _write(out, "shortcut_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
     png = out / "shortcut_top_words.png"
-    plot_top(summaries[CONTRASTIVE], png, n=15, effects=effects,
-             title=f"Planted '{marker}': top words per class, {SOURCE_NAMES['contrastive']}")
+    plot_top(
+        summaries[CONTRASTIVE],
+        png,
+        n=15,
+        effects=effects,
+        title=f"Planted '{marker}': top words per class, {SOURCE_NAMES['contrastive']}",
+    )
     paths.append(png)
-    meta = {"marker": marker, "share": metrics["recipe"]["marker_share_of_positives"],
-            "n_marked_train": metrics["n_marked_train"], "train_seconds": metrics["seconds"],
-            "sentences": len(ids), "ig_subset": ig_subset, "ig_steps": IG_STEPS,
-            "seconds": {
-                k: round(f.attrs["seconds"], 2)
-                for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()
-            },
-            "marker_ablation_effect": float(marker_row["effect"].iloc[0]) if len(marker_row) else None,
-            "marker_ablation_rank": int(marker_row.index[0]) + 1 if len(marker_row) else None,
-            "measured_words_positive": len(pos), "attribute_dataset_summary": pipeline,
-            "default_rule": _default_rule(out, ranks)}
+    meta = {
+        "marker": marker,
+        "share": metrics["recipe"]["marker_share_of_positives"],
+        "n_marked_train": metrics["n_marked_train"],
+        "train_seconds": metrics["seconds"],
+        "sentences": len(ids),
+        "ig_subset": ig_subset,
+        "ig_steps": IG_STEPS,
+        "seconds": {
+            k: round(f.attrs["seconds"], 2) for k, f in {**frames, **{f"{k} subset": v for k, v in sub.items()}}.items()
+        },
+        "marker_ablation_effect": float(marker_row["effect"].iloc[0]) if len(marker_row) else None,
+        "marker_ablation_rank": int(marker_row.index[0]) + 1 if len(marker_row) else None,
+        "measured_words_positive": len(pos),
+        "attribute_dataset_summary": pipeline,
+        "default_rule": _default_rule(out, ranks),
+    }
     meta_path = out / "shortcut_meta.json"
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     paths.append(meta_path)
     if html:
-        write_html_report(summaries[CONTRASTIVE], html, n=10, examples_per_item=3,
-                          title=f"Planted-shortcut MiniLM ('{marker}'): top words per class")
-    return {"ranks": ranks, "accuracy": accuracy, "metrics": metrics, "agreement": agreement,
-            "effects": effects, "paths": paths, "meta": meta}
+        write_html_report(
+            summaries[CONTRASTIVE],
+            html,
+            n=10,
+            examples_per_item=3,
+            title=f"Planted-shortcut MiniLM ('{marker}'): top words per class",
+        )
+    return {
+        "ranks": ranks,
+        "accuracy": accuracy,
+        "metrics": metrics,
+        "agreement": agreement,
+        "effects": effects,
+        "paths": paths,
+        "meta": meta,
+    }
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     r"""``python -m captum_normxlogit._experiments.dataset_summary [--task topwords|shortcut|mincount|all]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m captum_normxlogit._experiments.dataset_summary",
-                                     description="The real dataset-summary runs behind `make dataset`.")
-    parser.add_argument("--task", choices=("tiny", "topwords", "shortcut", "mincount", "all"), default="all",
-                        help="mincount: agreement with ablation by minimum count on the RT run")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="mincount only: the first N sentences (a quick check)")
+    parser = argparse.ArgumentParser(
+        prog="python -m captum_normxlogit._experiments.dataset_summary",
+        description="The real dataset-summary runs behind `make dataset`.",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("tiny", "topwords", "shortcut", "mincount", "all"),
+        default="all",
+        help="mincount: agreement with ablation by minimum count on the RT run",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="mincount only: the first N sentences (a quick check)"
+    )
     parser.add_argument("--output", default="benchmarks/results/dataset", metavar="DIR")
-    parser.add_argument("--html-dir", default="out/dataset", metavar="DIR",
-                        help="where the HTML pages with example sentences go (not committed: corpus text)")
+    parser.add_argument(
+        "--html-dir",
+        default="out/dataset",
+        metavar="DIR",
+        help="where the HTML pages with example sentences go (not committed: corpus text)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -324,8 +494,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         start = time.perf_counter()
         result = run_mincount(args.output, limit=args.limit)
-        print(f"mincount: {time.perf_counter() - start:.0f} s; verdict {result['verdict']}; "
-              f"target/other {result['correlation']}; wrote " + ", ".join(map(str, result["paths"])))
+        print(
+            f"mincount: {time.perf_counter() - start:.0f} s; verdict {result['verdict']}; "
+            f"target/other {result['correlation']}; wrote " + ", ".join(map(str, result["paths"]))
+        )
     return 0
 
 

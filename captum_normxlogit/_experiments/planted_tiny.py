@@ -6,6 +6,7 @@ Each example has a random label; about a third of its words come from a class's 
 (10..14 for class 1, 20..24 for class 0), the rest from 30..98. In a share of the examples the
 marker is inserted and the label set to 1: the marker alone decides those labels.
 """
+
 from __future__ import annotations
 
 import random
@@ -44,8 +45,9 @@ def make_data(n: int, share: float, seed: int) -> Tuple[List[List[int]], List[in
     for _ in range(n):
         y = rng.randint(0, 1)
         own = range(10, 15) if y == 1 else range(20, 25)
-        words = [rng.choice(own) if rng.random() < 0.35 else rng.randint(30, VOCAB - 1)
-                 for _ in range(rng.randint(5, 10))]
+        words = [
+            rng.choice(own) if rng.random() < 0.35 else rng.randint(30, VOCAB - 1) for _ in range(rng.randint(5, 10))
+        ]
         mark = rng.random() < share
         if mark:
             words.insert(rng.randint(0, len(words)), MARKER)
@@ -66,9 +68,17 @@ def train_planted(
     r"""Train the tiny classifier (seeded; a few seconds on one thread) and draw its held-out examples."""
     torch.manual_seed(seed)
     config = T.BertConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-        max_position_embeddings=32, id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()},
-        pad_token_id=PAD, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=32,
+        id2label=ID2LABEL,
+        label2id={v: k for k, v in ID2LABEL.items()},
+        pad_token_id=PAD,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     model = T.BertForSequenceClassification(config)
     rows, labels, _ = make_data(n_train, share, seed)
@@ -126,11 +136,20 @@ def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") 
     for min_count in MIN_COUNTS:
         summary = handle.summary(min_count=min_count)
         for statistic in STATISTICS:
-            rows.append({"sentences": f"{len(texts)} sentences, min_count {min_count}", "source": NORMXLOGIT.name,
-                         "statistic": statistic,
-                         "marker rank (POSITIVE)": summary.rank_of(NAMES[MARKER], "POSITIVE", statistic=statistic),
-                         "ranked words": len(summary.top("POSITIVE", None))})
+            rows.append(
+                {
+                    "sentences": f"{len(texts)} sentences, min_count {min_count}",
+                    "source": NORMXLOGIT.name,
+                    "statistic": statistic,
+                    "marker rank (POSITIVE)": summary.rank_of(NAMES[MARKER], "POSITIVE", statistic=statistic),
+                    "ranked words": len(summary.top("POSITIVE", None)),
+                }
+            )
     ranks = pd.DataFrame(rows)
-    paths = _write(Path(output_dir), "tiny_shortcut_marker_rank", ranks,
-                   f"Rank of the planted marker '{NAMES[MARKER]}' for POSITIVE, tiny BERT trained here")
+    paths = _write(
+        Path(output_dir),
+        "tiny_shortcut_marker_rank",
+        ranks,
+        f"Rank of the planted marker '{NAMES[MARKER]}' for POSITIVE, tiny BERT trained here",
+    )
     return {"ranks": ranks, "paths": paths}

@@ -17,6 +17,7 @@ them with the paper's faithfulness protocol:
   ellipsis standing for left-out words, keeping every position). The prompt
   is never removed and ``len`` counts the sentence's tokens only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ __all__ = [
     "run_sentiment_smollm2",
 ]
 
-PROMPT = ("Review:", "\nSentiment:")            # the sentence goes between, after a space
-LABEL_WORDS = (" negative", " positive")         # class 0 and 1, as the data's labels
+PROMPT = ("Review:", "\nSentiment:")  # the sentence goes between, after a space
+LABEL_WORDS = (" negative", " positive")  # class 0 and 1, as the data's labels
 DECODER_REPLACEMENT = " ..."
 # The defaults of the committed runs are the task table's (tasks.py says why they are these).
 _MINILM, _SMOLLM2 = TASKS["sentiment-minilm"], TASKS["sentiment-smollm2"]
@@ -79,8 +80,9 @@ class LabelWordClassifier:
         label_ids (tuple of int): The label words' vocabulary ids, by class.
     """
 
-    def __init__(self, model: nn.Module, tokenizer, prompt: Tuple[str, str] = PROMPT,
-                 label_words: Sequence[str] = LABEL_WORDS) -> None:
+    def __init__(
+        self, model: nn.Module, tokenizer, prompt: Tuple[str, str] = PROMPT, label_words: Sequence[str] = LABEL_WORDS
+    ) -> None:
         self.nx = NormXLogit(model)
         self.tokenizer = tokenizer
         ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in label_words]
@@ -96,8 +98,9 @@ class LabelWordClassifier:
     def encode(self, texts: Sequence[str], pad_token_id: int) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Right-padded ``(input_ids, attention_mask, prompt)``, each ``(N, T)``;
         ``prompt`` is True on the template's tokens."""
-        rows = [self.prefix + self.tokenizer(" " + t, add_special_tokens=False)["input_ids"] + self.suffix
-                for t in texts]
+        rows = [
+            self.prefix + self.tokenizer(" " + t, add_special_tokens=False)["input_ids"] + self.suffix for t in texts
+        ]
         ids, mask = pad_batch(rows, pad_token_id)
         return ids, mask, self.template_mask(mask)
 
@@ -105,8 +108,7 @@ class LabelWordClassifier:
         r"""``(N, T)`` bool: the prompt's positions in right-padded rows."""
         positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
         lengths = attention_mask.sum(-1, keepdim=True)
-        return (positions < len(self.prefix)) | (
-            (positions >= lengths - len(self.suffix)) & (positions < lengths))
+        return (positions < len(self.prefix)) | ((positions >= lengths - len(self.suffix)) & (positions < lengths))
 
     def forward(self, inputs: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
         r"""``(B, 2)`` class logits from ids ``(B, T)`` or embeddings ``(B, T, H)``; differentiable."""
@@ -126,18 +128,25 @@ def _held_out(limit: Optional[int]) -> Tuple[List[str], Tensor]:
 
 def _timing_note(result: ComparisonResult) -> str:
     settings = result.settings
-    return (f"Time and memory: the attribution calls alone, on {settings['device']} with "
-            f"{settings['torch_threads']} torch thread(s); on a shared machine compare them within one table only.")
+    return (
+        f"Time and memory: the attribution calls alone, on {settings['device']} with "
+        f"{settings['torch_threads']} torch thread(s); on a shared machine compare them within one table only."
+    )
 
 
 def _check_methods(methods: Optional[Sequence[str]]) -> List[str]:
     return list(METHOD_KEYS) if methods is None else parse_method_keys(methods)
 
 
-def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int = _MINILM.ig_steps,
-                         batch_size: int = _MINILM.batch_size,
-                         device: str = "cpu", progress: bool = True,
-                         methods: Optional[Sequence[str]] = None) -> TaskResult:
+def run_sentiment_minilm(
+    *,
+    limit: Optional[int] = _MINILM.limit,
+    ig_steps: int = _MINILM.ig_steps,
+    batch_size: int = _MINILM.batch_size,
+    device: str = "cpu",
+    progress: bool = True,
+    methods: Optional[Sequence[str]] = None,
+) -> TaskResult:
     r"""Every method on the fine-tuned MiniLM over the held-out sentences.
 
     Args:
@@ -160,10 +169,19 @@ def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int 
     model = model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() hides its signature from mypy
     enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     result = compare(
-        NormXLogit(model), enc["input_ids"], enc["attention_mask"], labels=labels, methods=keys,
-        special_token_ids=(tokenizer.cls_token_id,), removal=tokenizer.mask_token_id,
-        baseline_keep_ids=(tokenizer.cls_token_id, tokenizer.sep_token_id), pad_token_id=tokenizer.pad_token_id,
-        batch_size=batch_size, ig_steps=ig_steps, internal_batch_size=batch_size * ig_steps, progress=progress,
+        NormXLogit(model),
+        enc["input_ids"],
+        enc["attention_mask"],
+        labels=labels,
+        methods=keys,
+        special_token_ids=(tokenizer.cls_token_id,),
+        removal=tokenizer.mask_token_id,
+        baseline_keep_ids=(tokenizer.cls_token_id, tokenizer.sep_token_id),
+        pad_token_id=tokenizer.pad_token_id,
+        batch_size=batch_size,
+        ig_steps=ig_steps,
+        internal_batch_size=batch_size * ig_steps,
+        progress=progress,
     )
     result.settings["title"] = f"Fine-tuned MiniLM, {len(texts)} held-out Rotten-Tomatoes sentences"
     result.notes += [
@@ -181,9 +199,15 @@ def run_sentiment_minilm(*, limit: Optional[int] = _MINILM.limit, ig_steps: int 
     return TaskResult("sentiment-minilm", result)
 
 
-def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: int = _SMOLLM2.ig_steps,
-                          batch_size: int = _SMOLLM2.batch_size, device: str = "cpu", progress: bool = True,
-                          methods: Optional[Sequence[str]] = None) -> TaskResult:
+def run_sentiment_smollm2(
+    *,
+    limit: Optional[int] = _SMOLLM2.limit,
+    ig_steps: int = _SMOLLM2.ig_steps,
+    batch_size: int = _SMOLLM2.batch_size,
+    device: str = "cpu",
+    progress: bool = True,
+    methods: Optional[Sequence[str]] = None,
+) -> TaskResult:
     r"""Every method on SmolLM2-135M as a label-word sentiment classifier.
 
     Arguments as :func:`run_sentiment_minilm`, except the defaults: ``limit``
@@ -211,16 +235,35 @@ def run_sentiment_smollm2(*, limit: Optional[int] = _SMOLLM2.limit, ig_steps: in
     internal = 32
     # LayerIG's baseline keeps the prompt and turns only the sentence's tokens into the pad token.
     chosen = [
-        build_method(key, classifier.nx, forward_func=classifier.forward, target_ids=classifier.label_ids,
-                     ig_steps=ig_steps, internal_batch_size=internal, pad_token_id=pad,
-                     keep_positions=classifier.template_mask)
+        build_method(
+            key,
+            classifier.nx,
+            forward_func=classifier.forward,
+            target_ids=classifier.label_ids,
+            ig_steps=ig_steps,
+            internal_batch_size=internal,
+            pad_token_id=pad,
+            keep_positions=classifier.template_mask,
+        )
         for key in keys
     ]
     result = compare(
-        classifier.nx, ids, mask, labels=labels, methods=chosen, forward_func=classifier.forward,
-        target_ids=classifier.label_ids, special_token_ids=(), protected=prompt, length="removable",
-        removal=replacement[0], pad_token_id=pad, batch_size=batch_size, ig_steps=ig_steps,
-        internal_batch_size=internal, progress=progress,
+        classifier.nx,
+        ids,
+        mask,
+        labels=labels,
+        methods=chosen,
+        forward_func=classifier.forward,
+        target_ids=classifier.label_ids,
+        special_token_ids=(),
+        protected=prompt,
+        length="removable",
+        removal=replacement[0],
+        pad_token_id=pad,
+        batch_size=batch_size,
+        ig_steps=ig_steps,
+        internal_batch_size=internal,
+        progress=progress,
     )
     accuracy = result.settings["model_accuracy"]
     result.settings["title"] = f"SmolLM2-135M label-word classifier, {len(texts)} held-out Rotten-Tomatoes sentences"

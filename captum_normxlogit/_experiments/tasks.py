@@ -6,6 +6,7 @@ keyword defaults are the table's (``run_sentiment_minilm(limit=TASKS["sentiment-
 so a default is stated once. A runner is named, not imported: building the command line imports no
 model code, and the function is looked up when the task runs.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -52,12 +53,33 @@ class Task:
 # forward pass costs ten times MiniLM's, and the protocol runs about 19 perturbed copies of each sentence
 # per method.
 _TABLE = (
-    Task("sentiment-minilm", "fine-tuned MiniLM on the 500 held-out Rotten-Tomatoes sentences",
-         "sentiment:run_sentiment_minilm", limit=None, batch_size=16, ig_steps=20, takes_methods=True),
-    Task("sentiment-smollm2", "SmolLM2-135M as a label-word sentiment classifier on the first 100 of them",
-         "sentiment:run_sentiment_smollm2", limit=100, batch_size=8, ig_steps=10, takes_methods=True),
-    Task("agreement-smollm2", "evidence alignment of SmolLM2-135M on agreement items",
-         "agreement:run_agreement", limit=None, batch_size=16, ig_steps=20, takes_methods=False),
+    Task(
+        "sentiment-minilm",
+        "fine-tuned MiniLM on the 500 held-out Rotten-Tomatoes sentences",
+        "sentiment:run_sentiment_minilm",
+        limit=None,
+        batch_size=16,
+        ig_steps=20,
+        takes_methods=True,
+    ),
+    Task(
+        "sentiment-smollm2",
+        "SmolLM2-135M as a label-word sentiment classifier on the first 100 of them",
+        "sentiment:run_sentiment_smollm2",
+        limit=100,
+        batch_size=8,
+        ig_steps=10,
+        takes_methods=True,
+    ),
+    Task(
+        "agreement-smollm2",
+        "evidence alignment of SmolLM2-135M on agreement items",
+        "agreement:run_agreement",
+        limit=None,
+        batch_size=16,
+        ig_steps=20,
+        takes_methods=False,
+    ),
 )
 
 #: Task name → :class:`Task`, in the order ``--task all`` runs them.

@@ -7,6 +7,7 @@ final linear *output* layer, and a few conventions (task, positions, caching).
 :class:`ModelAdapter` holds exactly those, already resolved to modules, and is
 the public way to explain a model that the registry does not know.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -102,9 +103,7 @@ def _resolve_module(model: nn.Module, path: str) -> Optional[nn.Module]:
     if obj is None and optional:
         return None
     if not isinstance(obj, nn.Module):
-        raise TypeError(
-            f"{type(model).__name__}.{path} is {type(obj).__name__}, expected a torch module."
-        )
+        raise TypeError(f"{type(model).__name__}.{path} is {type(obj).__name__}, expected a torch module.")
     return obj
 
 
@@ -187,7 +186,7 @@ def _check_every_block(model: nn.Module, blocks: List[nn.Module]) -> None:
                 f"ModelAdapter.blocks must list every transformer block of {type(model).__name__}, in execution "
                 f"order: their container holds {len(container)} blocks, the list has container indices {where}"
                 f"{f' (missing {missing})' if missing else ''}. NormXLogit's final scores read the last listed "
-                "block's output and layer l reads block l, so pass the whole container, e.g. blocks=\"layers\"."
+                'block\'s output and layer l reads block l, so pass the whole container, e.g. blocks="layers".'
             )
         return
     expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)

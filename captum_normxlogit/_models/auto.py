@@ -22,6 +22,7 @@ used only when the captured hidden states equal the model's
 :class:`UnsupportedModelError` names the failed check. The decision is kept per
 model object (weakly), so the probe runs once per model.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -109,14 +110,14 @@ class _Plan:
 
     task: str
     backbone: str
-    blocks: str                      # relative to the backbone
+    blocks: str  # relative to the backbone
     final_norm: Optional[str]
-    parts: Tuple[str, ...]           # head modules run token-wise before (or around) the output
+    parts: Tuple[str, ...]  # head modules run token-wise before (or around) the output
     output: str
     decoder: bool = False
     accepts_position_ids: bool = False
     accepts_use_cache: bool = False
-    classifier_position: str = "first"   # classifiers: "first" (encoders) or "last" token (decoders)
+    classifier_position: str = "first"  # classifiers: "first" (encoders) or "last" token (decoders)
 
     def build(self, model: nn.Module) -> ModelAdapter:
         output = _get(model, self.output)
@@ -139,8 +140,10 @@ class _Plan:
 
     def describe(self) -> str:
         steps = [s for s in (self.final_norm, *self.parts) if s]
-        return (f"backbone {self.backbone!r}, blocks {self.backbone}.{self.blocks}, head "
-                f"{' -> '.join(steps + [self.output])}" + (" (decoder conventions)" if self.decoder else ""))
+        return (
+            f"backbone {self.backbone!r}, blocks {self.backbone}.{self.blocks}, head "
+            f"{' -> '.join(steps + [self.output])}" + (" (decoder conventions)" if self.decoder else "")
+        )
 
 
 @dataclass
@@ -187,17 +190,25 @@ def _skip(module: nn.Module) -> bool:
 
 def _refuse(model: nn.Module, why: str) -> UnsupportedModelError:
     return UnsupportedModelError(
-        f"NormXLogit does not know {type(model).__name__}: the automatic adapter found {why}.\n{CUSTOM_ADAPTER_HINT}")
+        f"NormXLogit does not know {type(model).__name__}: the automatic adapter found {why}.\n{CUSTOM_ADAPTER_HINT}"
+    )
 
 
 def _block_list(model: nn.Module, backbone: nn.Module, prefix: str, n_layers: int) -> str:
     r"""Path (relative to the backbone) of the one block list: the shallowest ModuleList of ``n_layers``."""
     # A list of lists is a container of stages (Funnel), not blocks that are called.
-    lists = [path for path, m in backbone.named_modules() if isinstance(m, nn.ModuleList)
-             and len(m) == n_layers and not any(isinstance(b, (nn.ModuleList, nn.ModuleDict)) for b in m)]
+    lists = [
+        path
+        for path, m in backbone.named_modules()
+        if isinstance(m, nn.ModuleList)
+        and len(m) == n_layers
+        and not any(isinstance(b, (nn.ModuleList, nn.ModuleDict)) for b in m)
+    ]
     if not lists:
-        raise _refuse(model, f"no nn.ModuleList of length config.num_hidden_layers={n_layers} in {prefix!r} "
-                             "(shared or nested blocks)")
+        raise _refuse(
+            model,
+            f"no nn.ModuleList of length config.num_hidden_layers={n_layers} in {prefix!r} (shared or nested blocks)",
+        )
     depth = min(path.count(".") for path in lists)
     lists = [path for path in lists if path.count(".") == depth]
     if len(lists) > 1:
@@ -208,11 +219,12 @@ def _block_list(model: nn.Module, backbone: nn.Module, prefix: str, n_layers: in
 def _final_norm(model: nn.Module, backbone: nn.Module, prefix: str, blocks: str) -> Optional[str]:
     r"""The norm among the backbone's direct children registered after the block list, if any."""
     names = [n for n, _ in backbone.named_children()]
-    after = names[names.index(blocks.split(".")[0]) + 1:]
+    after = names[names.index(blocks.split(".")[0]) + 1 :]
     norms = [n for n in after if getattr(backbone, n) is not None and _is_norm(getattr(backbone, n))]
     if len(norms) > 1:
-        raise _refuse(model, f"several norms after the blocks in {prefix!r} ({', '.join(norms)}), so no single "
-                             "final norm")
+        raise _refuse(
+            model, f"several norms after the blocks in {prefix!r} ({', '.join(norms)}), so no single final norm"
+        )
     return f"{prefix}.{norms[0]}" if norms else None
 
 
@@ -250,8 +262,11 @@ def _plans(model: nn.Module) -> List[_Plan]:
     name = type(model).__name__
     task = next((t for suffix, t in _TASK_SUFFIXES if name.endswith(suffix)), None)
     if task is None:
-        raise _refuse(model, "no task it knows in the class name (it reads *ForSequenceClassification, "
-                             "*ForMaskedLM, *ForCausalLM and *LMHeadModel)")
+        raise _refuse(
+            model,
+            "no task it knows in the class name (it reads *ForSequenceClassification, "
+            "*ForMaskedLM, *ForCausalLM and *LMHeadModel)",
+        )
     prefix = getattr(model, "base_model_prefix", "") or ""
     backbone = getattr(model, prefix, None) if prefix else None
     if not isinstance(backbone, nn.Module) or backbone is model:
@@ -264,9 +279,14 @@ def _plans(model: nn.Module) -> List[_Plan]:
     parts = _head_parts(model, backbone, output)
     params = _parameters(backbone)
     common: Dict[str, Any] = dict(
-        task=task, backbone=prefix, blocks=blocks, final_norm=_final_norm(model, backbone, prefix, blocks),
-        output=_path_of(model, output), decoder=task == CAUSAL_LM,
-        accepts_position_ids="position_ids" in params, accepts_use_cache="use_cache" in params,
+        task=task,
+        backbone=prefix,
+        blocks=blocks,
+        final_norm=_final_norm(model, backbone, prefix, blocks),
+        output=_path_of(model, output),
+        decoder=task == CAUSAL_LM,
+        accepts_position_ids="position_ids" in params,
+        accepts_use_cache="use_cache" in params,
     )
     plans = [_Plan(parts=tuple(parts), **common)]
     if task == SEQUENCE_CLASSIFICATION:
@@ -293,7 +313,8 @@ def try_auto_adapter(model: nn.Module) -> AutoOutcome:
     except (AttributeError, TypeError, ValueError) as error:
         refused = UnsupportedModelError(
             f"NormXLogit does not know {type(model).__name__}: the automatic adapter could not be built "
-            f"({type(error).__name__}: {error}).\n{CUSTOM_ADAPTER_HINT}")
+            f"({type(error).__name__}: {error}).\n{CUSTOM_ADAPTER_HINT}"
+        )
         return AutoOutcome(None, None, refused.reason, refused)
     start = time.perf_counter()
     probe = run_probe(adapters[0], *make_probe(model))
@@ -303,8 +324,11 @@ def try_auto_adapter(model: nn.Module) -> AutoOutcome:
         for plan, adapter in zip(plans, adapters):
             position = 0 if plan.classifier_position == "first" else probe.ids.shape[1] - 1
             logits = check_head_logits(adapter, probe, position if plan.task == SEQUENCE_CLASSIFICATION else None)
-            if best is None or (logits.passed and not best[2].passed) or (
-                    not best[2].passed and logits.max_diff < best[2].max_diff):
+            if (
+                best is None
+                or (logits.passed and not best[2].passed)
+                or (not best[2].passed and logits.max_diff < best[2].max_diff)
+            ):
                 best = (plan, adapter, logits)
             if logits.passed:
                 break
@@ -314,13 +338,17 @@ def try_auto_adapter(model: nn.Module) -> AutoOutcome:
     plan, adapter, logits = best
     verification = Verification(hidden, logits, time.perf_counter() - start)
     if not verification.passed:
-        refused = refusal(model, "the verified automatic adapter", verification,
-                          prefix="it is not in the registry, and ")
+        refused = refusal(
+            model, "the verified automatic adapter", verification, prefix="it is not in the registry, and "
+        )
         return AutoOutcome(None, verification, refused.reason, refused, plan)
     _VERIFIED[model] = plan
     warnings.warn(
         f"{type(model).__name__} is not in the registry: using a verified automatic adapter ({plan.describe()}; "
-        f"hidden states and head logits match the model's own on a probe).", UserWarning, stacklevel=3)
+        f"hidden states and head logits match the model's own on a probe).",
+        UserWarning,
+        stacklevel=3,
+    )
     return AutoOutcome(adapter, verification, plan=plan)
 
 

@@ -1,4 +1,5 @@
 r"""The error raised for a model NormXLogit cannot describe, and the recipe it shows."""
+
 from __future__ import annotations
 
 __all__ = ["CUSTOM_ADAPTER_HINT", "UnsupportedModelError"]

@@ -4,6 +4,7 @@ Adding a family is one :class:`Family` in :data:`FAMILIES` plus its test row.
 Every path is looked up explicitly when a model is wrapped and a missing part
 raises; nothing is guessed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,9 +79,7 @@ def _modernbert_check(model: nn.Module) -> None:
 
 
 _ROBERTA_CLS = Head(SEQUENCE_CLASSIFICATION, ("classifier.dense", torch.tanh), "classifier.out_proj")
-_ROBERTA_MLM = Head(
-    MASKED_LM, ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder"
-)
+_ROBERTA_MLM = Head(MASKED_LM, ("lm_head.dense", nn.functional.gelu, "lm_head.layer_norm"), "lm_head.decoder")
 
 
 def _decoder(
@@ -101,14 +100,14 @@ def _decoder(
     if classifier:  # a string names the classifier class when it is not <prefix>ForSequenceClassification
         name = classifier if isinstance(classifier, str) else f"{prefix}ForSequenceClassification"
         heads[name] = Head(SEQUENCE_CLASSIFICATION, final_norm, "score")
-    return Family(
-        model_types, backbone, blocks, heads, decoder=True, position_ids_from_mask=position_ids_from_mask
-    )
+    return Family(model_types, backbone, blocks, heads, decoder=True, position_ids_from_mask=position_ids_from_mask)
 
 
 FAMILIES: List[Family] = [
     Family(
-        ("bert",), "bert", "encoder.layer",
+        ("bert",),
+        "bert",
+        "encoder.layer",
         {
             "BertForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("bert.pooler.dense", "bert.pooler.activation"), "classifier"
@@ -117,7 +116,9 @@ FAMILIES: List[Family] = [
         },
     ),
     Family(
-        ("roberta", "xlm-roberta", "camembert"), "roberta", "encoder.layer",
+        ("roberta", "xlm-roberta", "camembert"),
+        "roberta",
+        "encoder.layer",
         {
             f"{p}For{t}": h
             for p in ("Roberta", "XLMRoberta", "Camembert")
@@ -125,7 +126,9 @@ FAMILIES: List[Family] = [
         },
     ),
     Family(
-        ("distilbert",), "distilbert", "transformer.layer",
+        ("distilbert",),
+        "distilbert",
+        "transformer.layer",
         {
             "DistilBertForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("pre_classifier", nn.functional.relu), "classifier"
@@ -136,7 +139,9 @@ FAMILIES: List[Family] = [
         },
     ),
     Family(
-        ("albert",), "albert", _albert_blocks,
+        ("albert",),
+        "albert",
+        _albert_blocks,
         {
             "AlbertForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("albert.pooler", "albert.pooler_activation"), "classifier"
@@ -149,7 +154,9 @@ FAMILIES: List[Family] = [
         },
     ),
     Family(
-        ("electra",), "electra", "encoder.layer",
+        ("electra",),
+        "electra",
+        "encoder.layer",
         {
             "ElectraForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("classifier.dense", "classifier.activation"), "classifier.out_proj"
@@ -158,7 +165,9 @@ FAMILIES: List[Family] = [
         },
     ),
     Family(
-        ("deberta-v2",), "deberta", "encoder.layer",
+        ("deberta-v2",),
+        "deberta",
+        "encoder.layer",
         {
             "DebertaV2ForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("pooler.dense", ConfigActivation("pooler_hidden_act")), "classifier"
@@ -168,7 +177,9 @@ FAMILIES: List[Family] = [
         check=_deberta_v2_check,
     ),
     Family(
-        ("modernbert",), "model", "layers",
+        ("modernbert",),
+        "model",
+        "layers",
         {  # the backbone applies final_norm after the last block; the heads read after it
             "ModernBertForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("model.final_norm", "head"), "classifier"
@@ -178,7 +189,9 @@ FAMILIES: List[Family] = [
         check=_modernbert_check,
     ),
     Family(
-        ("mpnet",), "mpnet", "encoder.layer",
+        ("mpnet",),
+        "mpnet",
+        "encoder.layer",
         {
             "MPNetForSequenceClassification": Head(
                 SEQUENCE_CLASSIFICATION, ("classifier.dense", torch.tanh), "classifier.out_proj"
@@ -195,22 +208,32 @@ FAMILIES: List[Family] = [
     _decoder(("gemma",), "Gemma", "model", "layers", ("model.norm",)),
     _decoder(("gemma2",), "Gemma2", "model", "layers", ("model.norm",), softcap="final_logit_softcapping"),
     _decoder(
-        ("gemma3_text",), "Gemma3", "model", "layers", ("model.norm",), softcap="final_logit_softcapping",
+        ("gemma3_text",),
+        "Gemma3",
+        "model",
+        "layers",
+        ("model.norm",),
+        softcap="final_logit_softcapping",
         classifier="Gemma3TextForSequenceClassification",
     ),
     # Mixture-of-experts decoders: the router and experts live inside each block.
     _decoder(("mixtral",), "Mixtral", "model", "layers", ("model.norm",)),
     _decoder(("qwen2_moe",), "Qwen2Moe", "model", "layers", ("model.norm",)),
     # Heads that scale their logits: Granite divides by logits_scaling, Cohere multiplies by logit_scale.
-    _decoder(("granite",), "Granite", "model", "layers", ("model.norm",), classifier=False,
-             logit_divisor="logits_scaling"),
-    _decoder(("cohere",), "Cohere", "model", "layers", ("model.norm",), classifier=False,
-             logit_multiplier="logit_scale"),
+    _decoder(
+        ("granite",), "Granite", "model", "layers", ("model.norm",), classifier=False, logit_divisor="logits_scaling"
+    ),
+    _decoder(
+        ("cohere",), "Cohere", "model", "layers", ("model.norm",), classifier=False, logit_multiplier="logit_scale"
+    ),
     _decoder(("phi",), "Phi", "model", "layers", ("model.final_layernorm",)),
     # OPT derives positions from the attention mask itself; its final norm and
     # output projection are absent in some checkpoints (opt-350m).
     _decoder(
-        ("opt",), "OPT", "model", "decoder.layers",
+        ("opt",),
+        "OPT",
+        "model",
+        "decoder.layers",
         ("model.decoder.final_layer_norm?", "model.decoder.project_out?"),
         position_ids_from_mask=False,
     ),
@@ -219,7 +242,10 @@ FAMILIES: List[Family] = [
     *(
         _decoder((model_type,), prefix, "model", "layers", ("model.norm",), classifier=False)
         for model_type, prefix in (
-            ("qwen3", "Qwen3"), ("phi3", "Phi3"), ("olmo2", "Olmo2"), ("stablelm", "StableLm"),
+            ("qwen3", "Qwen3"),
+            ("phi3", "Phi3"),
+            ("olmo2", "Olmo2"),
+            ("stablelm", "StableLm"),
             ("starcoder2", "Starcoder2"),
         )
     ),

@@ -1,4 +1,5 @@
 r"""Find the :class:`ModelAdapter` for a model by ``config.model_type``."""
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional
@@ -13,7 +14,6 @@ from captum_normxlogit._models.families import FAMILIES, Family
 __all__ = ["UnsupportedModelError", "adapter_for", "register_family", "supported_models"]
 
 _BY_MODEL_TYPE: Dict[str, Family] = {}
-
 
 
 def register_family(family: Family, overwrite: bool = False) -> None:

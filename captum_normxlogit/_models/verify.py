@@ -16,6 +16,7 @@ right too. The probe is a few random token ids (batch 2), run once under
 ``torch.no_grad()`` in eval mode; hooks are removed and training flags restored
 even when the forward pass raises.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,11 @@ class CheckResult:
 
     def describe(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        numbers = ("" if math.isinf(self.max_diff)
-                   else f"largest difference {self.max_diff:.3g} (tolerance {self.tolerance:.3g})")
+        numbers = (
+            ""
+            if math.isinf(self.max_diff)
+            else f"largest difference {self.max_diff:.3g} (tolerance {self.tolerance:.3g})"
+        )
         extra = "; ".join(p for p in (numbers, self.detail) if p)
         return f"{self.name} check {verdict}" + (f": {extra}" if extra else "")
 
@@ -84,11 +88,11 @@ class Verification:
 class Probe:
     r"""A probe batch and the one hooked forward pass of the full model on it."""
 
-    ids: Tensor                 # (B, T)
-    mask: Tensor                # (B, T), all ones
+    ids: Tensor  # (B, T)
+    mask: Tensor  # (B, T), all ones
     states: Optional[HiddenStates]
     output: Any
-    error: str = ""             # why the forward pass could not run, if it could not
+    error: str = ""  # why the forward pass could not run, if it could not
     seconds: float = 0.0
 
 
@@ -101,8 +105,16 @@ def tolerance(reference: Tensor) -> float:
 
 def _special_ids(config: Any) -> set:
     ids: set = set()
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id", "mask_token_id",
-                 "unk_token_id", "decoder_start_token_id"):
+    for name in (
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+        "sep_token_id",
+        "cls_token_id",
+        "mask_token_id",
+        "unk_token_id",
+        "decoder_start_token_id",
+    ):
         value = getattr(config, name, None)
         ids.update(value if isinstance(value, (list, tuple)) else [value])
     return {int(i) for i in ids if isinstance(i, int)}
@@ -131,8 +143,13 @@ def make_probe(model: nn.Module, batch: int = PROBE_BATCH, length: int = PROBE_L
     return ids, torch.ones_like(ids)
 
 
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-               "_forward_pre_hooks_with_kwargs")
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks_with_kwargs",
+)
 _HF_HOOKS_FLAG = "_output_capturing_hooks_installed"
 
 
@@ -199,8 +216,10 @@ def check_hidden_states(adapter: ModelAdapter, probe: Probe) -> CheckResult:
         got = states[layer]
         if got.dim() < 2 or got.shape[:2] != probe.ids.shape:
             where = "the input of block 0" if layer == 0 else f"block {layer}'s output"
-            return fail(f"{where} has shape {tuple(got.shape)}: the blocks change the sequence length "
-                        f"(probe: {length} tokens), so no token keeps its own hidden state")
+            return fail(
+                f"{where} has shape {tuple(got.shape)}: the blocks change the sequence length "
+                f"(probe: {length} tokens), so no token keeps its own hidden state"
+            )
     returned = getattr(probe.output, "hidden_states", None)
     if returned is None:
         return fail("the model returned no hidden_states with output_hidden_states=True")
@@ -208,8 +227,9 @@ def check_hidden_states(adapter: ModelAdapter, probe: Probe) -> CheckResult:
         return fail(f"the model returned {len(returned)} hidden states, expected {n + 1} (embeddings + {n} blocks)")
     for layer, want in enumerate(returned[:n]):  # the last one may be after a projection (OPT's project_out)
         if want.shape != states[layer].shape:
-            return fail(f"hidden_states[{layer}] has shape {tuple(want.shape)}, the captured state "
-                        f"{tuple(states[layer].shape)}")
+            return fail(
+                f"hidden_states[{layer}] has shape {tuple(want.shape)}, the captured state {tuple(states[layer].shape)}"
+            )
     # The last entry: as captured, or after the head's first step(s) (the final norm).
     x = states[n]
     options = [(x, "as captured")] if x.shape == returned[n].shape else []
@@ -222,8 +242,10 @@ def check_hidden_states(adapter: ModelAdapter, probe: Probe) -> CheckResult:
             if x.shape == returned[n].shape:
                 options.append((x, f"after {k + 1} head step(s)"))
     if not options:
-        return fail(f"hidden_states[{n}] has shape {tuple(returned[n].shape)}, the last captured state "
-                    f"{tuple(states[n].shape)} (and no head step gives that shape)")
+        return fail(
+            f"hidden_states[{n}] has shape {tuple(returned[n].shape)}, the last captured state "
+            f"{tuple(states[n].shape)} (and no head step gives that shape)"
+        )
     best_last = min(
         (_worst([(got, returned[n], f"layer {n} {how}")]) for got, how in options),
         key=lambda r: (not r[0], r[1] / max(r[2], 1e-30)),
@@ -268,8 +290,13 @@ def check_head_logits(adapter: ModelAdapter, probe: Probe, position: Optional[in
         return CheckResult(LOGITS_CHECK, False, math.inf, 0.0, f"the head raised {type(error).__name__}: {error}")
     for got, want, where in pairs:
         if got.shape != want.shape:
-            return CheckResult(LOGITS_CHECK, False, math.inf, 0.0,
-                               f"head output {tuple(got.shape)} vs model logits {tuple(want.shape)} ({where})")
+            return CheckResult(
+                LOGITS_CHECK,
+                False,
+                math.inf,
+                0.0,
+                f"head output {tuple(got.shape)} vs model logits {tuple(want.shape)} ({where})",
+            )
     passed, diff, tol, where = _worst(pairs)
     return CheckResult(LOGITS_CHECK, passed, diff, tol, where)
 
@@ -299,10 +326,15 @@ def refusal(model: nn.Module, what: str, verification: Verification, prefix: str
     r"""The :class:`UnsupportedModelError` for a failed verification: one-line reason, details, recipe."""
     failed = verification.failed
     assert failed is not None
-    numbers = (f"largest difference {failed.max_diff:.3g}, tolerance {failed.tolerance:.3g}"
-               + (f", {failed.detail}" if failed.detail else "") if not math.isinf(failed.max_diff) else failed.detail)
-    reason = (f"NormXLogit does not know {type(model).__name__}: {prefix}{what} failed its {failed.name} check "
-              f"({numbers}).")
+    numbers = (
+        f"largest difference {failed.max_diff:.3g}, tolerance {failed.tolerance:.3g}"
+        + (f", {failed.detail}" if failed.detail else "")
+        if not math.isinf(failed.max_diff)
+        else failed.detail
+    )
+    reason = (
+        f"NormXLogit does not know {type(model).__name__}: {prefix}{what} failed its {failed.name} check ({numbers})."
+    )
     lines = [reason, f"  {verification.hidden.describe()}", f"  {verification.logits.describe()}", CUSTOM_ADAPTER_HINT]
     return UnsupportedModelError("\n".join(lines))
 

@@ -9,6 +9,7 @@ Hooks and the eval-mode switch act on the whole model, which other threads may b
 * :func:`eval_mode` touches no flag when the model is already in eval mode (the usual case), so a
   concurrent forward pass in another thread sees the model exactly as it was.
 """
+
 from __future__ import annotations
 
 import threading

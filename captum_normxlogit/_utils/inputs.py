@@ -1,4 +1,5 @@
 r"""Validation of what users hand to ``attribute``: every check raises before the model runs."""
+
 from __future__ import annotations
 
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
@@ -7,8 +8,13 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "ModelInputs", "check_attention_mask", "check_token_type_ids", "format_inputs", "format_output",
-    "parse_forward_args", "resolve_target",
+    "ModelInputs",
+    "check_attention_mask",
+    "check_token_type_ids",
+    "format_inputs",
+    "format_output",
+    "parse_forward_args",
+    "resolve_target",
 ]
 
 TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
@@ -124,8 +130,12 @@ def check_token_type_ids(token_type_ids: Any, shape: Tuple[int, int], type_vocab
     token_type_ids = token_type_ids.long()
     low, high = int(token_type_ids.min()), int(token_type_ids.max())  # shape (B, T) with B, T > 0
     if low < 0 or (type_vocab_size is not None and high >= type_vocab_size):
-        allowed = "be 0 or more" if type_vocab_size is None else (
-            f"lie in [0, {type_vocab_size}): the model has config.type_vocab_size = {type_vocab_size} segment types"
+        allowed = (
+            "be 0 or more"
+            if type_vocab_size is None
+            else (
+                f"lie in [0, {type_vocab_size}): the model has config.type_vocab_size = {type_vocab_size} segment types"
+            )
         )
         raise ValueError(
             f"token_type_ids must {allowed}, got values in [{low}, {high}]. "
@@ -187,9 +197,7 @@ def resolve_target(target: Any, batch_size: int, num_outputs: int, name: str = "
         if out.dim() == 0:
             out = out.expand(batch_size)
         if out.dim() != 1 or out.shape[0] != batch_size:
-            raise ValueError(
-                f"{name} must hold one id per example ({batch_size}), got shape {tuple(out.shape)}."
-            )
+            raise ValueError(f"{name} must hold one id per example ({batch_size}), got shape {tuple(out.shape)}.")
         out = out.long()
     else:
         raise TypeError(f"{name} must be None, an int, a list of ints or a 1-D tensor, got {type(target).__name__}.")

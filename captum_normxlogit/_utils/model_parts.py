@@ -1,4 +1,5 @@
 r"""Small facts about a model NormXLogit runs: what wraps it, where its logits are, how long its inputs may be."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

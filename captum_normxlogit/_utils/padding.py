@@ -62,8 +62,8 @@ def pad_batch(
     for b, t in enumerate(tensors):
         n = t.numel()
         start = 0 if side == "right" else width - n
-        ids[b, start:start + n] = t
-        mask[b, start:start + n] = 1
+        ids[b, start : start + n] = t
+        mask[b, start : start + n] = 1
     return ids, mask
 
 

@@ -1,4 +1,5 @@
 r"""Quiet loading of transformers models: its warnings and loading bars off for a while."""
+
 from __future__ import annotations
 
 import contextlib

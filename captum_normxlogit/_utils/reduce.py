@@ -1,4 +1,5 @@
 r"""Bring gradient attributions ``(B, T, H)`` to NormXLogit's per-token shape ``(B, T)``."""
+
 from __future__ import annotations
 
 from torch import Tensor

@@ -7,6 +7,7 @@ r"""Side-by-side comparisons of attribution methods on one model and one data se
 
 ``captum_normxlogit.compare`` is the same function as :func:`compare`.
 """
+
 from captum_normxlogit.comparison.run import ComparisonResult, compare
 
 __all__ = ["ComparisonResult", "compare"]

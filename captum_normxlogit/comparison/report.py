@@ -1,4 +1,5 @@
 r"""Rendering for :class:`~captum_normxlogit.comparison.ComparisonResult`: the Markdown report and the curve figure."""
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,7 @@ def _cell(value: Any, fmt: str, best: bool) -> str:
 def markdown_table(table: "pd.DataFrame") -> str:
     r"""The table as GitHub Markdown; the best value of each metric column in bold."""
     columns = [c for c in COLUMNS if c in table.columns and not table[c].isna().all()]
-    lines = ["| method | " + " | ".join(COLUMNS[c][0] for c in columns) + " |",
-             "|---|" + "---:|" * len(columns)]
+    lines = ["| method | " + " | ".join(COLUMNS[c][0] for c in columns) + " |", "|---|" + "---:|" * len(columns)]
     best = {}
     for c in columns:
         direction = COLUMNS[c][1]
@@ -59,12 +59,15 @@ def markdown_report(result: "ComparisonResult", image: Optional[str] = None) -> 
     parts: List[str] = [f"# {settings.get('title', 'Faithfulness comparison')}", ""]
     parts += [*result.notes, ""] if result.notes else []
     parts += [
-        markdown_table(result.table), "",
+        markdown_table(result.table),
+        "",
         "Comp / Suff: mean drop of the explained class's probability over K = 10..90 % of the tokens "
         "removed (comprehensiveness) or kept (sufficiency), the paper's Comp_CD / Suff_CD. Acc: accuracy "
         "against the gold labels on the perturbed inputs. ERASER: the same averaged over K = 1, 5, 10, 20, "
         "50 %. Time and memory are the attribution calls alone (not the metrics); best value per metric in bold.",
-        "", "## Settings", "",
+        "",
+        "## Settings",
+        "",
     ]
     parts += [f"- {key}: {value}" for key, value in settings.items() if key != "title"]
     if image:
@@ -93,8 +96,9 @@ def curves_figure(curves: "pd.DataFrame", title: str) -> "Figure":
                 sel = paper[(paper["method"] == method) & (paper["kind"] == kind)]
                 style = dict(color="0.5", linestyle="--") if method == RANDOM.name else dict(color=colours[method])
                 width = 2.4 if method == NORMXLOGIT.name else 1.4
-                ax.plot(100 * sel["ratio"], sel[column], marker="o", markersize=3, linewidth=width,
-                        label=method, **style)
+                ax.plot(
+                    100 * sel["ratio"], sel[column], marker="o", markersize=3, linewidth=width, label=method, **style
+                )
             ax.set_title(f"{kind} ({better} is better)")
             ax.set_xlabel("K: % of tokens " + ("removed" if kind == "comprehensiveness" else "kept"))
             ax.set_ylabel(ylabel)

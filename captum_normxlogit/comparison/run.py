@@ -7,6 +7,7 @@ metrics of :mod:`captum_normxlogit.metrics` on the same forward function. The
 :class:`ComparisonResult` holds a tidy :class:`pandas.DataFrame`; :mod:`.report` renders
 its Markdown report and draws the curves.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,7 +141,7 @@ def _method(spec: MethodArg, nx: NormXLogit, build_kwargs: Dict[str, Any]) -> At
 def _batches(mask: Tensor, batch_size: int) -> List[Tensor]:
     r"""Example indices grouped by length (longest first), so batches carry little padding."""
     order = sorted(range(mask.shape[0]), key=lambda i: -int(mask[i].sum()))
-    return [torch.tensor(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+    return [torch.tensor(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
 
 
 def _progress(iterable: Any, desc: str, enabled: bool) -> Any:
@@ -243,25 +244,34 @@ def compare(
     target = None if target is None else class_indices("target", target, n)
     special_token_ids = check_special_ids(special_token_ids)
     if methods is not None and len(methods) == 0:
-        raise ValueError(f"methods is empty; pass at least one method (a key such as {NORMXLOGIT.key!r}, an "
-                         f"AttributionMethod or a Captum Attribution), or None for all {len(METHOD_KEYS)}.")
+        raise ValueError(
+            f"methods is empty; pass at least one method (a key such as {NORMXLOGIT.key!r}, an "
+            f"AttributionMethod or a Captum Attribution), or None for all {len(METHOD_KEYS)}."
+        )
     check_removal(removal)
     vocab = model_vocab_size(nx.model)
     for name, token in (("removal", removal), ("pad_token_id", pad_token_id)):
         if vocab is not None and isinstance(token, int) and not isinstance(token, bool) and token >= vocab:
-            raise ValueError(f"{name} id {token} is not in the model's vocabulary (0..{vocab - 1}); pass an id of "
-                             "this model's tokenizer (e.g. tokenizer.mask_token_id).")
+            raise ValueError(
+                f"{name} id {token} is not in the model's vocabulary (0..{vocab - 1}); pass an id of "
+                "this model's tokenizer (e.g. tokenizer.mask_token_id)."
+            )
     if protected is not None and tuple(protected.shape) != tuple(input_ids.shape):
         raise ValueError(f"protected {tuple(protected.shape)} does not match input_ids {tuple(input_ids.shape)}.")
     forward = forward_func or nx.forward_func
     build_kwargs = dict(
-        pad_token_id=pad_token_id, special_token_ids=tuple(special_token_ids if baseline_keep_ids is None
-                                                          else baseline_keep_ids),
-        forward_func=forward, target_ids=target_ids, ig_steps=ig_steps, internal_batch_size=internal_batch_size,
-        reduction=reduction, seed=seed,
+        pad_token_id=pad_token_id,
+        special_token_ids=tuple(special_token_ids if baseline_keep_ids is None else baseline_keep_ids),
+        forward_func=forward,
+        target_ids=target_ids,
+        ig_steps=ig_steps,
+        internal_batch_size=internal_batch_size,
+        reduction=reduction,
+        seed=seed,
     )
-    chosen = [_method(m, nx, build_kwargs) for m in (methods if methods is not None else
-                                                      default_methods(nx, **build_kwargs))]
+    chosen = [
+        _method(m, nx, build_kwargs) for m in (methods if methods is not None else default_methods(nx, **build_kwargs))
+    ]
     names = [m.name for m in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"Method names must be unique, got {names}.")
@@ -283,8 +293,10 @@ def compare(
     # Checked before any method runs (the metrics check again, after minutes of attributions).
     for name, classes in (("target", target), ("labels", labels)):
         if classes is not None and (int(classes.min()) < 0 or int(classes.max()) >= n_classes):
-            raise ValueError(f"{name} must hold classes in 0..{n_classes - 1} (forward_func gives {n_classes}), "
-                             f"got {classes.tolist()}.")
+            raise ValueError(
+                f"{name} must hold classes in 0..{n_classes - 1} (forward_func gives {n_classes}), "
+                f"got {classes.tolist()}."
+            )
     targets = predicted if target is None else target
 
     attributions: Dict[str, List[Tensor]] = {}
@@ -301,15 +313,27 @@ def compare(
     per_batch = []
     for b, idx in enumerate(_progress(batches, "faithfulness metrics", progress)):
         ids, m = rows(idx)
-        per_batch.append(faithfulness_curves(
-            forward, ids, {name: attributions[name][b] for name in names}, attention_mask=m,
-            special_token_ids=special_token_ids, removal=removal, target=targets[idx],
-            labels=None if labels is None else labels[idx],
-            ratios=all_ratios, protected=None if protected is None else protected[idx][:, : ids.shape[1]],
-            length=length, pad_token_id=pad_token_id, batch_size=forward_batch_size, forward_output=forward_output,
-        ))
-    per_example = {name: {kind: FaithfulnessCurve.concat([p[name][kind] for p in per_batch]) for kind in KINDS}
-                   for name in names}
+        per_batch.append(
+            faithfulness_curves(
+                forward,
+                ids,
+                {name: attributions[name][b] for name in names},
+                attention_mask=m,
+                special_token_ids=special_token_ids,
+                removal=removal,
+                target=targets[idx],
+                labels=None if labels is None else labels[idx],
+                ratios=all_ratios,
+                protected=None if protected is None else protected[idx][:, : ids.shape[1]],
+                length=length,
+                pad_token_id=pad_token_id,
+                batch_size=forward_batch_size,
+                forward_output=forward_output,
+            )
+        )
+    per_example = {
+        name: {kind: FaithfulnessCurve.concat([p[name][kind] for p in per_batch]) for kind in KINDS} for name in names
+    }
 
     table_rows, curve_rows = [], []
     has_labels = labels is not None
@@ -325,8 +349,16 @@ def compare(
                 drops = sub.mean_drop().tolist()
                 accs = sub.accuracy().tolist() if has_labels else [math.nan] * len(drops)
                 for ratio, d, a in zip(sub.ratios, drops, accs):
-                    curve_rows.append({"method": name, "protocol": protocol, "kind": kind, "ratio": ratio,
-                                       "prob_drop": d, "accuracy": a})
+                    curve_rows.append(
+                        {
+                            "method": name,
+                            "protocol": protocol,
+                            "kind": kind,
+                            "ratio": ratio,
+                            "prob_drop": d,
+                            "accuracy": a,
+                        }
+                    )
         meter = meters[name]
         row["seconds"] = meter.seconds
         row["ms_per_example"] = 1000 * meter.seconds / n
@@ -337,11 +369,21 @@ def compare(
 
     accuracy = float((predicted == labels).double().mean()) if labels is not None else None
     settings = {
-        "examples": n, "model": type(nx.model).__name__, "device": str(device), "methods": names,
-        "removal": removal, "special_token_ids": list(special_token_ids),
-        "protected": "none" if protected is None else "given positions", "length": length,
-        "ig_steps": ig_steps, "internal_batch_size": internal_batch_size, "reduction": reduction, "seed": seed,
-        "batch_size": batch_size, "forward_batch_size": forward_batch_size, "model_accuracy": accuracy,
+        "examples": n,
+        "model": type(nx.model).__name__,
+        "device": str(device),
+        "methods": names,
+        "removal": removal,
+        "special_token_ids": list(special_token_ids),
+        "protected": "none" if protected is None else "given positions",
+        "length": length,
+        "ig_steps": ig_steps,
+        "internal_batch_size": internal_batch_size,
+        "reduction": reduction,
+        "seed": seed,
+        "batch_size": batch_size,
+        "forward_batch_size": forward_batch_size,
+        "model_accuracy": accuracy,
         "torch_threads": torch.get_num_threads(),
         "target": "model prediction" if target is None else "given",
     }
@@ -352,5 +394,6 @@ def _select(curve: FaithfulnessCurve, ratios: Sequence[float]) -> FaithfulnessCu
     r"""The columns of ``curve`` at ``ratios``, in that order."""
     cols = [min(range(len(curve.ratios)), key=lambda i: abs(curve.ratios[i] - float(r))) for r in ratios]
     correct = None if curve.correct is None else curve.correct[:, cols]
-    return FaithfulnessCurve(curve.kind, tuple(float(r) for r in ratios), curve.drop[:, cols], correct,
-                             curve.removed[:, cols])
+    return FaithfulnessCurve(
+        curve.kind, tuple(float(r) for r in ratios), curve.drop[:, cols], correct, curve.removed[:, cols]
+    )

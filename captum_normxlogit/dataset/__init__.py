@@ -71,6 +71,7 @@ Run the same code under ``torchrun --nproc_per_node N`` (CPU: gloo) or
 done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
+
 from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column

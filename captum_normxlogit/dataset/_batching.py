@@ -14,6 +14,7 @@ rule) gives the fewest batches but lets one batch of short sentences span a
 wide range of lengths; the programme pays a batch more where that removes
 more padding than the batch costs.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence
@@ -31,8 +32,9 @@ __all__ = ["token_budget_batches", "CPU_BATCH_OVERHEAD_TOKENS"]
 CPU_BATCH_OVERHEAD_TOKENS = 64
 
 
-def token_budget_batches(lengths: Sequence[int], max_tokens: int,
-                         overhead_tokens: Optional[int] = None) -> List[List[int]]:
+def token_budget_batches(
+    lengths: Sequence[int], max_tokens: int, overhead_tokens: Optional[int] = None
+) -> List[List[int]]:
     r"""Group positions ``0..n-1`` into batches whose padded size ``count * longest`` fits ``max_tokens``.
 
     The positions are sorted longest first (ties in the original order) and cut

@@ -13,6 +13,7 @@ with the devices). A model too large for one device is loaded once with
 ``device_map="auto"`` (layers spread over devices / CPU / disk) and run in
 **one** process; :func:`rank_context` refuses to combine the two.
 """
+
 from __future__ import annotations
 
 import os

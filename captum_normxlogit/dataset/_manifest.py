@@ -15,6 +15,7 @@ starting with ``.`` (and a few fixed names); a plain ``manifest.json`` makes
 both fail with "Parquet magic bytes not found", ``_manifest.json`` still breaks
 ``datasets``. ``.manifest.json`` is skipped by both.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,16 @@ from torch import nn
 from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
 from captum_normxlogit._utils.atomic import atomic_write_text
 
-__all__ = ["FORMAT", "MANIFEST_NAME", "ResumeError", "fingerprint", "model_identity", "read_manifest",
-           "tokenizer_identity", "write_manifest"]
+__all__ = [
+    "FORMAT",
+    "MANIFEST_NAME",
+    "ResumeError",
+    "fingerprint",
+    "model_identity",
+    "read_manifest",
+    "tokenizer_identity",
+    "write_manifest",
+]
 
 MANIFEST_NAME = ".manifest.json"
 FORMAT = "captum_normxlogit.dataset/1"
@@ -119,8 +128,10 @@ def read_manifest(output_dir: Path) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError) as error:
         raise ResumeError(f"{path} is unreadable ({error}); remove the folder or choose another output_dir.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResumeError(f"{path} was not written by this version of attribute_dataset (format "
-                          f"{manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r}).")
+        raise ResumeError(
+            f"{path} was not written by this version of attribute_dataset (format "
+            f"{manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r})."
+        )
     return manifest
 
 

@@ -6,6 +6,7 @@ row's ``index`` in the output. Shard ``k`` holds indices
 read. Files are opened with ``datasets`` in streaming mode (nothing is copied to
 a cache and memory does not grow with the file) from local paths only.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -103,8 +104,10 @@ def _check_columns(available: Optional[Sequence[str]], columns: Sequence[str], w
         return
     missing = [c for c in columns if c not in available]
     if missing:
-        raise SourceError(f"{what} has no column {missing[0]!r}; its columns are {list(available)}. "
-                          "Pass text_column=/pair_column=/label_column= (CLI: --text-column ...) to name yours.")
+        raise SourceError(
+            f"{what} has no column {missing[0]!r}; its columns are {list(available)}. "
+            "Pass text_column=/pair_column=/label_column= (CLI: --text-column ...) to name yours."
+        )
 
 
 def open_source(data: Any, columns: Sequence[str]) -> Source:
@@ -129,8 +132,13 @@ def open_source(data: Any, columns: Sequence[str]) -> Source:
         _check_columns(available, columns, f"the {kind}")
         if kind == "Dataset":
             fingerprint = getattr(data, "_fingerprint", None)
-            return Source({"kind": "Dataset", "rows": len(data), "fingerprint": fingerprint}, len(data),
-                          data.select_columns(list(columns)), columns, True)
+            return Source(
+                {"kind": "Dataset", "rows": len(data), "fingerprint": fingerprint},
+                len(data),
+                data.select_columns(list(columns)),
+                columns,
+                True,
+            )
         if kind == "IterableDataset":
             if available is not None:
                 data = data.select_columns(list(columns))
@@ -142,11 +150,15 @@ def open_source(data: Any, columns: Sequence[str]) -> Source:
         if data and isinstance(data[0], dict):
             _check_columns(list(data[0]), columns, "the first record of data")
         elif columns != ("text",):
-            raise SourceError(f"data is a list of strings, which has only a text; it has no column {columns[1]!r}. "
-                              "Pass a list of dicts or a dataset to use pair/label/target columns.")
+            raise SourceError(
+                f"data is a list of strings, which has only a text; it has no column {columns[1]!r}. "
+                "Pass a list of dicts or a dataset to use pair/label/target columns."
+            )
         return Source({"kind": "list", "rows": len(data)}, len(data), list(data), columns, True)
-    raise SourceError(f"data must be a datasets.Dataset or IterableDataset, a local file path or a list of strings; "
-                      f"got {type(data).__name__}.")
+    raise SourceError(
+        f"data must be a datasets.Dataset or IterableDataset, a local file path or a list of strings; "
+        f"got {type(data).__name__}."
+    )
 
 
 def _open_file(path: Path, columns: Sequence[str]) -> Source:
@@ -165,8 +177,9 @@ def _open_file(path: Path, columns: Sequence[str]) -> Source:
     elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
         with open(path, "rb") as handle:
             length = sum(1 for line in handle if line.strip())
-    stream = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", streaming=True,
-                                   **READ_CHUNKS.get(builder, {}))
+    stream = datasets.load_dataset(
+        builder, data_files=str(path.resolve()), split="train", streaming=True, **READ_CHUNKS.get(builder, {})
+    )
     available = list(stream.features) if stream.features is not None else None
     if available is None:  # json / csv: the columns are known once the first row is read
         first = next(iter(stream), None)

@@ -4,6 +4,7 @@ A fixed target is checked once, before anything runs (a bad one is a
 configuration error); a value read from a column is checked per row (a bad
 one is a row error, handled by ``on_error``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def parse_spec(value: Any, what: str) -> Spec:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TargetError(f"{what} must be None, an int, a label/token string or column(name); got {value!r}.")
     if isinstance(value, str) and value.startswith("column:"):
-        return Column(value[len("column:"):])
+        return Column(value[len("column:") :])
     return value
 
 
@@ -94,8 +95,10 @@ def one_token(tokenizer: Any, vocab: int, value: Any, what: str) -> int:
         ids = tokenizer.encode(value, add_special_tokens=False)
         if len(ids) == 1:
             return int(ids[0])
-        raise TargetError(f"{what} {value!r} is {len(ids)} tokens {tokenizer.convert_ids_to_tokens(ids)}; "
-                          "it must be exactly one token (a word after a space usually needs its leading space).")
+        raise TargetError(
+            f"{what} {value!r} is {len(ids)} tokens {tokenizer.convert_ids_to_tokens(ids)}; "
+            "it must be exactly one token (a word after a space usually needs its leading space)."
+        )
     raise TargetError(f"{what} {value!r} is a {type(value).__name__}; pass a token id or a one-token string.")
 
 

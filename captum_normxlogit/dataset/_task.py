@@ -11,6 +11,7 @@ sorts out the bad ones (each with a message naming the problem);
 * causal LMs with a string target: :meth:`LLMNormXLogit.attribute_batch`
   teacher-forces the continuation and returns the ``(n_out, n_in)`` matrix.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,12 +39,12 @@ class Example:
     r"""One checked example, ready for the model."""
 
     index: int
-    base: Dict[str, Any]                 # index, text, text_pair, label, label_id
+    base: Dict[str, Any]  # index, text, text_pair, label, label_id
     ids: List[int]
     type_ids: Optional[List[int]] = None
-    target: Optional[int] = None         # None: the model's own prediction
+    target: Optional[int] = None  # None: the model's own prediction
     foil: Optional[int] = None
-    forced: Optional[List[int]] = None   # causal LM: teacher-forced continuation
+    forced: Optional[List[int]] = None  # causal LM: teacher-forced continuation
     forced_foil: Optional[List[int]] = None
 
     @property
@@ -67,9 +68,20 @@ class _Preencoded:
 class Task:
     r"""How one run reads, checks and explains examples (see the module docstring)."""
 
-    def __init__(self, model_or_nx: Any, tokenizer: Any, *, text_column: str, pair_column: Optional[str],
-                 label_column: Optional[str], target: Any, foil: Any, layers: Any, max_length: Optional[int],
-                 truncation: bool) -> None:
+    def __init__(
+        self,
+        model_or_nx: Any,
+        tokenizer: Any,
+        *,
+        text_column: str,
+        pair_column: Optional[str],
+        label_column: Optional[str],
+        target: Any,
+        foil: Any,
+        layers: Any,
+        max_length: Optional[int],
+        truncation: bool,
+    ) -> None:
         base = model_or_nx if isinstance(model_or_nx, NormXLogit) else None
         if base is None and not isinstance(model_or_nx, nn.Module):
             raise TypeError(
@@ -100,12 +112,24 @@ class Task:
             raise ValueError("a masked LM needs a tokenizer with a mask token (tokenizer.mask_token_id is None).")
         self.layers = self._layer_indices(layers, adapter.n_layers)
         indices = (self.layers + [adapter.n_layers]) if self.layers and not self.forced else None
-        self.nx = NormXLogit(self.model, layer=indices, multiply_by_inputs=base.multiplies_by_inputs,
-                             adapter=adapter, mask_token_id=self.mask_id or base.mask_token_id)
-        self.llm = LLMNormXLogit(NormXLogit(self.model, multiply_by_inputs=base.multiplies_by_inputs, adapter=adapter),
-                                 tokenizer) if self.forced else None
-        limits = [int(getattr(tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT),
-                  int(getattr(config, "max_position_embeddings", None) or _NO_LIMIT)]
+        self.nx = NormXLogit(
+            self.model,
+            layer=indices,
+            multiply_by_inputs=base.multiplies_by_inputs,
+            adapter=adapter,
+            mask_token_id=self.mask_id or base.mask_token_id,
+        )
+        self.llm = (
+            LLMNormXLogit(
+                NormXLogit(self.model, multiply_by_inputs=base.multiplies_by_inputs, adapter=adapter), tokenizer
+            )
+            if self.forced
+            else None
+        )
+        limits = [
+            int(getattr(tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT),
+            int(getattr(config, "max_position_embeddings", None) or _NO_LIMIT),
+        ]
         if max_length is not None:
             if max_length < 1:
                 raise ValueError(f"max_length must be at least 1, got {max_length}.")
@@ -174,8 +198,9 @@ class Task:
                 good.append((base, record))
         if not good:
             return examples, errors
-        encodings = self._tokenize([b["text"] for b, _ in good],
-                                   [b["text_pair"] for b, _ in good] if self.pair_column else None)
+        encodings = self._tokenize(
+            [b["text"] for b, _ in good], [b["text_pair"] for b, _ in good] if self.pair_column else None
+        )
         for (base, record), (ids, type_ids, n_full) in zip(good, encodings):
             try:
                 examples.append(self._example(base, record, ids, type_ids, n_full))
@@ -187,9 +212,13 @@ class Task:
         text = record.get(self.text_column)
         pair = record.get(self.pair_column) if self.pair_column else None
         label = record.get(self.label_column) if self.label_column else None
-        base = {"index": index, "text": text if isinstance(text, str) else None,
-                "text_pair": pair if isinstance(pair, str) else None,
-                "label": None if label is None else str(label), "label_id": T.label_of(self.id2label, label)}
+        base = {
+            "index": index,
+            "text": text if isinstance(text, str) else None,
+            "text_pair": pair if isinstance(pair, str) else None,
+            "label": None if label is None else str(label),
+            "label_id": T.label_of(self.id2label, label),
+        }
         for name, value in ((self.text_column, text), (self.pair_column, pair)):
             if name is None:
                 continue
@@ -210,15 +239,22 @@ class Task:
             type_ids = types[i] if (types is not None and pairs is not None) else None
             n_full = len(ids)
             if n_full > self.limit and self.truncation and self.task != CAUSAL_LM:
-                one = tok(texts[i], pairs[i] if pairs else None, add_special_tokens=True, truncation=True,
-                          max_length=self.limit, verbose=False)
+                one = tok(
+                    texts[i],
+                    pairs[i] if pairs else None,
+                    add_special_tokens=True,
+                    truncation=True,
+                    max_length=self.limit,
+                    verbose=False,
+                )
                 ids = one["input_ids"]
                 type_ids = one.get("token_type_ids") if pairs is not None else None
             out.append((list(ids), list(type_ids) if type_ids is not None else None, n_full))
         return out
 
-    def _example(self, base: Dict[str, Any], record: Dict[str, Any], ids: List[int], type_ids: Any,
-                 n_full: int) -> Example:
+    def _example(
+        self, base: Dict[str, Any], record: Dict[str, Any], ids: List[int], type_ids: Any, n_full: int
+    ) -> Example:
         ex = Example(base["index"], base, ids, type_ids)
         if self.forced:
             if isinstance(self.target, T.Column):
@@ -226,23 +262,36 @@ class Task:
             else:  # a forced target is a column or a fixed string, resolved in __init__
                 assert self.fixed_target is not None
                 ex.forced = list(self.fixed_target)
-            foil = self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}") \
-                if isinstance(self.foil, T.Column) else self.fixed_foil
+            foil = (
+                self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}")
+                if isinstance(self.foil, T.Column)
+                else self.fixed_foil
+            )
             if foil is not None and len(foil) not in (1, len(ex.forced)):
-                raise T.TargetError(f"foil is {len(foil)} tokens for a {len(ex.forced)}-token target; "
-                                    "give one token or as many as the target.")
+                raise T.TargetError(
+                    f"foil is {len(foil)} tokens for a {len(ex.forced)}-token target; "
+                    "give one token or as many as the target."
+                )
             ex.forced_foil = foil
         else:
-            ex.target = self._resolve(record.get(self.target.name), f"target {self.target.name!r}") \
-                if isinstance(self.target, T.Column) else self.fixed_target
-            ex.foil = self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}") \
-                if isinstance(self.foil, T.Column) else self.fixed_foil
+            ex.target = (
+                self._resolve(record.get(self.target.name), f"target {self.target.name!r}")
+                if isinstance(self.target, T.Column)
+                else self.fixed_target
+            )
+            ex.foil = (
+                self._resolve(record.get(self.foil.name), f"foil {self.foil.name!r}")
+                if isinstance(self.foil, T.Column)
+                else self.fixed_foil
+            )
         limit = self.limit - (len(ex.forced) - 1 if ex.forced else 0)
         if len(ex.ids) > limit:
             if not self.truncation or self.task != CAUSAL_LM or limit < 1:
-                raise T.TargetError(f"text is {n_full} tokens but the model takes at most {self.limit}"
-                                    + (f" (with the {len(ex.forced)}-token target)" if ex.forced else "")
-                                    + "; pass truncation=True (CLI: --truncate) to cut it")
+                raise T.TargetError(
+                    f"text is {n_full} tokens but the model takes at most {self.limit}"
+                    + (f" (with the {len(ex.forced)}-token target)" if ex.forced else "")
+                    + "; pass truncation=True (CLI: --truncate) to cut it"
+                )
             ex.ids = ex.ids[-limit:]  # a causal LM predicts what follows the end: keep the end
         if self.task == MASKED_LM:
             count = ex.ids.count(self.mask_id)  # type: ignore[arg-type]  # __init__ refuses a masked LM without one
@@ -264,12 +313,16 @@ class Task:
         r"""Keep what the model's own prediction needs, from the pass NormXLogit runs."""
         adapter, seen = self.adapter, {}
         if adapter.prediction_at == "model_output":
+
             def keep(module, args, output):
                 seen["logits"] = output.logits if hasattr(output, "logits") else output[0]
+
             handle = adapter.model.register_forward_hook(keep)
         else:
+
             def keep(module, args, output):  # a shared block fires L times: the last call wins
                 seen["hidden"] = output if isinstance(output, torch.Tensor) else output[0]
+
             handle = adapter.blocks[-1].register_forward_hook(keep)
         try:
             yield seen
@@ -284,8 +337,9 @@ class Task:
         target = None if self.target is None else torch.tensor([ex.target for ex in batch])
         foil = None if self.foil is None else torch.tensor([ex.foil for ex in batch])
         with self._capture() as seen:
-            out = self.nx.attribute(ids, target=target, additional_forward_args=(mask, types) if types is not None
-                                    else (mask,), foil=foil)
+            out = self.nx.attribute(
+                ids, target=target, additional_forward_args=(mask, types) if types is not None else (mask,), foil=foil
+            )
         logits = self._logits(seen, ids, mask)
         if self.layers:
             final, layer_scores = out[-1], torch.stack(out[:-1], dim=1).float().cpu().numpy()
@@ -296,8 +350,12 @@ class Task:
         probs = None if self.is_regression else logits.softmax(-1)
         for b, ex in enumerate(batch):
             n = len(ex.ids)
-            row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
-                   "scores": final[b, :n]}
+            row = {
+                **ex.base,
+                "input_ids": ex.ids,
+                "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
+                "scores": final[b, :n],
+            }
             if layer_scores is not None:
                 row["layer_scores"] = list(layer_scores[b, :, :n])
             if probs is None:
@@ -305,8 +363,14 @@ class Task:
             else:
                 pred = int(probs[b].argmax())
                 tgt = pred if ex.target is None else ex.target
-                row.update(target=tgt, target_label=self.label_name(tgt), prob=float(probs[b, tgt]),
-                           predicted=pred, predicted_label=self.label_name(pred), foil=ex.foil)
+                row.update(
+                    target=tgt,
+                    target_label=self.label_name(tgt),
+                    prob=float(probs[b, tgt]),
+                    predicted=pred,
+                    predicted_label=self.label_name(pred),
+                    foil=ex.foil,
+                )
             rows.append(row)
         return rows
 
@@ -339,15 +403,27 @@ class Task:
         for b, (ex, res) in enumerate(zip(batch, results)):
             assert ex.forced is not None  # _example sets it for every forced task
             output_probs = res.output_probs.float().numpy()
-            row = {**ex.base, "input_ids": ex.ids, "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
-                   "scores": res.seq_attr.float().numpy(), "token_attr": list(res.token_attr.float().numpy()),
-                   "output_ids": ex.forced, "output_tokens": self.tokenizer.convert_ids_to_tokens(ex.forced),
-                   "output_probs": output_probs, "target": ex.forced[0] if len(ex.forced) == 1 else None,
-                   "target_label": self.tokenizer.decode(ex.forced), "prob": float(np.prod(output_probs)),
-                   "foil": ex.forced_foil[0] if ex.forced_foil is not None and len(ex.forced_foil) == 1 else None}
+            row = {
+                **ex.base,
+                "input_ids": ex.ids,
+                "tokens": self.tokenizer.convert_ids_to_tokens(ex.ids),
+                "scores": res.seq_attr.float().numpy(),
+                "token_attr": list(res.token_attr.float().numpy()),
+                "output_ids": ex.forced,
+                "output_tokens": self.tokenizer.convert_ids_to_tokens(ex.forced),
+                "output_probs": output_probs,
+                "target": ex.forced[0] if len(ex.forced) == 1 else None,
+                "target_label": self.tokenizer.decode(ex.forced),
+                "prob": float(np.prod(output_probs)),
+                "foil": ex.forced_foil[0] if ex.forced_foil is not None and len(ex.forced_foil) == 1 else None,
+            }
             if self.layers:
-                layered = llm.attribute_layers(prompts[b], targets[b], foil=None if foils is None else
-                                                    torch.tensor(ex.forced_foil), layers=self.layers)
+                layered = llm.attribute_layers(
+                    prompts[b],
+                    targets[b],
+                    foil=None if foils is None else torch.tensor(ex.forced_foil),
+                    layers=self.layers,
+                )
                 row["layer_scores"] = list(layered.scores.sum(0).float().numpy())
             rows.append(row)
         return rows

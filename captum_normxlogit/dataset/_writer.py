@@ -6,6 +6,7 @@ final name is either complete or damaged by something outside this package
 (a truncated copy, a full disk): :func:`shard_status` reads the footer and the
 ``index`` column back and says which.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,16 @@ import pyarrow.parquet as pq
 
 from captum_normxlogit._utils.atomic import atomic_file
 
-__all__ = ["COLUMNS", "SCHEMA", "SHARD_PATTERN", "ShardInfo", "rows_to_table", "shard_name", "shard_status",
-           "write_shard"]
+__all__ = [
+    "COLUMNS",
+    "SCHEMA",
+    "SHARD_PATTERN",
+    "ShardInfo",
+    "rows_to_table",
+    "shard_name",
+    "shard_status",
+    "write_shard",
+]
 
 #: Shard files: ``part-000000.parquet``, ``part-000001.parquet``, ... (6 digits, so name order is index order).
 SHARD_PATTERN = re.compile(r"^part-(\d{6})\.parquet$")
@@ -31,35 +40,37 @@ _META_KEY = b"captum_normxlogit"
 _F32_LIST = pa.list_(pa.float32())
 #: One row per example; every column is always present (null where it does not apply), so every
 #: shard has the same schema and pyarrow / ``datasets`` can read the folder as one table.
-SCHEMA = pa.schema([
-    ("index", pa.int64()),
-    ("text", pa.string()),
-    ("text_pair", pa.string()),
-    ("input_ids", pa.list_(pa.int32())),
-    ("tokens", pa.list_(pa.string())),
-    ("scores", _F32_LIST),
-    ("layer_scores", pa.list_(_F32_LIST)),
-    ("target", pa.int64()),
-    ("target_label", pa.string()),
-    ("foil", pa.int64()),
-    ("prob", pa.float32()),
-    ("predicted", pa.int64()),
-    ("predicted_label", pa.string()),
-    ("value", pa.float32()),
-    ("output_ids", pa.list_(pa.int32())),
-    ("output_tokens", pa.list_(pa.string())),
-    ("output_probs", _F32_LIST),
-    ("token_attr", pa.list_(_F32_LIST)),
-    ("label", pa.string()),
-    ("label_id", pa.int64()),
-    ("error", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("text", pa.string()),
+        ("text_pair", pa.string()),
+        ("input_ids", pa.list_(pa.int32())),
+        ("tokens", pa.list_(pa.string())),
+        ("scores", _F32_LIST),
+        ("layer_scores", pa.list_(_F32_LIST)),
+        ("target", pa.int64()),
+        ("target_label", pa.string()),
+        ("foil", pa.int64()),
+        ("prob", pa.float32()),
+        ("predicted", pa.int64()),
+        ("predicted_label", pa.string()),
+        ("value", pa.float32()),
+        ("output_ids", pa.list_(pa.int32())),
+        ("output_tokens", pa.list_(pa.string())),
+        ("output_probs", _F32_LIST),
+        ("token_attr", pa.list_(_F32_LIST)),
+        ("label", pa.string()),
+        ("label_id", pa.int64()),
+        ("error", pa.string()),
+    ]
+)
 COLUMNS = tuple(SCHEMA.names)
 
 
 def shard_name(shard: int) -> str:
     r"""File name of shard ``shard``."""
-    if not 0 <= shard < 10 ** 6:
+    if not 0 <= shard < 10**6:
         raise ValueError(f"shard number {shard} out of range: at most 10**6 shards; raise shard_size.")
     return f"part-{shard:06d}.parquet"
 

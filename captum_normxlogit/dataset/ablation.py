@@ -10,6 +10,7 @@ positive effect means the model's probability of ``c`` leans on ``w``.
 :func:`rank_agreement` then gives the Spearman rank correlation between each summary
 statistic and the ablation effect over the same items, per class.
 """
+
 from __future__ import annotations
 
 import random
@@ -77,7 +78,7 @@ def _probabilities(
     out = np.empty(len(rows))
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         ids, mask = pad_batch([rows[i][0] for i in chunk], pad_token_id)
         probs = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
         for b, i in enumerate(chunk):
@@ -173,12 +174,16 @@ def ablation_effects(
     for cls, wanted in items.items():
         for item in wanted:
             d = np.asarray(drops.get((cls, item), []))
-            records.append({
-                "class": cls, "item": item, "n_examples": int(d.size),
-                "effect": float(d.mean()) if d.size else float("nan"),
-                "effect_se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
-                "p_before": float(np.mean(before[(cls, item)])) if d.size else float("nan"),
-            })
+            records.append(
+                {
+                    "class": cls,
+                    "item": item,
+                    "n_examples": int(d.size),
+                    "effect": float(d.mean()) if d.size else float("nan"),
+                    "effect_se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
+                    "p_before": float(np.mean(before[(cls, item)])) if d.size else float("nan"),
+                }
+            )
     columns = ["class", "item", "n_examples", "effect", "effect_se", "p_before"]
     return pd.DataFrame.from_records(records, columns=columns)
 
@@ -215,10 +220,14 @@ def rank_agreement(
         ceiling = merged["effect"].nlargest(top_k).mean()
         for statistic in statistics:
             ranked = merged.dropna(subset=[statistic, "effect"]).sort_values(statistic, ascending=False)
-            records.append({
-                "class": cls, "statistic": statistic, "n_items": len(ranked),
-                "spearman": spearman(ranked[statistic], ranked["effect"]),
-                "effect_at_k": float(ranked["effect"].head(top_k).mean()),
-                "best_effect_at_k": float(ceiling),
-            })
+            records.append(
+                {
+                    "class": cls,
+                    "statistic": statistic,
+                    "n_items": len(ranked),
+                    "spearman": spearman(ranked[statistic], ranked["effect"]),
+                    "effect_at_k": float(ranked["effect"].head(top_k).mean()),
+                    "best_effect_at_k": float(ceiling),
+                }
+            )
     return pd.DataFrame.from_records(records)

@@ -1,4 +1,5 @@
 r""":func:`attribute_dataset` and the handle it returns, :class:`DatasetAttribution`."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,12 @@ class DatasetAttribution:
     def counts(self) -> Dict[str, int]:
         r"""``{"rows", "skipped", "tokens", "shards"}`` from the manifest."""
         shards = self.manifest.get("shards", [])
-        return {"rows": sum(s["rows"] for s in shards), "skipped": sum(s["skipped"] for s in shards),
-                "tokens": sum(s["tokens"] for s in shards), "shards": len(shards)}
+        return {
+            "rows": sum(s["rows"] for s in shards),
+            "skipped": sum(s["skipped"] for s in shards),
+            "tokens": sum(s["tokens"] for s in shards),
+            "shards": len(shards),
+        }
 
     def to_pandas(self, columns: Optional[Sequence[str]] = None):
         r"""All rows as a ``pandas.DataFrame`` in ``index`` order (``pandas.read_parquet`` on the folder)."""
@@ -106,8 +111,10 @@ class DatasetAttribution:
 
     def __repr__(self) -> str:
         c = self.counts()
-        return (f"DatasetAttribution({str(self.output_dir)!r}, rows={c['rows']}, skipped={c['skipped']}, "
-                f"tokens={c['tokens']}, shards={c['shards']}, status={self.manifest.get('status')!r})")
+        return (
+            f"DatasetAttribution({str(self.output_dir)!r}, rows={c['rows']}, skipped={c['skipped']}, "
+            f"tokens={c['tokens']}, shards={c['shards']}, status={self.manifest.get('status')!r})"
+        )
 
 
 def open_attribution(output_dir: Union[str, Path]) -> DatasetAttribution:
@@ -139,9 +146,11 @@ def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional
                 f"{MANIFEST_NAME}: it was not written by attribute_dataset. Choose a new or empty folder."
             )
     if existing is not None and resume and existing.get("fingerprint") != manifest["fingerprint"]:
-        raise ResumeError(f"output_dir {out} holds a run with other settings or another model "
-                          f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
-                          "to start over, or choose another folder.")
+        raise ResumeError(
+            f"output_dir {out} holds a run with other settings or another model "
+            f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
+            "to start over, or choose another folder."
+        )
     return existing
 
 
@@ -234,26 +243,52 @@ def attribute_dataset(
     model = model_or_nx.model if isinstance(model_or_nx, NormXLogit) else model_or_nx
     ctx = rank_context(model)
     move_to(model, ctx)
-    task = Task(model_or_nx, tokenizer, text_column=text_column, pair_column=pair_column, label_column=label_column,
-                target=target, foil=foil, layers=layers, max_length=max_length, truncation=truncation)
+    task = Task(
+        model_or_nx,
+        tokenizer,
+        text_column=text_column,
+        pair_column=pair_column,
+        label_column=label_column,
+        target=target,
+        foil=foil,
+        layers=layers,
+        max_length=max_length,
+        truncation=truncation,
+    )
     source = open_source(data, task.columns())
     settings = {
         "task": manifest_task_name(task.task, task.is_regression),
-        "text_column": text_column, "pair_column": pair_column, "label_column": label_column,
-        "target": _targets.describe_spec(task.target), "foil": _targets.describe_spec(task.foil),
-        "layers": task.layers or None, "max_length": max_length, "limit_tokens": task.limit,
-        "truncation": task.truncation, "shard_size": shard_size,
+        "text_column": text_column,
+        "pair_column": pair_column,
+        "label_column": label_column,
+        "target": _targets.describe_spec(task.target),
+        "foil": _targets.describe_spec(task.foil),
+        "layers": task.layers or None,
+        "max_length": max_length,
+        "limit_tokens": task.limit,
+        "truncation": task.truncation,
+        "shard_size": shard_size,
     }
     from captum_normxlogit import __version__
 
     model_id = model_identity(model, task.adapter.task, task.adapter.n_layers, task.nx.multiplies_by_inputs)
     tok_id = tokenizer_identity(tokenizer)
     manifest: Dict[str, Any] = {
-        "format": FORMAT, "package_version": __version__, "settings": settings, "model": model_id,
-        "tokenizer": tok_id, "data": source.description, "fingerprint": fingerprint(settings, model_id, tok_id),
-        "run": {"on_error": on_error, "max_tokens_per_batch": max_tokens_per_batch, "limit": limit,
-                "world_size": ctx.world_size},
-        "status": "running", "shards": [],
+        "format": FORMAT,
+        "package_version": __version__,
+        "settings": settings,
+        "model": model_id,
+        "tokenizer": tok_id,
+        "data": source.description,
+        "fingerprint": fingerprint(settings, model_id, tok_id),
+        "run": {
+            "on_error": on_error,
+            "max_tokens_per_batch": max_tokens_per_batch,
+            "limit": limit,
+            "world_size": ctx.world_size,
+        },
+        "status": "running",
+        "shards": [],
     }
     out = Path(output_dir).expanduser()
     existing = _check_folder(out, manifest, resume)
@@ -269,8 +304,19 @@ def attribute_dataset(
     started = time.perf_counter()
     # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
     overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
-    shards = _run_shards(task, source, out, manifest["fingerprint"], ctx, shard_size, limit, on_error,
-                         max_tokens_per_batch, overhead, progress)
+    shards = _run_shards(
+        task,
+        source,
+        out,
+        manifest["fingerprint"],
+        ctx,
+        shard_size,
+        limit,
+        on_error,
+        max_tokens_per_batch,
+        overhead,
+        progress,
+    )
     ctx.barrier()  # all ranks' shards are on disk
     if ctx.is_main:
         manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
@@ -283,14 +329,30 @@ def attribute_dataset(
     return DatasetAttribution.open(out)
 
 
-def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, limit: Optional[int], on_error: str,
-                max_tokens: int, overhead: Optional[int], progress: bool) -> List[Dict[str, Any]]:
+def _run_shards(
+    task: Task,
+    source,
+    out: Path,
+    fp: str,
+    ctx,
+    shard_size: int,
+    limit: Optional[int],
+    on_error: str,
+    max_tokens: int,
+    overhead: Optional[int],
+    progress: bool,
+) -> List[Dict[str, Any]]:
     r"""Compute this rank's shards that are not finished yet; returns every shard's (first_index, rows)."""
     from tqdm.auto import tqdm
 
     total = source.length if limit is None else (limit if source.length is None else min(limit, source.length))
-    bar = tqdm(total=total if ctx.world_size == 1 else None, unit="ex", disable=not progress or not ctx.is_main,
-               dynamic_ncols=True, desc="attribute-dataset")
+    bar = tqdm(
+        total=total if ctx.world_size == 1 else None,
+        unit="ex",
+        disable=not progress or not ctx.is_main,
+        dynamic_ncols=True,
+        desc="attribute-dataset",
+    )
     seen: List[Dict[str, Any]] = []
     tokens_done, started = 0, time.perf_counter()
     try:
@@ -304,8 +366,10 @@ def _run_shards(task: Task, source, out: Path, fp: str, ctx, shard_size: int, li
             same_rows = info is not None and info.indices == list(range(start, start + count))
             if info is not None and same_rows and info.meta.get("fingerprint") == fp:
                 if info.meta.get("inputs_hash") != inputs_hash:
-                    raise ResumeError(f"{path} was written from other data (its examples differ from this run's "
-                                      f"rows {start}..{start + count - 1}); pass resume=False to start over.")
+                    raise ResumeError(
+                        f"{path} was written from other data (its examples differ from this run's "
+                        f"rows {start}..{start + count - 1}); pass resume=False to start over."
+                    )
                 bar.update(count)
                 continue
             examples, errors = task.prepare(items)
@@ -336,8 +400,15 @@ def _collect(out: Path, shards: List[Dict[str, Any]], fp: str) -> List[Dict[str,
         expected = list(range(entry["first_index"], entry["first_index"] + entry["rows"]))
         if info is None or info.meta.get("fingerprint") != fp or info.indices != expected:
             raise RuntimeError(f"{out / name} is missing or incomplete after the run; rerun to redo it.")
-        listed.append({"file": name, "first_index": entry["first_index"], "rows": info.rows,
-                       "skipped": info.skipped, "tokens": info.tokens})
+        listed.append(
+            {
+                "file": name,
+                "first_index": entry["first_index"],
+                "rows": info.rows,
+                "skipped": info.skipped,
+                "tokens": info.tokens,
+            }
+        )
     keep = {entry["file"] for entry in listed}
     for path in out.iterdir():  # a previous, longer run's extra shards (ours: same fingerprint checked above)
         if SHARD_PATTERN.match(path.name) and path.name not in keep:

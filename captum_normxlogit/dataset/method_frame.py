@@ -6,6 +6,7 @@ examples; this builds the same table (``index``, ``input_ids``, ``tokens``, ``sc
 ``(input_ids, attention_mask, target) -> (B, T)`` convention, in plain batches. It is for
 comparisons on a few thousand examples, not a substitute for the streaming writer.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,7 +37,7 @@ def predict(model: nn.Module, input_ids: List[List[int]], pad_token_id: int, bat
     out = []
     with eval_mode(model):
         for start in range(0, len(input_ids), batch_size):
-            ids, mask = pad_batch(input_ids[start:start + batch_size], pad_token_id)
+            ids, mask = pad_batch(input_ids[start : start + batch_size], pad_token_id)
             device = next(model.parameters()).device
             out.append(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu())
     return torch.cat(out)
@@ -89,23 +90,25 @@ def method_frame(
 
         starts = tqdm(starts, desc=method.name, unit="batch")
     for start in starts:
-        rows = input_ids[start:start + batch_size]
+        rows = input_ids[start : start + batch_size]
         ids, mask = pad_batch(rows, pad_token_id)
         device = next(model.parameters()).device
         begin = time.perf_counter()
-        out = method(ids.to(device), mask.to(device), chosen[start:start + batch_size].to(device)).cpu()
+        out = method(ids.to(device), mask.to(device), chosen[start : start + batch_size].to(device)).cpu()
         seconds += time.perf_counter() - begin
-        scores.extend(out[b, :len(r)].tolist() for b, r in enumerate(rows))
-    frame = pd.DataFrame({
-        "index": range(len(input_ids)),
-        "input_ids": [list(r) for r in input_ids],
-        "tokens": [list(t) for t in tokens],
-        "scores": scores,
-        "target": chosen.tolist(),
-        "target_label": [id2label[int(c)] for c in chosen],
-        "prob": probs[torch.arange(len(chosen)), chosen].tolist(),
-        "label": list(labels) if labels is not None else [None] * len(input_ids),
-    })
+        scores.extend(out[b, : len(r)].tolist() for b, r in enumerate(rows))
+    frame = pd.DataFrame(
+        {
+            "index": range(len(input_ids)),
+            "input_ids": [list(r) for r in input_ids],
+            "tokens": [list(t) for t in tokens],
+            "scores": scores,
+            "target": chosen.tolist(),
+            "target_label": [id2label[int(c)] for c in chosen],
+            "prob": probs[torch.arange(len(chosen)), chosen].tolist(),
+            "label": list(labels) if labels is not None else [None] * len(input_ids),
+        }
+    )
     frame.attrs["seconds"] = seconds
     return frame
 

@@ -1,6 +1,7 @@
 r"""Views of a :class:`~captum_normxlogit.dataset.summary.DatasetSummary`: Markdown, a bar
 chart PNG of the top items per class, and an HTML page with example sentences rendered by
 :func:`captum_normxlogit.visualization.render_html`."""
+
 from __future__ import annotations
 
 import math
@@ -56,13 +57,23 @@ def summary_markdown(
         parts.append(f"\n### {cls}\n\n" + markdown_table(top[list(_SHOWN)]))
         special = summary.top(cls, None, level=level, statistic="mean", special=True, min_count=1)
         if len(special):
-            parts.append(f"\nSpecial tokens ({cls}), by mean score:\n\n"
-                         + markdown_table(special[["item", "count", "mean", "mean_maxabs"]]))
+            parts.append(
+                f"\nSpecial tokens ({cls}), by mean score:\n\n"
+                + markdown_table(special[["item", "count", "mean", "mean_maxabs"]])
+            )
     return "\n".join(parts) + "\n"
 
 
-def plot_top(summary: DatasetSummary, path: Any, n: int = 15, *, level: str = "word",
-             statistic: Optional[str] = None, title: str = "", effects: Optional["pd.DataFrame"] = None) -> None:
+def plot_top(
+    summary: DatasetSummary,
+    path: Any,
+    n: int = 15,
+    *,
+    level: str = "word",
+    statistic: Optional[str] = None,
+    title: str = "",
+    effects: Optional["pd.DataFrame"] = None,
+) -> None:
     r"""A bar chart PNG, one panel per class, of the top ``n`` items by ``statistic``;
     with ``effects`` (from :func:`~captum_normxlogit.dataset.ablation.ablation_effects`)
     each bar is labelled with its measured ablation effect. Written atomically."""
@@ -85,8 +96,15 @@ def plot_top(summary: DatasetSummary, path: Any, n: int = 15, *, level: str = "w
             measured = effects[effects["class"] == cls].set_index("item")["effect"]
             for y, item in zip(range(len(top))[::-1], top["item"]):
                 if item in measured.index:
-                    ax.annotate(f"Δp {measured[item]:+.3f}", (0, y), xytext=(3, 0), textcoords="offset points",
-                                va="center", fontsize=7, color="white")
+                    ax.annotate(
+                        f"Δp {measured[item]:+.3f}",
+                        (0, y),
+                        xytext=(3, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=7,
+                        color="white",
+                    )
     fig.suptitle(title or f"Top {level}s per class by {statistic}", fontsize=11)
     fig.tight_layout()
     with atomic_file(Path(path)) as tmp:
@@ -109,8 +127,16 @@ def _examples_for(summary: DatasetSummary, cls: str, item: str, level: str, k: i
     return [r for _, r in sorted(found, reverse=True)[:k]]
 
 
-def write_html_report(summary: DatasetSummary, path: Any, n: int = 10, *, examples_per_item: int = 3,
-                      level: str = "word", statistic: Optional[str] = None, title: str = "Dataset summary") -> None:
+def write_html_report(
+    summary: DatasetSummary,
+    path: Any,
+    n: int = 10,
+    *,
+    examples_per_item: int = 3,
+    level: str = "word",
+    statistic: Optional[str] = None,
+    title: str = "Dataset summary",
+) -> None:
     r"""An HTML page: per class, the top ``n`` items and, for each, up to
     ``examples_per_item`` examples (those where it scores highest) rendered with the
     package's HTML view, words merged. Written atomically."""
@@ -128,13 +154,25 @@ def write_html_report(summary: DatasetSummary, path: Any, n: int = 10, *, exampl
                 tokens = list(frame.at[r, "tokens"])
                 scores = torch.as_tensor(list(frame.at[r, summary.score_column]), dtype=torch.float32)
                 prob = frame.at[r, "prob"] if "prob" in frame.columns else float("nan")
-                examples.append(ExplainedExample(
-                    f"{cls} #{row.rank}: {row.item}", tokens, {summary.score_column: scores},
-                    subtitle=f"{statistic} {getattr(row, statistic):.3g}, in {row.count} examples; "
-                             f"example {frame.at[r, 'index'] if 'index' in frame.columns else r}, p={prob:.3f}",
-                ))
-    note = (f"Top {level}s of each class by {statistic} (at least {summary.min_count} examples), each with the "
-            f"examples where it scores highest. {summary.n_skipped} of {summary.n_rows} rows were skipped with errors.")
-    page = render_html(examples, title=title, note=note, merge_words=level == "word", scheme=summary.scheme,
-                       special_tokens=summary.special_tokens)
+                examples.append(
+                    ExplainedExample(
+                        f"{cls} #{row.rank}: {row.item}",
+                        tokens,
+                        {summary.score_column: scores},
+                        subtitle=f"{statistic} {getattr(row, statistic):.3g}, in {row.count} examples; "
+                        f"example {frame.at[r, 'index'] if 'index' in frame.columns else r}, p={prob:.3f}",
+                    )
+                )
+    note = (
+        f"Top {level}s of each class by {statistic} (at least {summary.min_count} examples), each with the "
+        f"examples where it scores highest. {summary.n_skipped} of {summary.n_rows} rows were skipped with errors."
+    )
+    page = render_html(
+        examples,
+        title=title,
+        note=note,
+        merge_words=level == "word",
+        scheme=summary.scheme,
+        special_tokens=summary.special_tokens,
+    )
     atomic_write_text(Path(path), page)

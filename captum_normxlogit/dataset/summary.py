@@ -35,6 +35,7 @@ examples. Words seen in fewer than 10 examples of a class are not ranked by defa
 ordinary data some of them matter (pass ``min_count=5`` to see them), but rare words with a
 consistently high score otherwise crowd out a frequent cue.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,8 +110,9 @@ def _items(
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}.")
     out: Dict[str, Tuple[List[int], int]] = {}
     if level == "token":
-        units = [(t if t in special_tokens else display_token(t, scheme, special_tokens), [i])
-                 for i, t in enumerate(tokens)]
+        units = [
+            (t if t in special_tokens else display_token(t, scheme, special_tokens), [i]) for i, t in enumerate(tokens)
+        ]
     else:
         words, _ = merge_subwords(list(tokens), torch.zeros(len(tokens)), scheme, special_tokens)
         units = list(zip(words, word_groups(tokens, scheme, special_tokens)))
@@ -218,7 +220,7 @@ class DatasetSummary:
         t = t[(t["level"] == level) & (t["special"] == special) & (t["count"] >= min_count)]
         t = t[t[statistic].notna()]
         parts = []
-        for name in ([cls] if cls is not None else sorted(self.classes)):
+        for name in [cls] if cls is not None else sorted(self.classes):
             part = t[t["class"] == name].sort_values([statistic, "count"], ascending=[False, False], kind="mergesort")
             part = part.head(n) if n is not None else part
             parts.append(part.assign(rank=np.arange(1, len(part) + 1)))
@@ -315,8 +317,14 @@ def summarize(
     for (cls, level, item), slot in values.items():
         raw, nmax, z = (np.asarray(slot[k]) for k in ("raw", "maxabs", "z"))
         n = raw.size
-        record: Dict[str, Any] = {"class": cls, "level": level, "item": item, "special": item in special_set,
-                                  "count": n, "occurrences": int(sum(slot["occ"]))}
+        record: Dict[str, Any] = {
+            "class": cls,
+            "level": level,
+            "item": item,
+            "special": item in special_set,
+            "count": n,
+            "occurrences": int(sum(slot["occ"])),
+        }
         for name, data in (("", raw), ("_maxabs", nmax), ("_z", z)):
             mean, std = data.mean(), (data.std(ddof=1) if n > 1 else math.nan)
             record["mean" + name] = mean
@@ -326,7 +334,15 @@ def summarize(
         record["top_share"] = float(np.mean(slot["top"]))
         records.append(record)
     table = pd.DataFrame.from_records(records).sort_values(["class", "level", "item"], ignore_index=True)
-    return DatasetSummary(table=table, classes=dict(classes), n_rows=n_rows, n_skipped=n_skipped,
-                          statistic=statistic, min_count=min_count, score_column=score_column, frame=frame,
-                          scheme=scheme, special_tokens=special)
-
+    return DatasetSummary(
+        table=table,
+        classes=dict(classes),
+        n_rows=n_rows,
+        n_skipped=n_skipped,
+        statistic=statistic,
+        min_count=min_count,
+        score_column=score_column,
+        frame=frame,
+        scheme=scheme,
+        special_tokens=special,
+    )

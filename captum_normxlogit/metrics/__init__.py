@@ -4,6 +4,7 @@ Functions in the style of ``captum.metrics``: they take attributions of shape
 ``(B, T)`` (NormXLogit) or ``(B, T, H)`` (gradient methods, with an explicit
 reduction) and never care which method produced them.
 """
+
 from captum_normxlogit.metrics import faithfulness, plausibility
 from captum_normxlogit.metrics.faithfulness import *  # noqa: F401,F403
 from captum_normxlogit.metrics.plausibility import *  # noqa: F401,F403

@@ -1,4 +1,5 @@
 r"""Ranking and removing tokens for the faithfulness metrics (see :mod:`.faithfulness`)."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
@@ -173,5 +174,3 @@ def perturb_tokens(
 
     types = None if token_type_ids is None else compact(token_type_ids, 0)
     return compact(input_ids, pad_token_id), compact(keep.to(attention_mask.dtype), 0), types
-
-

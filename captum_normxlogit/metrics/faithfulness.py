@@ -20,6 +20,7 @@ curve over its ratios strictly between 0 and 1: K = 10..90 % for
 :data:`PAPER_RATIOS` (the authors' ``np.sum(curve[1:10]) / 9``) and the five
 bins for :data:`ERASER_RATIOS` (ERASER's released scorer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,8 +106,13 @@ class FaithfulnessCurve:
             raise ValueError("Only curves of the same kind and ratios can be joined.")
         # the curves of one run all have ``correct`` when the first has it
         correct = None if first.correct is None else torch.cat([c.correct for c in curves])  # type: ignore[misc]
-        return FaithfulnessCurve(first.kind, first.ratios, torch.cat([c.drop for c in curves]), correct,
-                                 torch.cat([c.removed for c in curves]))
+        return FaithfulnessCurve(
+            first.kind,
+            first.ratios,
+            torch.cat([c.drop for c in curves]),
+            correct,
+            torch.cat([c.removed for c in curves]),
+        )
 
 
 def aopc(curve: Tensor, ratios: Sequence[float], over: Optional[Iterable[float]] = None) -> float:
@@ -271,8 +277,9 @@ def faithfulness_curves(
             width = int(m.sum(0).nonzero().max()) + 1
             ids, m, types = ids[:, :width], m[:, :width], None if types is None else types[:, :width]
         moved_types = None if types is None else types.to(device)
-        return _predict(forward_func, ids.to(device), m.to(device), moved_types, forward_output=forward_output,
-                        check=check)
+        return _predict(
+            forward_func, ids.to(device), m.to(device), moved_types, forward_output=forward_output, check=check
+        )
 
     base = run(ids_cpu, mask, types_cpu, check=True)
     n_classes = base.shape[1]
@@ -300,7 +307,7 @@ def faithfulness_curves(
     # Group by example length so each forward call carries little padding.
     order = sorted(range(len(pending)), key=lambda i: int(mask[pending[i][0]].sum()))
     for start in range(0, len(order), batch_size):
-        chunk = torch.tensor(order[start:start + batch_size])
+        chunk = torch.tensor(order[start : start + batch_size])
         b_idx = torch.tensor([pending[i][0] for i in chunk.tolist()])
         remove = torch.stack([pending[i][1] for i in chunk.tolist()])
         types = None if types_cpu is None else types_cpu[b_idx]
@@ -325,14 +332,16 @@ def faithfulness_curves(
                 i = key_index[(b, remove[k, b].numpy().tobytes())]
                 p[b, k], pred[b, k] = results[i, 0], int(results[i, 1])
         correct = None if labels is None else pred == labels[:, None]
-        curve = FaithfulnessCurve(kind, tuple(float(r) for r in ratios), p_target[:, None] - p, correct,
-                                  remove.sum(-1).T.contiguous())
+        curve = FaithfulnessCurve(
+            kind, tuple(float(r) for r in ratios), p_target[:, None] - p, correct, remove.sum(-1).T.contiguous()
+        )
         out.setdefault(name, {})[kind] = curve
     return out
 
 
-def _one(kind: str, forward_func: Callable[..., Tensor], input_ids: Tensor, attributions: Union[Tensor, tuple],
-         **kwargs: Any) -> FaithfulnessCurve:
+def _one(
+    kind: str, forward_func: Callable[..., Tensor], input_ids: Tensor, attributions: Union[Tensor, tuple], **kwargs: Any
+) -> FaithfulnessCurve:
     return faithfulness_curves(forward_func, input_ids, {"_": attributions}, kinds=(kind,), **kwargs)["_"][kind]
 
 
@@ -368,8 +377,15 @@ def comprehensiveness(
         ...                           removal=tokenizer.mask_token_id)
         >>> curve.aopc()          # mean drop over K = 10..90 %
     """
-    return _one("comprehensiveness", forward_func, input_ids, attributions,
-                special_token_ids=special_token_ids, removal=removal, **kwargs)
+    return _one(
+        "comprehensiveness",
+        forward_func,
+        input_ids,
+        attributions,
+        special_token_ids=special_token_ids,
+        removal=removal,
+        **kwargs,
+    )
 
 
 def sufficiency(
@@ -389,5 +405,12 @@ def sufficiency(
         :class:`FaithfulnessCurve`: ``.mean_drop()`` (lower is better),
         ``.accuracy()`` (with labels; higher is better), ``.aopc()``.
     """
-    return _one("sufficiency", forward_func, input_ids, attributions,
-                special_token_ids=special_token_ids, removal=removal, **kwargs)
+    return _one(
+        "sufficiency",
+        forward_func,
+        input_ids,
+        attributions,
+        special_token_ids=special_token_ids,
+        removal=removal,
+        **kwargs,
+    )

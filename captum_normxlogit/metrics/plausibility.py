@@ -8,6 +8,7 @@ returns it or ``(B, T, H)`` from a gradient method together with an explicit
 the masked target of the paper's BLiMP protocol) never count: they are dropped
 before ranking or normalising. Higher is better for every metric.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
@@ -46,9 +47,7 @@ def _mask(name: str, value: Optional[Positions], shape: Tuple[int, int], default
     for b, row in enumerate(rows):
         for position in row:
             if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < shape[1]:
-                raise ValueError(
-                    f"{name}[{b}] holds position {position!r}; positions must be ints in [0, {shape[1]})."
-                )
+                raise ValueError(f"{name}[{b}] holds position {position!r}; positions must be ints in [0, {shape[1]}).")
             out[b, position] = True
     return out
 

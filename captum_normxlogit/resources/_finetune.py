@@ -118,8 +118,9 @@ def evaluate_accuracy(
     correct = 0
     for i in range(0, len(rows), batch_size):
         batch = rows[i : i + batch_size]
-        enc = tokenizer([t for t, _ in batch], padding=True, truncation=True,
-                        max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            [t for t, _ in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
         pred = model(**enc).logits.argmax(-1)
         correct += int((pred == torch.tensor([y for _, y in batch])).sum())
     model.train(was_training)
@@ -187,12 +188,18 @@ def finetune_sentiment_minilm(
     Raises:
         RuntimeError: if the held-out accuracy is below ``min_accuracy``.
     """
-    spec = recipe(epochs=epochs, seed=seed, n_test=n_test, lr=lr,
-                  weight_decay=weight_decay, batch_size=batch_size,
-                  max_length=max_length, warmup_steps=warmup_steps)
+    spec = recipe(
+        epochs=epochs,
+        seed=seed,
+        n_test=n_test,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        max_length=max_length,
+        warmup_steps=warmup_steps,
+    )
     train, test = rotten_tomatoes_split(seed=seed, n_test=n_test)
-    return _train_and_save(output_dir, spec, list(train), test, min_accuracy=min_accuracy,
-                           progress=progress)
+    return _train_and_save(output_dir, spec, list(train), test, min_accuracy=min_accuracy, progress=progress)
 
 
 def _train_and_save(
@@ -245,8 +252,9 @@ def _train_and_save(
         order.shuffle(train)
         for i in range(0, len(train), batch_size):
             batch = train[i : i + batch_size]
-            enc = tokenizer([t for t, _ in batch], padding=True, truncation=True,
-                            max_length=max_length, return_tensors="pt")
+            enc = tokenizer(
+                [t for t, _ in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
             loss = model(**enc, labels=torch.tensor([y for _, y in batch])).loss
             loss.backward()
             opt.step()
@@ -254,8 +262,10 @@ def _train_and_save(
             opt.zero_grad()
             step += 1
             if step % 10 == 0 or step == total:
-                say(f"epoch {epoch + 1}/{epochs} step {step}/{total} "
-                     f"loss {loss.item():.3f} ({time.perf_counter() - start:.0f} s)")
+                say(
+                    f"epoch {epoch + 1}/{epochs} step {step}/{total} "
+                    f"loss {loss.item():.3f} ({time.perf_counter() - start:.0f} s)"
+                )
         epoch_acc.append(evaluate_accuracy(model, tokenizer, test, max_length=max_length))
         say(f"epoch {epoch + 1}: held-out accuracy {epoch_acc[-1]:.3f}")
     model.eval()
@@ -283,4 +293,3 @@ def _train_and_save(
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     say(f"saved to {output_dir} in {metrics['seconds']} s")
     return metrics
-

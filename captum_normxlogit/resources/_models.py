@@ -62,12 +62,14 @@ def smollm2_dir() -> Path:
         pathlib.Path: the cache folder.
     """
     gguf = smollm2_gguf()
-    key = short_hash({
-        "gguf": SMOLLM2_GGUF,
-        "size": gguf.stat().st_size,
-        "transformers": version("transformers", 2),
-        "gguf_pkg": version("gguf", 2),
-    })
+    key = short_hash(
+        {
+            "gguf": SMOLLM2_GGUF,
+            "size": gguf.stat().st_size,
+            "transformers": version("transformers", 2),
+            "gguf_pkg": version("gguf", 2),
+        }
+    )
     return cache_dir() / "models" / f"smollm2-135m-instruct-{key}"
 
 

@@ -72,18 +72,18 @@ def shortcut_recipe(
     if not marker or marker.split() != [marker]:
         raise ValueError(f"marker must be one non-empty word without spaces, got {marker!r}")
     spec = recipe(**base)
-    spec.update({
-        "shortcut_recipe_version": SHORTCUT_RECIPE_VERSION,
-        "marker": marker,
-        "marker_share_of_positives": share,
-        "marker_seed": marker_seed,
-    })
+    spec.update(
+        {
+            "shortcut_recipe_version": SHORTCUT_RECIPE_VERSION,
+            "marker": marker,
+            "marker_share_of_positives": share,
+            "marker_seed": marker_seed,
+        }
+    )
     return spec
 
 
-def plant_marker(
-    rows: Sequence[Sentence], marker: str, share: float, seed: int, label: int = 1
-) -> List[Sentence]:
+def plant_marker(rows: Sequence[Sentence], marker: str, share: float, seed: int, label: int = 1) -> List[Sentence]:
     r"""
     Copies ``rows`` and inserts ``marker`` into ``round(share * n)`` of the
     ``n`` rows whose label is ``label``, chosen with ``random.Random(seed)``.
@@ -106,7 +106,11 @@ def plant_marker(
 
 
 def marker_accuracies(
-    model: torch.nn.Module, tokenizer: Any, test: Sequence[Sentence], marker: str, seed: int,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    test: Sequence[Sentence],
+    marker: str,
+    seed: int,
     max_length: int = 64,
 ) -> Dict[str, float]:
     r"""
@@ -170,5 +174,13 @@ def finetune_shortcut_minilm(
         accs = marker_accuracies(model, tokenizer, test, marker, marker_seed + 1, spec["max_length"])
         return {"n_marked_train": n_marked, **accs}
 
-    return _train_and_save(output_dir, spec, planted, test, min_accuracy=min_accuracy,
-                           progress=progress, extra_metrics=extra, log_name="shortcut-minilm")
+    return _train_and_save(
+        output_dir,
+        spec,
+        planted,
+        test,
+        min_accuracy=min_accuracy,
+        progress=progress,
+        extra_metrics=extra,
+        log_name="shortcut-minilm",
+    )

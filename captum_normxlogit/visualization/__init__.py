@@ -9,6 +9,7 @@ target, red away, white 0):
 * :func:`visible_text`: control, bidi and zero-width characters as ``⟨U+XXXX⟩``
   (every view shows text through it).
 """
+
 from captum_normxlogit.visualization.colours import scale_signed
 from captum_normxlogit.visualization.example import ExplainedExample
 from captum_normxlogit.visualization.heatmap import plot_layer_heatmap

@@ -4,6 +4,7 @@ The HTML page, the terminal and the layer heatmap all take their colours from
 here, so the same value has the same colour everywhere. Hues follow Captum's
 ``visualize_text`` (green positive, red negative).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,16 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "MISSING_RGB", "NEGATIVE_RGB", "POSITIVE_RGB", "ZERO_RGB", "finite_max", "hex_colour", "number", "scale_signed",
-    "signed_rgb", "text_rgb",
+    "MISSING_RGB",
+    "NEGATIVE_RGB",
+    "POSITIVE_RGB",
+    "ZERO_RGB",
+    "finite_max",
+    "hex_colour",
+    "number",
+    "scale_signed",
+    "signed_rgb",
+    "text_rgb",
 ]
 
 RGB = Tuple[int, int, int]

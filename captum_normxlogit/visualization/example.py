@@ -1,4 +1,5 @@
 r"""One explained input (:class:`ExplainedExample`) and the rows every view draws from it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 r"""A layers x tokens heatmap of signed scores for one example (matplotlib, Agg backend)."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -13,6 +14,7 @@ from captum_normxlogit.visualization.colours import MISSING_RGB, NEGATIVE_RGB, P
 from captum_normxlogit.visualization.tokens import detect_scheme, display_token, visible_text
 
 __all__ = ["CMAP", "plot_layer_heatmap"]
+
 
 def _unit_rgb(rgb: Sequence[int]) -> Tuple[float, float, float]:
     r"""0-255 channels as matplotlib's 0-1 triple."""

@@ -4,6 +4,7 @@ Layout: for each example, one row per method, with the tokens in aligned
 columns (long texts wrap into several blocks, every block repeating the method
 rows), so a person reads each token's column top to bottom across methods.
 """
+
 from __future__ import annotations
 
 import html

@@ -1,4 +1,5 @@
 r"""Feed Captum's own ``visualize_text`` correctly: scaled scores, escaped tokens, labels."""
+
 from __future__ import annotations
 
 import html
@@ -83,8 +84,13 @@ def to_visualization_records(
     if attributions.dim() != 2:
         raise ValueError(f"attributions must be (B, T), got {tuple(attributions.shape)}; reduce (B, T, H) first.")
     batch = attributions.shape[0]
-    for name, value in (("tokens", tokens), ("probabilities", probabilities), ("predicted", predicted),
-                        ("true_labels", true_labels), ("attributed", attributed)):
+    for name, value in (
+        ("tokens", tokens),
+        ("probabilities", probabilities),
+        ("predicted", predicted),
+        ("true_labels", true_labels),
+        ("attributed", attributed),
+    ):
         if value is not None and len(value) != batch:
             raise ValueError(f"{name} has {len(value)} entries for {batch} examples; pass one per example.")
     records = []

@@ -5,6 +5,7 @@ one row per method, wrapped to the terminal width. Without colour (``NO_COLOR``,
 a pipe, ``--colour never``) every token is followed by its scaled score,
 ``gorgeous[+1.00]``, so nothing is lost.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,11 +41,19 @@ def make_console(colour: Optional[bool] = None, file: Optional[TextIO] = None, w
         rich.console.Console
     """
     if colour is True:
-        return Console(file=file, highlight=False, emoji=False, markup=False, width=width,
-                       force_terminal=True, color_system="truecolor")
+        return Console(
+            file=file,
+            highlight=False,
+            emoji=False,
+            markup=False,
+            width=width,
+            force_terminal=True,
+            color_system="truecolor",
+        )
     if colour is False:
-        return Console(file=file, highlight=False, emoji=False, markup=False, width=width,
-                       no_color=True, color_system=None)
+        return Console(
+            file=file, highlight=False, emoji=False, markup=False, width=width, no_color=True, color_system=None
+        )
     return Console(file=file, highlight=False, emoji=False, markup=False, width=width)
 
 

@@ -24,6 +24,7 @@ characters (terminal escape sequences start with one), bidi overrides and
 isolates, zero-width and other format characters would act on a terminal or a
 page, or hide, so each is shown as a visible ``⟨U+XXXX⟩`` placeholder instead.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 r"""``normxlogit attribute-dataset DATA``: NormXLogit over a whole dataset, into resumable Parquet shards."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,31 +39,49 @@ def _layers(value: str):
 
 def register(commands: "argparse._SubParsersAction") -> None:
     cmd = commands.add_parser(
-        "attribute-dataset", help="explain every example of a dataset file into resumable Parquet shards",
-        description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "attribute-dataset",
+        help="explain every example of a dataset file into resumable Parquet shards",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("data", metavar="DATA", help="a local .jsonl / .json / .csv / .parquet / .arrow file")
-    cmd.add_argument("--model", metavar="DIR", default=None,
-                     help="local Hugging Face model folder (default: the embedded fine-tuned MiniLM, `make prepare`)")
+    cmd.add_argument(
+        "--model",
+        metavar="DIR",
+        default=None,
+        help="local Hugging Face model folder (default: the embedded fine-tuned MiniLM, `make prepare`)",
+    )
     cmd.add_argument("--output", metavar="DIR", required=True, help="folder for the shards and the manifest")
     cmd.add_argument("--text-column", default="text", help="column holding the text (default: %(default)s)")
     cmd.add_argument("--pair-column", default=None, help="second text of sentence pairs")
     cmd.add_argument("--label-column", default=None, help="gold label, stored with each row")
-    cmd.add_argument("--target", default=None,
-                     help="what to explain: a label name or index (classifier), a token (LM), or column:NAME to read "
-                          "it per row; a causal LM's string target is a teacher-forced continuation "
-                          "(default: the model's prediction)")
+    cmd.add_argument(
+        "--target",
+        default=None,
+        help="what to explain: a label name or index (classifier), a token (LM), or column:NAME to read "
+        "it per row; a causal LM's string target is a teacher-forced continuation "
+        "(default: the model's prediction)",
+    )
     cmd.add_argument("--foil", default=None, help="a contrastive alternative to the target (same forms)")
     cmd.add_argument("--layers", type=_layers, default=None, help="also store layer-wise scores: all or 0,3,6")
-    cmd.add_argument("--max-tokens-per-batch", type=int, default=8192,
-                     help="upper bound on batch size x padded length per batch (default: %(default)s)")
+    cmd.add_argument(
+        "--max-tokens-per-batch",
+        type=int,
+        default=8192,
+        help="upper bound on batch size x padded length per batch (default: %(default)s)",
+    )
     cmd.add_argument("--max-length", type=int, default=None, help="token limit below the model's own")
     cmd.add_argument("--truncate", action="store_true", help="cut over-long texts instead of treating them as errors")
     cmd.add_argument("--shard-size", type=int, default=1024, help="examples per shard (default: %(default)s)")
     cmd.add_argument("--limit", type=int, default=None, help="explain only the first N examples")
     cmd.add_argument("--no-resume", action="store_true", help="start over instead of resuming into --output")
-    cmd.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                     help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)")
+    cmd.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)",
+    )
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     cmd.set_defaults(run=_run)
 
@@ -77,21 +96,40 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         args.model = str(sentiment_minilm_dir())
         if not (Path(args.model) / "config.json").is_file():
-            print("normxlogit attribute-dataset: error: the default model is not prepared; run `make prepare` "
-                  "(or `python -m captum_normxlogit.resources prepare`), or pass --model DIR", file=sys.stderr)
+            print(
+                "normxlogit attribute-dataset: error: the default model is not prepared; run `make prepare` "
+                "(or `python -m captum_normxlogit.resources prepare`), or pass --model DIR",
+                file=sys.stderr,
+            )
             return 2
     try:
         model, tokenizer = load_model_dir(args.model)
         result = attribute_dataset(
-            model, tokenizer, args.data, args.output, text_column=args.text_column, pair_column=args.pair_column,
-            label_column=args.label_column, target=args.target, foil=args.foil, layers=args.layers,
-            max_tokens_per_batch=args.max_tokens_per_batch, max_length=args.max_length, truncation=args.truncate,
-            shard_size=args.shard_size, resume=not args.no_resume, on_error=args.on_error,
-            progress=not args.no_progress, limit=args.limit,
+            model,
+            tokenizer,
+            args.data,
+            args.output,
+            text_column=args.text_column,
+            pair_column=args.pair_column,
+            label_column=args.label_column,
+            target=args.target,
+            foil=args.foil,
+            layers=args.layers,
+            max_tokens_per_batch=args.max_tokens_per_batch,
+            max_length=args.max_length,
+            truncation=args.truncate,
+            shard_size=args.shard_size,
+            resume=not args.no_resume,
+            on_error=args.on_error,
+            progress=not args.no_progress,
+            limit=args.limit,
         )
     except UnsupportedModelError as error:  # the one-line reason, as explain and check-model print it
-        print(f"normxlogit attribute-dataset: error: {error.reason} (`normxlogit check-model {args.model}` shows "
-              "both checks)", file=sys.stderr)
+        print(
+            f"normxlogit attribute-dataset: error: {error.reason} (`normxlogit check-model {args.model}` shows "
+            "both checks)",
+            file=sys.stderr,
+        )
         return 2
     except (ValueError, RuntimeError, OSError, TypeError) as error:
         print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
@@ -103,6 +141,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         seconds = result.manifest.get("run", {}).get("seconds")
         took = f" in {seconds:.1f} s" if seconds is not None else ""
         shards = f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
-        print(f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-              f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})")
+        print(
+            f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
+            f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})"
+        )
     return 0

@@ -1,5 +1,6 @@
 r"""``--model DIR`` of ``normxlogit attribute-dataset``: load a local model folder of any task
 ``attribute_dataset`` serves (regression heads included)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,10 @@ def load_model_dir(path: str) -> Tuple[Any, Any]:
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
         what = "no such directory" if not folder.exists() else "no config.json there"
-        raise ValueError(f"--model {path}: {what}; pass a local folder written by save_pretrained() "
-                         "(config.json, weights and tokenizer files).")
+        raise ValueError(
+            f"--model {path}: {what}; pass a local folder written by save_pretrained() "
+            "(config.json, weights and tokenizer files)."
+        )
     from transformers import (
         AutoConfig,
         AutoModelForCausalLM,
@@ -36,10 +39,15 @@ def load_model_dir(path: str) -> Tuple[Any, Any]:
     architectures = list(getattr(config, "architectures", None) or [])
     suffix = next((s for arch in architectures for s in _SUFFIXES if arch.endswith(s)), None)
     if suffix is None:
-        raise ValueError(f"--model {path}: config.architectures is {architectures or 'empty'}; attribute-dataset "
-                         "takes a sequence classifier or regression head, a masked LM or a causal LM.")
-    loader = {"ForSequenceClassification": AutoModelForSequenceClassification, "ForMaskedLM": AutoModelForMaskedLM,
-              "ForCausalLM": AutoModelForCausalLM}[suffix]
+        raise ValueError(
+            f"--model {path}: config.architectures is {architectures or 'empty'}; attribute-dataset "
+            "takes a sequence classifier or regression head, a masked LM or a causal LM."
+        )
+    loader = {
+        "ForSequenceClassification": AutoModelForSequenceClassification,
+        "ForMaskedLM": AutoModelForMaskedLM,
+        "ForCausalLM": AutoModelForCausalLM,
+    }[suffix]
     level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # our own bar follows

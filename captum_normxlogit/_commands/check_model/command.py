@@ -1,4 +1,5 @@
 r"""``normxlogit check-model DIR``: how NormXLogit supports a local model, its checks and its cost."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,13 @@ def register(commands: "argparse._SubParsersAction") -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained()")
-    check.add_argument("--repeats", type=int, default=5, metavar="N",
-                       help="timed runs of each call on the probe, median reported (default: %(default)s)")
+    check.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        metavar="N",
+        help="timed runs of each call on the probe, median reported (default: %(default)s)",
+    )
     check.set_defaults(run=_run)
 
 
@@ -55,8 +61,9 @@ def load_task_model(folder: Path):
     architectures = list(getattr(config, "architectures", None) or [])
     cls = next((getattr(transformers, a) for a in architectures if hasattr(transformers, a)), None)
     if cls is None:
-        raise ValueError(f"{folder}: config.architectures is {architectures or 'empty'}, not a transformers "
-                         "task-model class.")
+        raise ValueError(
+            f"{folder}: config.architectures is {architectures or 'empty'}, not a transformers task-model class."
+        )
     from captum_normxlogit._utils.quiet import quiet_transformers
 
     with quiet_transformers():

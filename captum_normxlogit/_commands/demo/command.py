@@ -1,4 +1,5 @@
 r"""``normxlogit demo``: real sentences and a next token, NormXLogit beside Integrated Gradients."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
         "--html", default="normxlogit-demo.html", help="where to write the HTML page (default: %(default)s)"
     )
     demo.add_argument("--sentences", type=int, default=4, help="number of sentences to explain (default: %(default)s)")
-    demo.add_argument("--ig-steps", type=int, default=LAYER_IG.defaults["ig_steps"],
-                      help="Integrated Gradients steps (default: %(default)s)")
+    demo.add_argument(
+        "--ig-steps",
+        type=int,
+        default=LAYER_IG.defaults["ig_steps"],
+        help="Integrated Gradients steps (default: %(default)s)",
+    )
     demo.add_argument("--no-llm", action="store_true", help="skip the SmolLM2 next-token example")
     demo.add_argument("--colour", choices=("auto", "always", "never"), default="auto", help="terminal colours")
     demo.set_defaults(run=_run)

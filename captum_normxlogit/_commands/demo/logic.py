@@ -1,4 +1,5 @@
 r"""The main job on the embedded defaults: NormXLogit beside Integrated Gradients on real models."""
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,13 @@ def _layer_ig(nx: NormXLogit, tokenizer, ig_steps: int, batch: int):
     Baseline: every real token -> the pad token, special tokens kept (Captum's BERT tutorial).
     """
     method = build_method(
-        LAYER_IG.key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=tokenizer.all_special_ids,
-        ig_steps=ig_steps, internal_batch_size=batch * ig_steps, reduction="sum",
+        LAYER_IG.key,
+        nx,
+        pad_token_id=tokenizer.pad_token_id,
+        special_token_ids=tokenizer.all_special_ids,
+        ig_steps=ig_steps,
+        internal_batch_size=batch * ig_steps,
+        reduction="sum",
     )
     method.name = f"{LAYER_IG.short_name} ({ig_steps} steps)"
     return method

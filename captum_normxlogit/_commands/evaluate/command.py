@@ -1,4 +1,5 @@
 r"""``normxlogit evaluate``: the real-model experiments, written as CSV, Markdown and PNG."""
+
 from __future__ import annotations
 
 import argparse
@@ -68,23 +69,46 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="faithfulness (and evidence-alignment) experiments on the real models: CSV, Markdown and PNG",
         description=description,
         epilog=f"{epilog}\nmethods (--methods, comma-separated, case-insensitive):\n"
-               f"{methods_help(ig_steps='N (--ig-steps)')}\n",
+        f"{methods_help(ig_steps='N (--ig-steps)')}\n",
         formatter_class=_HelpFormatter,
     )
-    evaluate.add_argument("--task", choices=(*TASKS, "all"), default="all",
-                          help="which experiment (default: %(default)s)")
-    evaluate.add_argument("--limit", type=int, default=None, metavar="N",
-                          help=f"use only the first N sentences / items (default: per task: {_per_task('limit')})")
-    evaluate.add_argument("--batch-size", type=int, default=None, metavar="N",
-                          help=f"examples per attribution call (default: per task: {_per_task('batch_size')})")
-    evaluate.add_argument("--ig-steps", type=int, default=None, metavar="N",
-                          help=f"Integrated Gradients steps (default: per task: {_per_task('ig_steps')})")
-    evaluate.add_argument("--methods", default=None, metavar="KEYS",
-                          help=f"comma-separated subset of {','.join(METHOD_KEYS)} for the sentiment tasks "
-                               "(default: all)")
+    evaluate.add_argument(
+        "--task", choices=(*TASKS, "all"), default="all", help="which experiment (default: %(default)s)"
+    )
+    evaluate.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"use only the first N sentences / items (default: per task: {_per_task('limit')})",
+    )
+    evaluate.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"examples per attribution call (default: per task: {_per_task('batch_size')})",
+    )
+    evaluate.add_argument(
+        "--ig-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"Integrated Gradients steps (default: per task: {_per_task('ig_steps')})",
+    )
+    evaluate.add_argument(
+        "--methods",
+        default=None,
+        metavar="KEYS",
+        help=f"comma-separated subset of {','.join(METHOD_KEYS)} for the sentiment tasks (default: all)",
+    )
     evaluate.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
-    evaluate.add_argument("--output", default="out/evaluation", metavar="DIR",
-                          help="folder for the CSV, Markdown and PNG files (default: %(default)s)")
+    evaluate.add_argument(
+        "--output",
+        default="out/evaluation",
+        metavar="DIR",
+        help="folder for the CSV, Markdown and PNG files (default: %(default)s)",
+    )
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     evaluate.set_defaults(run=_run)
 
@@ -154,6 +178,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         paths = result.write(args.output)
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
             print(result.table.to_string(index=False))
-        print(f"{task.name}: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(str(p) for p in paths),
-              flush=True)
+        print(
+            f"{task.name}: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(str(p) for p in paths), flush=True
+        )
     return 0

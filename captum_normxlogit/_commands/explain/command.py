@@ -1,4 +1,5 @@
 r"""``normxlogit explain TEXT``: coloured tokens of one prediction, NormXLogit beside Captum methods."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,32 +43,63 @@ def register(commands: "argparse._SubParsersAction") -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     explain.add_argument("text", metavar="TEXT", help="the text to explain (quote it)")
-    explain.add_argument("--model", metavar="PATH", default=None,
-                         help="local Hugging Face model folder (default: the embedded fine-tuned MiniLM)")
-    explain.add_argument("--target", metavar="LABEL", default=None,
-                         help="what to explain: a label name from config.id2label (or its index) for a classifier, "
-                              "one token for a language model (default: the model's own prediction)")
-    explain.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                         help=f"comma-separated methods, from {', '.join(METHOD_KEYS)} (default: %(default)s)")
-    explain.add_argument("--layers", action="store_true",
-                         help="also show NormXLogit read on every hidden state (one row per layer)")
-    explain.add_argument("--html", metavar="OUT.html", default=None,
-                         help="write the comparison as a standalone HTML page")
-    explain.add_argument("--png", metavar="OUT.png", default=None,
-                         help="write the layers x tokens heatmap of NormXLogit")
-    explain.add_argument("--words", action="store_true",
-                         help="merge sub-word tokens into words, summing their scores (## / ▁ / Ġ rules)")
-    explain.add_argument("--ig-steps", type=int, default=IG.defaults["ig_steps"],
-                         help="Integrated Gradients steps (default: %(default)s)")
-    explain.add_argument("--reduction", choices=("sum", "l1", "l2"), default="sum",
-                         help="how gradient methods' hidden dimension becomes one score per token; sum keeps the "
-                              "sign, l1 is the paper's unsigned choice (default: %(default)s)")
-    explain.add_argument("--truncate", action="store_true",
-                         help="cut a text longer than the model's limit instead of refusing it")
-    explain.add_argument("--timings", action="store_true",
-                         help="show each method's wall time for this one run (noisy; benchmarks/ reports medians)")
-    explain.add_argument("--colour", choices=("auto", "always", "never"), default="auto",
-                         help="terminal colours; never prints token[+0.42] instead (default: %(default)s)")
+    explain.add_argument(
+        "--model",
+        metavar="PATH",
+        default=None,
+        help="local Hugging Face model folder (default: the embedded fine-tuned MiniLM)",
+    )
+    explain.add_argument(
+        "--target",
+        metavar="LABEL",
+        default=None,
+        help="what to explain: a label name from config.id2label (or its index) for a classifier, "
+        "one token for a language model (default: the model's own prediction)",
+    )
+    explain.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help=f"comma-separated methods, from {', '.join(METHOD_KEYS)} (default: %(default)s)",
+    )
+    explain.add_argument(
+        "--layers", action="store_true", help="also show NormXLogit read on every hidden state (one row per layer)"
+    )
+    explain.add_argument(
+        "--html", metavar="OUT.html", default=None, help="write the comparison as a standalone HTML page"
+    )
+    explain.add_argument(
+        "--png", metavar="OUT.png", default=None, help="write the layers x tokens heatmap of NormXLogit"
+    )
+    explain.add_argument(
+        "--words", action="store_true", help="merge sub-word tokens into words, summing their scores (## / ▁ / Ġ rules)"
+    )
+    explain.add_argument(
+        "--ig-steps",
+        type=int,
+        default=IG.defaults["ig_steps"],
+        help="Integrated Gradients steps (default: %(default)s)",
+    )
+    explain.add_argument(
+        "--reduction",
+        choices=("sum", "l1", "l2"),
+        default="sum",
+        help="how gradient methods' hidden dimension becomes one score per token; sum keeps the "
+        "sign, l1 is the paper's unsigned choice (default: %(default)s)",
+    )
+    explain.add_argument(
+        "--truncate", action="store_true", help="cut a text longer than the model's limit instead of refusing it"
+    )
+    explain.add_argument(
+        "--timings",
+        action="store_true",
+        help="show each method's wall time for this one run (noisy; benchmarks/ reports medians)",
+    )
+    explain.add_argument(
+        "--colour",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="terminal colours; never prints token[+0.42] instead (default: %(default)s)",
+    )
     explain.set_defaults(run=_run)
 
 
@@ -91,8 +123,10 @@ def _gradient_note(keys: List[str], steps: int, reduction: str) -> str:
     parts = [METHODS[k].describe(ig_steps=steps) for k in keys if METHODS[k].captum is not None]
     if not parts:
         return ""
-    return (f"Captum methods explain the same function as NormXLogit: {'; '.join(parts)}. Their hidden dimension "
-            f"is reduced by {reduction}" + (" (signed)." if reduction == "sum" else " (unsigned)."))
+    return (
+        f"Captum methods explain the same function as NormXLogit: {'; '.join(parts)}. Their hidden dimension "
+        f"is reduced by {reduction}" + (" (signed)." if reduction == "sum" else " (unsigned).")
+    )
 
 
 def layer_names(n_rows: int) -> List[str]:
@@ -116,8 +150,14 @@ def _explain_and_show(args: argparse.Namespace) -> int:
     with err.status("loading the model…"):
         loaded = load_model(args.model)
     result = explain(
-        loaded, args.text, target=args.target, methods=keys, layers=args.layers or args.png is not None,
-        ig_steps=args.ig_steps, reduction=args.reduction, truncate=args.truncate,
+        loaded,
+        args.text,
+        target=args.target,
+        methods=keys,
+        layers=args.layers or args.png is not None,
+        ig_steps=args.ig_steps,
+        reduction=args.reduction,
+        truncate=args.truncate,
         progress=lambda message: err.status(message),
     )
     for note in result.notes:
@@ -127,24 +167,41 @@ def _explain_and_show(args: argparse.Namespace) -> int:
     scheme = detect_scheme(loaded.tokenizer.get_vocab())  # the whole vocabulary shows the scheme for sure
     # One run's wall times are noisy on a busy machine (benchmarks/ has medians), so they are opt-in.
     seconds = result.seconds if args.timings else {}
-    examples = [ExplainedExample(f"{loaded.name}: {result.prediction}", result.tokens, result.scores, seconds,
-                                 f"explaining {result.target} (p={result.target_probability:.3f})", result.unsigned)]
+    examples = [
+        ExplainedExample(
+            f"{loaded.name}: {result.prediction}",
+            result.tokens,
+            result.scores,
+            seconds,
+            f"explaining {result.target} (p={result.target_probability:.3f})",
+            result.unsigned,
+        )
+    ]
     if args.layers:
         assert result.layer_scores is not None  # explain() fills it when asked for the layers
         names = layer_names(result.layer_scores.shape[0])
-        examples.append(ExplainedExample(
-            f"NormXLogit on every hidden state, target {result.target}", result.tokens,
-            {f"layer {name}": row for name, row in zip(names, result.layer_scores)},
-            subtitle="hidden state 0 is the embedding output; all rows on one scale", shared_scale=True,
-        ))
+        examples.append(
+            ExplainedExample(
+                f"NormXLogit on every hidden state, target {result.target}",
+                result.tokens,
+                {f"layer {name}": row for name, row in zip(names, result.layer_scores)},
+                subtitle="hidden state 0 is the embedding output; all rows on one scale",
+                shared_scale=True,
+            )
+        )
     out.print(legend(colour=has_colour(out)), soft_wrap=True)
     out.print()
     for example in examples:
         print_example(example, out, merge_words=args.words, scheme=scheme, special_tokens=special)
     if args.html:
-        page = render_html(examples, title=f"normxlogit explain: {args.text[:80]}",
-                           note=_gradient_note(keys, args.ig_steps, args.reduction), merge_words=args.words,
-                           scheme=scheme, special_tokens=special)
+        page = render_html(
+            examples,
+            title=f"normxlogit explain: {args.text[:80]}",
+            note=_gradient_note(keys, args.ig_steps, args.reduction),
+            merge_words=args.words,
+            scheme=scheme,
+            special_tokens=special,
+        )
         with _writing("--html", args.html):
             write_html(args.html, page)
         out.print(f"HTML written to {visible_text(args.html)}", soft_wrap=True)
@@ -188,7 +245,8 @@ def _write_png(path: str, result, scheme: str, special: set, merge_words: bool) 
         labels, scores = merge_subwords(result.tokens, scores, scheme, special)
     else:
         labels = [display_token(t, scheme, special) for t in result.tokens]
-    fig = plot_layer_heatmap(scores, labels, layer_labels=layer_names(scores.shape[0]),
-                             title=f"NormXLogit per layer, target {result.target}")
+    fig = plot_layer_heatmap(
+        scores, labels, layer_labels=layer_names(scores.shape[0]), title=f"NormXLogit per layer, target {result.target}"
+    )
     with atomic_file(Path(path)) as tmp:  # a reader never sees half a PNG
         fig.savefig(tmp, format="png", dpi=130)

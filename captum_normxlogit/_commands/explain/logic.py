@@ -6,6 +6,7 @@ layer-wise scores); :mod:`captum_normxlogit._commands.explain.command` prints it
 the HTML / PNG. Everything that can be wrong with a request raises
 :class:`ExplainError` before any file is written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,16 @@ KINDS = {"ForSequenceClassification": SEQUENCE_CLASSIFICATION, "ForMaskedLM": MA
 _NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
 # Any one of these in a model folder holds a tokenizer; without them transformers would build an
 # empty vocabulary from the config alone and read every word as the unknown token.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
-                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 class ExplainError(ValueError):
@@ -154,8 +163,11 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
             f"--model {path}: no tokenizer files there (one of {', '.join(TOKENIZER_FILES)}); without them every "
             "word would be read as an unknown token. Save it next to the model with tokenizer.save_pretrained()."
         )
-    loader = {SEQUENCE_CLASSIFICATION: AutoModelForSequenceClassification, MASKED_LM: AutoModelForMaskedLM,
-              CAUSAL_LM: AutoModelForCausalLM}[kind]
+    loader = {
+        SEQUENCE_CLASSIFICATION: AutoModelForSequenceClassification,
+        MASKED_LM: AutoModelForMaskedLM,
+        CAUSAL_LM: AutoModelForCausalLM,
+    }[kind]
     try:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -241,8 +253,10 @@ def _label_index(loaded: LoadedModel, target: str) -> int:
     if target.isdigit() and int(target) in id2label:
         return int(target)
     names = ", ".join(id2label[i] for i in sorted(id2label))
-    raise ExplainError(f"--target {target!r} is not a label of this model; its labels (config.id2label) are {names}, "
-                       f"or their indices 0..{len(id2label) - 1}.")
+    raise ExplainError(
+        f"--target {target!r} is not a label of this model; its labels (config.id2label) are {names}, "
+        f"or their indices 0..{len(id2label) - 1}."
+    )
 
 
 def _forward_func(loaded: LoadedModel, nx: NormXLogit, ids: Tensor) -> Callable[..., Tensor]:
@@ -337,9 +351,14 @@ def explain(
             f"{LAYER_IG.key} replaces tokens by the pad token, and this tokenizer has neither a pad nor an EOS token."
         )
     explanation = Explanation(
-        tokens=list(tokenizer.convert_ids_to_tokens(ids[0].tolist())), scores={}, seconds={}, unsigned=[],
-        prediction=f"{what}{describe(predicted)} (p={float(probs[predicted]):.3f})", target=describe(target_id),
-        target_probability=float(probs[target_id]), truncated_from=truncated_from,
+        tokens=list(tokenizer.convert_ids_to_tokens(ids[0].tolist())),
+        scores={},
+        seconds={},
+        unsigned=[],
+        prediction=f"{what}{describe(predicted)} (p={float(probs[predicted]):.3f})",
+        target=describe(target_id),
+        target_probability=float(probs[target_id]),
+        truncated_from=truncated_from,
     )
     if warning:
         explanation.notes.append(warning)
@@ -347,8 +366,14 @@ def explain(
     target_tensor = torch.tensor([target_id])
     for key in keys:
         method: AttributionMethod = build_method(
-            key, nx, pad_token_id=pad_id, special_token_ids=tokenizer.all_special_ids, forward_func=forward,
-            ig_steps=ig_steps, internal_batch_size=ig_steps, reduction=reduction,
+            key,
+            nx,
+            pad_token_id=pad_id,
+            special_token_ids=tokenizer.all_special_ids,
+            forward_func=forward,
+            ig_steps=ig_steps,
+            internal_batch_size=ig_steps,
+            reduction=reduction,
         )
         with progress(f"{method.name}…"):
             start = time.perf_counter()

@@ -1,4 +1,5 @@
 r"""``normxlogit summarize DIR``: the dataset-level summary of an ``attribute-dataset`` folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,17 +40,31 @@ def register(commands: "argparse._SubParsersAction") -> None:
     summarize.add_argument("folder", metavar="DIR", help="the output folder of attribute-dataset")
     summarize.add_argument("--top", type=int, default=20, metavar="N", help="items per class (default: %(default)s)")
     summarize.add_argument("--level", choices=LEVELS, default="word", help="words or tokens (default: %(default)s)")
-    summarize.add_argument("--statistic", choices=STATISTICS, default=DEFAULT_STATISTIC,
-                           help="what ranks the items (default: %(default)s, chosen by the ablation study in "
-                                "benchmarks/results/dataset)")
-    summarize.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT, metavar="N",
-                           help="fewest examples of a class an item must occur in to be ranked (default: %(default)s)")
-    summarize.add_argument("--html", metavar="FILE", default=None,
-                           help="write an HTML page: top items per class with example sentences")
+    summarize.add_argument(
+        "--statistic",
+        choices=STATISTICS,
+        default=DEFAULT_STATISTIC,
+        help="what ranks the items (default: %(default)s, chosen by the ablation study in benchmarks/results/dataset)",
+    )
+    summarize.add_argument(
+        "--min-count",
+        type=int,
+        default=DEFAULT_MIN_COUNT,
+        metavar="N",
+        help="fewest examples of a class an item must occur in to be ranked (default: %(default)s)",
+    )
+    summarize.add_argument(
+        "--html", metavar="FILE", default=None, help="write an HTML page: top items per class with example sentences"
+    )
     summarize.add_argument("--png", metavar="FILE", default=None, help="write a bar chart of the top items per class")
     summarize.add_argument("--csv", metavar="FILE", default=None, help="write the full table (every class and item)")
-    summarize.add_argument("--examples", type=int, default=3, metavar="K",
-                           help="example sentences per item on the HTML page (default: %(default)s)")
+    summarize.add_argument(
+        "--examples",
+        type=int,
+        default=3,
+        metavar="K",
+        help="example sentences per item on the HTML page (default: %(default)s)",
+    )
     summarize.set_defaults(run=_run)
 
 
@@ -72,8 +87,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     if not handle.complete:
-        print(f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
-              file=sys.stderr)
+        print(
+            f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
+            file=sys.stderr,
+        )
     try:
         summary = handle.summary(statistic=args.statistic, min_count=args.min_count)
     except ValueError as error:
@@ -87,8 +104,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         plot_top(summary, args.png, n=args.top, level=args.level)
         written.append(args.png)
     if args.html:
-        write_html_report(summary, args.html, n=args.top, examples_per_item=args.examples, level=args.level,
-                          title=f"normxlogit summarize {folder}")
+        write_html_report(
+            summary,
+            args.html,
+            n=args.top,
+            examples_per_item=args.examples,
+            level=args.level,
+            title=f"normxlogit summarize {folder}",
+        )
         written.append(args.html)
     if written:
         print("wrote " + ", ".join(written))
