@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import is_own_temporary
+from captum_normxlogit._utils.memory import return_freed_heap
 from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
@@ -386,6 +387,8 @@ def _run_shards(
                 bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
             bar.update(len(errors))
             write_shard(path, rows_to_table(rows), {"fingerprint": fp, "shard": shard, "inputs_hash": inputs_hash})
+            del rows, examples
+            return_freed_heap()  # so a long run's resident memory does not grow shard after shard
     finally:
         bar.close()
     return seen
