@@ -33,7 +33,7 @@ from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 
-__all__ = ["MIN_COUNTS", "run_shortcut", "run_topwords"]
+__all__ = ["MIN_COUNTS", "marker_rank_rows", "run_shortcut", "run_topwords"]
 
 IG_STEPS = 16
 MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
@@ -166,6 +166,21 @@ def _pipeline_rank(model, tokenizer, texts: List[str], marker: str, folder: str)
         "marker_rank_positive": summary.rank_of(marker, "POSITIVE"),
         "top5_positive": summary.top("POSITIVE", 5)["item"].tolist(),
     }
+
+
+def marker_rank_rows(summary: DatasetSummary, marker: str, sentences: str, source: str) -> List[Dict[str, Any]]:
+    r"""One ``*_marker_rank`` table row per statistic: the marker's rank for POSITIVE in ``summary``."""
+    n_words = len(summary.top("POSITIVE", None))
+    return [
+        {
+            "sentences": sentences,
+            "source": source,
+            "statistic": statistic,
+            "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
+            "ranked words": n_words,
+        }
+        for statistic in STATISTICS
+    ]
 
 
 def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
@@ -336,30 +351,12 @@ def run_shortcut(
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
     ranks = []
     for key, summary in sub_summaries.items():
-        n_words = len(summary.top("POSITIVE", None))
-        for statistic in STATISTICS:
-            ranks.append(
-                {
-                    "sentences": f"{ig_subset} of them",
-                    "source": SOURCE_NAMES[key],
-                    "statistic": statistic,
-                    "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-                    "ranked words": n_words,
-                }
-            )
+        ranks += marker_rank_rows(summary, marker, f"{ig_subset} of them", SOURCE_NAMES[key])
     for min_count in MIN_COUNTS:  # every count, so choose_default can read the table
         for key, frame in frames.items():
             summary = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min_count)
-            for statistic in STATISTICS:
-                ranks.append(
-                    {
-                        "sentences": f"{len(ids)} sentences, min_count {min_count}",
-                        "source": SOURCE_NAMES[key],
-                        "statistic": statistic,
-                        "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-                        "ranked words": len(summary.top("POSITIVE", None)),
-                    }
-                )
+            where = f"{len(ids)} sentences, min_count {min_count}"
+            ranks += marker_rank_rows(summary, marker, where, SOURCE_NAMES[key])
     ranks = pd.DataFrame(ranks)
     pipeline = _pipeline_rank(model, tokenizer, texts, marker, attributions_dir)
     effects, agreement = _validate(

@@ -119,9 +119,8 @@ def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") 
     """
     import pandas as pd
 
-    from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _write
+    from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _write, marker_rank_rows
     from captum_normxlogit.dataset import attribute_dataset
-    from captum_normxlogit.dataset.summary import STATISTICS
     from captum_normxlogit.methods import NORMXLOGIT
 
     threads = torch.get_num_threads()
@@ -134,17 +133,8 @@ def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") 
     handle = attribute_dataset(planted.model, tokenizer(), texts, folder, resume=False, progress=False)
     rows = []
     for min_count in MIN_COUNTS:
-        summary = handle.summary(min_count=min_count)
-        for statistic in STATISTICS:
-            rows.append(
-                {
-                    "sentences": f"{len(texts)} sentences, min_count {min_count}",
-                    "source": NORMXLOGIT.name,
-                    "statistic": statistic,
-                    "marker rank (POSITIVE)": summary.rank_of(NAMES[MARKER], "POSITIVE", statistic=statistic),
-                    "ranked words": len(summary.top("POSITIVE", None)),
-                }
-            )
+        where = f"{len(texts)} sentences, min_count {min_count}"
+        rows += marker_rank_rows(handle.summary(min_count=min_count), NAMES[MARKER], where, NORMXLOGIT.name)
     ranks = pd.DataFrame(rows)
     paths = _write(
         Path(output_dir),
