@@ -80,6 +80,7 @@ from captum_normxlogit.dataset.api import DatasetAttribution, DatasetRowError, a
 
 # -- dataset-level explanations (summary, ablation check) ----------------------------------
 from captum_normxlogit.dataset.summary import DEFAULT_STATISTIC, STATISTICS, DatasetSummary, summarize
+from captum_normxlogit.dataset.verify import VerifiedSummary, verify_summary
 
 __all__ = [
     "Column",
@@ -97,5 +98,7 @@ __all__ = [
     "DEFAULT_STATISTIC",
     "DatasetSummary",
     "STATISTICS",
+    "VerifiedSummary",
     "summarize",
+    "verify_summary",
 ]

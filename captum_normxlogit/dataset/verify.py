@@ -172,7 +172,7 @@ class VerifiedSummary(DatasetSummary):
     verify_seconds: float = math.nan
     cached: bool = False
 
-    def top(  # type: ignore[override]
+    def top(
         self,
         cls: Optional[str] = None,
         n: Optional[int] = 20,
@@ -357,8 +357,8 @@ def verify_summary(
         }
     )
     cache = Path(cache_dir) / f".verify-{key}.json" if cache_dir is not None else None
-    settings = {"top_k": top_k, "max_examples": max_examples, "seed": seed, "level": level}
-    base = {f.name: getattr(summary, f.name) for f in fields(DatasetSummary)}
+    settings: Dict[str, Any] = {"top_k": top_k, "max_examples": max_examples, "seed": seed, "level": level}
+    base: Dict[str, Any] = {f.name: getattr(summary, f.name) for f in fields(DatasetSummary)}
     base["statistic"] = statistic
     if cache is not None and cache.is_file():
         try:

@@ -24,6 +24,7 @@ examples:
   normxlogit summarize out/rt
   normxlogit summarize out/rt --top 10 --html out/rt-summary.html --png out/rt-top.png
   normxlogit summarize out/rt --level token --statistic top_share --csv out/rt-summary.csv
+  normxlogit summarize out/rt --verify --top-k 20 --html out/rt-verified.html
 """
 
 
@@ -65,12 +66,62 @@ def register(commands: "argparse._SubParsersAction") -> None:
         metavar="K",
         help="example sentences per item on the HTML page (default: %(default)s)",
     )
+    summarize.add_argument(
+        "--verify",
+        action="store_true",
+        help="measure the occlusion effect of each class's top candidates on the model (cached in DIR)",
+    )
+    summarize.add_argument(
+        "--model",
+        metavar="MODEL_DIR",
+        default=None,
+        help="the model for --verify (default: the folder recorded in DIR's manifest)",
+    )
+    summarize.add_argument(
+        "--top-k", type=int, default=None, metavar="K", help="candidates verified per class (default: 20, provisional)"
+    )
+    summarize.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most examples measured per word, a seeded sample (default: 100)",
+    )
     summarize.set_defaults(run=_run)
 
 
+def _verified(handle, summary, args: argparse.Namespace):
+    r"""The summary checked by occlusion with the model that wrote the folder (or ``--model``)."""
+    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+    from captum_normxlogit.dataset._manifest import _weights_hash
+    from captum_normxlogit.dataset.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_TOP_K, verify_summary
+
+    recorded = handle.manifest.get("model", {})
+    path = args.model or recorded.get("path") or ""
+    if not path or not Path(path).is_dir():
+        raise ValueError(
+            f"--verify: the manifest names no model folder that exists here ({path or 'none'}); pass --model DIR"
+        )
+    model, tokenizer = load_model_dir(path)
+    if recorded.get("weights_hash") and _weights_hash(model) != recorded["weights_hash"]:
+        raise ValueError(
+            f"--verify: the model in {path} is not the one that wrote {handle.output_dir} (its weights differ); "
+            "pass --model with the folder of that model"
+        )
+    return verify_summary(
+        summary,
+        model,
+        tokenizer,
+        top_k=args.top_k or DEFAULT_TOP_K,
+        max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES,
+        level=args.level,
+        cache_dir=handle.output_dir,
+    )
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    for name in ("top", "min_count", "examples"):
-        if getattr(args, name) < 1:
+    for name in ("top", "min_count", "examples", "top_k", "max_examples"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     for option in ("html", "png", "csv"):
         path = getattr(args, option)
@@ -91,8 +142,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
             file=sys.stderr,
         )
+    if not args.verify and (args.model or args.top_k or args.max_examples):
+        parser.error("--model, --top-k and --max-examples go with --verify; add --verify")
     try:
         summary = handle.summary(statistic=args.statistic, min_count=args.min_count)
+        if args.verify:
+            summary = _verified(handle, summary, args)
     except ValueError as error:
         parser.error(str(error))
     print(summary_markdown(summary, args.top, level=args.level))
