@@ -159,3 +159,47 @@ def test_rows_without_input_ids_are_refused(setting):
     bare = summarize(summary.frame.drop(columns=["input_ids"]), special_tokens=tok.all_special_tokens, min_count=2)
     with pytest.raises(ValueError, match="input_ids"):
         V.verify_summary(bare, model, tok)
+
+
+_SCRIPT = """
+import json, sys
+import pandas as pd
+from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+from captum_normxlogit.dataset import summarize
+from captum_normxlogit.dataset.verify import verify_summary
+model, tok = load_model_dir(sys.argv[1])
+summary = summarize(pd.read_parquet(sys.argv[2]), special_tokens=tok.all_special_tokens, min_count=2)
+verified = verify_summary(summary, model, tok, top_k=5, max_examples=4, window=6, max_tokens_per_batch=48)
+import torch.distributed as dist
+if not dist.is_initialized() or dist.get_rank() == 0:
+    verified.effects.to_json(sys.argv[3], orient="records")
+"""
+
+
+def test_two_processes_give_the_effects_of_one(setting, tmp_path):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    pytest.importorskip("accelerate")
+    tok, model, _, out = setting
+    model_dir = S.save(tmp_path / "cls", model, tok)
+    script = tmp_path / "verify.py"
+    script.write_text(_SCRIPT)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    results = {}
+    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"])):
+        command = [sys.executable, *launcher, str(script), model_dir, str(out), str(tmp_path / f"{name}.json")]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=420, cwd=root)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = pd.read_json(tmp_path / f"{name}.json", orient="records")
+    one, two = results["one"], results["two"]
+    assert len(one) > 0 and one[["class", "item", "n"]].equals(two[["class", "item", "n"]])
+    np.testing.assert_allclose(one[["effect", "effect_low", "effect_high"]], two[["effect", "effect_low", "effect_high"]],
+                               atol=1e-6)
