@@ -15,7 +15,7 @@ from captum_normxlogit.dataset.verify import VerifiedSummary
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["markdown_table", "plot_top", "summary_markdown", "write_html_report"]
+__all__ = ["AXIS_LABELS", "contrast_markdown", "markdown_table", "plot_top", "summary_markdown", "write_html_report"]
 
 _SHOWN = ("rank", "item", "count", "mean", "lcb", "mean_maxabs", "mean_z", "lcb_z", "top_share")
 
@@ -92,6 +92,34 @@ def summary_markdown(
                 f"\nSpecial tokens ({cls}), by mean score:\n\n"
                 + markdown_table(special[["item", "count", "mean", "mean_maxabs"]])
             )
+    return "\n".join(parts) + "\n"
+
+
+def contrast_markdown(contrast: Any, n: int = 10) -> str:
+    r"""A :class:`~captum_normxlogit.dataset.compare.SummaryContrast` as Markdown: per class, the
+    ``n`` words that gained most weight from run a to run b, then the ``n`` that lost most.
+
+    Returns:
+        str
+    """
+    stat = contrast.statistic
+    parts = [
+        f"Run b against run a on the same {contrast.n_rows:,} rows: `delta` is `{stat}` in b minus `{stat}` in a, "
+        f"over the {contrast.level}s ranked in both."
+        + (" `effect_a` / `effect_b`: occlusion effect on each model (95 % interval)." if contrast.verified else "")
+    ]
+    columns = ["item", "count_a", "count_b", "stat_a", "stat_b", "delta", "rank_a", "rank_b"]
+    for cls in sorted(set(contrast.table["class"])):
+        for direction in ("gained", "lost"):
+            part = contrast.changed(cls, n, direction=direction)
+            shown = part[columns].rename(columns={"stat_a": f"{stat}_a", "stat_b": f"{stat}_b"})
+            if contrast.verified:
+                for side in ("a", "b"):
+                    shown[f"effect_{side}"] = [
+                        f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]" if e == e else "–"
+                        for e, lo, hi in zip(part[f"effect_{side}"], part[f"low_{side}"], part[f"high_{side}"])
+                    ]
+            parts.append(f"\n### {cls}: {direction} weight in b\n\n" + (markdown_table(shown) if len(part) else "none"))
     return "\n".join(parts) + "\n"
 
 

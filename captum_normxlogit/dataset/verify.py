@@ -47,7 +47,7 @@ import random
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from torch import nn
@@ -298,6 +298,7 @@ def verify_summary(
     max_tokens_per_batch: int = 8192,
     window: int = 1024,
     cache_dir: Union[None, str, Path] = None,
+    items: Optional[Mapping[str, Sequence[str]]] = None,
 ) -> VerifiedSummary:
     r"""Measure the occlusion effect of each class's top ``top_k`` candidates (see the module docstring).
 
@@ -319,6 +320,8 @@ def verify_summary(
             :func:`attribute_dataset`. Default: 8192
         window (int, optional): Rows per batching window (and per rank's share). Default: 1024
         cache_dir (str or Path, optional): Folder for the ``.verify-<key>.json`` cache. Default: None
+        items (dict of str to sequence of str, optional): Class to the items to measure, instead
+            of each class's top ``top_k`` (e.g. the words a contrast found). Default: None
 
     Returns:
         VerifiedSummary
@@ -337,10 +340,18 @@ def verify_summary(
     class_ids = _class_ids(frame)
     has_label = "target_label" in frame.columns and frame["target_label"].notna().any()
     row_class = (frame["target_label"] if has_label else frame["target"]).astype(str).tolist()
-    candidates = {
-        cls: DatasetSummary.top(summary, cls, top_k, level=level, statistic=statistic)["item"].tolist()
-        for cls in sorted(summary.classes)
-    }
+    if items is not None:
+        unknown = sorted(set(items) - set(summary.classes))
+        if unknown:
+            raise ValueError(
+                f"items names class(es) {unknown} that this summary lacks; its classes: {sorted(summary.classes)}."
+            )
+        candidates = {cls: list(dict.fromkeys(items[cls])) for cls in sorted(items)}
+    else:
+        candidates = {
+            cls: DatasetSummary.top(summary, cls, top_k, level=level, statistic=statistic)["item"].tolist()
+            for cls in sorted(summary.classes)
+        }
     ctx = rank_context(model)
     move_to(model, ctx)
     key = _hash(
@@ -376,15 +387,15 @@ def verify_summary(
             rows_of[cls].append(r)
     measured: List[Tuple[str, str, int]] = []  # (class, item, row)
     containing: Dict[Tuple[str, str], int] = {}
-    for cls, items in candidates.items():
-        wanted = set(items)
-        hits: Dict[str, List[int]] = {item: [] for item in items}
+    for cls, listed in candidates.items():
+        wanted = set(listed)
+        hits: Dict[str, List[int]] = {item: [] for item in listed}
         for r in rows_of[cls]:
             if r not in positions:
                 positions[r] = item_positions(list(frame.at[r, "tokens"]), level, summary.scheme, special)
             for item in wanted.intersection(positions[r]):
                 hits[item].append(r)
-        for item in items:
+        for item in listed:
             found = hits[item]
             containing[(cls, item)] = len(found)
             if max_examples is not None and len(found) > max_examples:
@@ -392,8 +403,8 @@ def verify_summary(
             measured.extend((cls, item, r) for r in found)
     drops = _measure(model, frame, measured, positions, class_ids, replacement, pad, max_tokens_per_batch, window, ctx)
     records = []
-    for cls, items in candidates.items():
-        for rank, item in enumerate(items, start=1):
+    for cls, listed in candidates.items():
+        for rank, item in enumerate(listed, start=1):
             d = [drop for drop, _ in drops.get((cls, item), [])]
             mean, low, high = effect_interval(d, seed=f"{seed}:{cls}:{item}")
             before = [p for _, p in drops.get((cls, item), [])]

@@ -87,36 +87,14 @@ def register(commands: "argparse._SubParsersAction") -> None:
         metavar="N",
         help="most examples measured per word, a seeded sample (default: 100)",
     )
-    summarize.set_defaults(run=_run)
-
-
-def _verified(handle, summary, args: argparse.Namespace):
-    r"""The summary checked by occlusion with the model that wrote the folder (or ``--model``)."""
-    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
-    from captum_normxlogit.dataset._manifest import _weights_hash
-    from captum_normxlogit.dataset.verify import DEFAULT_MAX_EXAMPLES, DEFAULT_TOP_K, verify_summary
-
-    recorded = handle.manifest.get("model", {})
-    path = args.model or recorded.get("path") or ""
-    if not path or not Path(path).is_dir():
-        raise ValueError(
-            f"--verify: the manifest names no model folder that exists here ({path or 'none'}); pass --model DIR"
-        )
-    model, tokenizer = load_model_dir(path)
-    if recorded.get("weights_hash") and _weights_hash(model) != recorded["weights_hash"]:
-        raise ValueError(
-            f"--verify: the model in {path} is not the one that wrote {handle.output_dir} (its weights differ); "
-            "pass --model with the folder of that model"
-        )
-    return verify_summary(
-        summary,
-        model,
-        tokenizer,
-        top_k=args.top_k or DEFAULT_TOP_K,
-        max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES,
-        level=args.level,
-        cache_dir=handle.output_dir,
+    summarize.add_argument(
+        "--against",
+        metavar="DIR_B",
+        default=None,
+        help="contrast with another attribute-dataset folder of the same data: the words that gained or lost "
+        "weight from DIR to DIR_B (with --verify: checked by occlusion on each folder's model)",
     )
+    summarize.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -142,12 +120,22 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
             file=sys.stderr,
         )
-    if not args.verify and (args.model or args.top_k or args.max_examples):
-        parser.error("--model, --top-k and --max-examples go with --verify; add --verify")
+    if args.against and not Path(args.against).is_dir():
+        parser.error(f"--against {args.against} is not a folder; pass another output folder of attribute-dataset")
+    if not args.verify and (args.model or args.max_examples or (args.top_k and not args.against)):
+        parser.error("--model, --top-k and --max-examples go with --verify (or --against); add --verify")
+    from captum_normxlogit._commands.summarize.checks import page_settings, print_contrast, verified_summary
+
+    if args.against:
+        try:
+            print_contrast(handle, args)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
+        return 0
     try:
         summary = handle.summary(statistic=args.statistic, min_count=args.min_count)
         if args.verify:
-            summary = _verified(handle, summary, args)
+            summary = verified_summary(handle, summary, args)
     except ValueError as error:
         parser.error(str(error))
     print(summary_markdown(summary, args.top, level=args.level))
@@ -166,6 +154,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             examples_per_item=args.examples,
             level=args.level,
             title=f"normxlogit summarize {folder}",
+            settings=page_settings(handle, summary),
         )
         written.append(args.html)
     if written:
