@@ -22,7 +22,7 @@ from captum_normxlogit.visualization.tokens import merge_subwords, visible_text,
 __all__ = ["summary_page"]
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.2rem 2rem;color:#222;max-width:74rem}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.2rem 1.5rem;color:#222;max-width:70rem}
 h1{font-size:1.3rem;margin:.2rem 0 .4rem} h2{font-size:1.1rem;margin:1.4rem 0 .3rem;border-bottom:1px solid #ddd}
 h3{font-size:.98rem;margin:.2rem 0;display:inline} p.note{color:#555;font-size:.86rem;max-width:66rem;margin:.3rem 0}
 table.top{border-collapse:collapse;font-size:.86rem;margin:.3rem 0 .8rem}
@@ -34,7 +34,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} td.w{font-family:ui-m
 details{margin:.15rem 0 .15rem 0;border-left:3px solid #ddd;padding-left:.6rem}
 summary{cursor:pointer} div.ex{margin:.25rem 0 .45rem;line-height:1.9}
 span.t{font-family:ui-monospace,monospace;font-size:.88rem;padding:.1rem .2rem;border-radius:.2rem;margin-right:1px}
-span.f{outline:2px solid #111;font-weight:700} span.meta{font-size:.78rem;color:#666;margin-left:.5rem}
+span.f{outline:2px solid #111;font-weight:700} span.meta{font-size:.78rem;color:#666;margin-left:.5rem;white-space:nowrap}
 nav{font-size:.88rem;margin:.3rem 0 .6rem} nav a{margin-right:.8rem}
 """
 
@@ -82,7 +82,9 @@ def _class_table(summary: DatasetSummary, top: Any, statistic: str, verified: bo
             effect, low, high = float(row.effect), float(row.effect_low), float(row.effect_high)
             zero = bool(row.effect_includes_0)
             colour = "#bbb" if zero else ("#2e7d32" if effect > 0 else "#c62828")
-            mark = "<span class='mark' title='the interval includes 0'>≈0</span>" if zero else ""
+            why = {"≈0": "the interval includes 0", "against": "the interval lies below 0: it pushes away"}
+            verdict = str(row.verdict)
+            mark = f"<span class='mark' title='{why[verdict]}'>{verdict}</span>" if verdict in why else ""
             cls_ = " zero" if zero else ""
             cells += [
                 f"<td class='num{cls_}'>{_num(effect)}</td>",
@@ -125,8 +127,9 @@ def _example(summary: DatasetSummary, r: int, featured: str, level: str, raw_vie
     meta = [f"example {frame.at[r, 'index'] if 'index' in frame.columns else r}"]
     if "prob" in frame.columns and frame.at[r, "prob"] is not None:
         meta.append(f"p = {float(frame.at[r, 'prob']):.3f}")
-    if "label" in frame.columns and frame.at[r, "label"] is not None:
-        meta.append(f"gold: {frame.at[r, 'label']}")
+    gold = frame.at[r, "label"] if "label" in frame.columns else None
+    if isinstance(gold, str) and gold:
+        meta.append(f"gold: {gold}")
     return f"<div class='ex'>{''.join(spans)}<span class='meta'>{_esc(' · '.join(meta))}</span></div>"
 
 
@@ -158,7 +161,8 @@ def summary_page(
         facts.setdefault(
             "verified",
             f"top {k} candidates per class occluded (mask token over every occurrence), at most {cap} examples "
-            "per word; order: the 95 % interval's lower bound; ≈0 marks an interval that includes 0",
+            "per word; order: the 95 % interval's lower bound; ≈0 marks an interval that includes 0, against one "
+            "below 0",
         )
     parts.append("<p class='note'>" + " · ".join(f"<b>{_esc(k)}</b>: {_esc(v)}" for k, v in facts.items()) + "</p>")
     view = (
@@ -174,11 +178,12 @@ def summary_page(
     for cls, top in tops.items():
         parts.append(f"<h2 id='c-{_anchor(cls, '')}'>{_esc(cls)} · {summary.classes[cls]:,} examples</h2>")
         parts.append(_class_table(summary, top, statistic, verified))
-        for row in top.itertuples(index=False):
+        for k, row in enumerate(top.itertuples(index=False)):
             found = examples[cls].get(row.item, [])
+            opened = " open" if k == 0 else ""  # the class's first word shows its examples
             effect = f" · effect {_num(float(row.effect))}" if verified else ""
             parts.append(
-                f"<details id='{_anchor(cls, row.item)}'><summary><h3>{row.rank}. {_esc(row.item)}</h3>"
+                f"<details id='{_anchor(cls, row.item)}'{opened}><summary><h3>{row.rank}. {_esc(row.item)}</h3>"
                 f"<span class='meta'>{statistic} {float(getattr(row, statistic)):.3f} · in {row.count} examples"
                 f"{effect} · {len(found)} shown</span></summary>"
             )

@@ -75,15 +75,16 @@ def summary_markdown(
             f"\nVerified: the top {summary.top_k} candidates of each class by `{statistic}` occluded "
             f"(every occurrence masked) on at most {summary.max_examples} examples each; `effect` is the "
             "mean drop of P(class), `low`/`high` its 95 % bootstrap-t interval, `n` the examples measured. "
-            "Ordered by `low`; `≈0` marks an interval that includes 0. `candidate` is the rank by the statistic."
+            "Ordered by `low`; `mark` is `≈0` when the interval includes 0 and `against` when it lies below 0 "
+            "(blank: the word pushes towards the class). `candidate` is the rank by the statistic."
         )
     for cls in sorted(summary.classes):
         top = summary.top(cls, n, level=level, statistic=statistic)
         if verified:
             shown = top.assign(low=top["effect_low"], high=top["effect_high"], candidate=top["candidate_rank"])
-            shown = shown.assign(mark=["≈0" if z else "" for z in top["effect_includes_0"]], n=top["n"].astype(int))
+            shown = shown.assign(mark=[v if v != "towards" else "" for v in top["verdict"]], n=top["n"].astype(int))
             columns = ["rank", "item", "count", statistic, "effect", "low", "high", "n", "mark", "candidate"]
-            parts.append(f"\n### {cls}\n\n" + markdown_table(shown[columns].rename(columns={"mark": "≈0"})))
+            parts.append(f"\n### {cls}\n\n" + markdown_table(shown[columns]))
         else:
             parts.append(f"\n### {cls}\n\n" + markdown_table(top[list(_SHOWN)]))
         special = summary.top(cls, None, level=level, statistic="mean", special=True, min_count=1)
@@ -158,7 +159,11 @@ def plot_top(
     with_effect = verified or effects is not None
     columns = 2 if with_effect else 1
     fig, axes = plt.subplots(
-        1, columns * len(classes), figsize=(3.4 * columns * len(classes), 0.3 * n + 1.9), squeeze=False
+        1,
+        columns * len(classes),
+        figsize=(3.2 * columns * len(classes), 0.3 * n + 1.9),
+        squeeze=False,
+        layout="constrained",  # each panel gets the label room it needs (tight_layout spaces them evenly)
     )
     values = np.concatenate([t[statistic].to_numpy(dtype=float) for t in tops.values()] + [np.zeros(1)])
     stat_lim = (min(0.0, float(np.nanmin(values))) * 1.1, max(0.0, float(np.nanmax(values))) * 1.1 or 1.0)
@@ -197,13 +202,13 @@ def plot_top(
                 ax2.barh(ys, effect, color="#888888")
             ax2.axvline(0, color="#333", linewidth=0.6)
             ax2.set_yticks(ys, [""] * len(ys))
+            ax2.tick_params(axis="y", length=0)
             ax2.set_ylim(ax.get_ylim())
             ax2.set_xlim(*effect_lim)
             ax2.set_title("occlusion effect", fontsize=9)
             ax2.set_xlabel("drop of P(class) when masked, 95 % interval", fontsize=7)
-    order = " (ordered by the interval's lower bound; grey: includes 0)" if verified else ""
+    order = " (ordered by the interval's lower bound; grey: it includes 0, red: below 0)" if verified else ""
     fig.suptitle(title or f"Top {level}s per class by {statistic}{order}", fontsize=10)
-    fig.tight_layout()
     with atomic_file(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)

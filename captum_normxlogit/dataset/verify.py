@@ -21,8 +21,9 @@ token without one), exactly as :mod:`~captum_normxlogit.dataset.ablation` does.
   drop no interval over examples is sure: with n = 10 both covered 85-88 %, and with large drops in
   one example of 20, 69 % (n = 10) and 77 % (n = 30): a small ``n`` is a weak check.
 * **Order.** :meth:`VerifiedSummary.top` ranks the verified candidates by the interval's lower
-  bound (``effect_low``), largest first; a word whose interval includes 0 keeps its place and is
-  marked (``effect_includes_0``), never hidden. ``order="statistic"`` keeps the NormXLogit order.
+  bound (``effect_low``), largest first; a word whose interval includes 0 or lies below it keeps
+  its place and is marked (``verdict`` ``"≈0"`` or ``"against"``), never hidden.
+  ``order="statistic"`` keeps the NormXLogit order.
 * **Cost.** One forward pass (no hooks, no gradient) per measured (example, item) plus one clean
   pass per example involved, cut into length-aware batches by the attribution pass's own rule
   (:func:`~captum_normxlogit.dataset._batching.token_budget_batches`), window by window over the
@@ -69,6 +70,7 @@ __all__ = [
     "EFFECT_COLUMNS",
     "N_BOOT",
     "ORDERS",
+    "VERDICTS",
     "VerifiedSummary",
     "effect_interval",
     "t_quantile",
@@ -79,8 +81,18 @@ DEFAULT_TOP_K = 20  # provisional, until the ranking study measures recall@K
 DEFAULT_MAX_EXAMPLES = 100
 N_BOOT = 999
 ORDERS = ("effect", "statistic")
-EFFECT_COLUMNS = ("effect", "effect_low", "effect_high", "n", "n_containing", "p_before", "effect_includes_0")
-_CACHE_VERSION = 1
+EFFECT_COLUMNS = (
+    "effect",
+    "effect_low",
+    "effect_high",
+    "n",
+    "n_containing",
+    "p_before",
+    "effect_includes_0",
+    "verdict",
+)
+VERDICTS = ("towards", "≈0", "against")
+_CACHE_VERSION = 2
 # two-sided 95 % Student-t quantiles for 1..5 degrees of freedom; above, the Cornish-Fisher series
 _T975 = {1: 12.706204736174698, 2: 4.302652729749464, 3: 3.182446305284263, 4: 2.7764451051977934, 5: 2.570581835636314}
 _Z975 = 1.959963984540054
@@ -115,7 +127,8 @@ def effect_interval(
     The bootstrap-t (studentised) interval ``[m - q(0.975) s / sqrt(n), m - q(0.025) s / sqrt(n)]``,
     ``q`` the quantiles of ``(m* - m) / (s* / sqrt(n))`` over ``n_boot`` resamples drawn with
     ``seed``: occlusion drops are skewed (most near 0, a few large), where it keeps its coverage
-    better than the plain t interval (see :mod:`captum_normxlogit.dataset.verify`).
+    better than the plain t interval (see :mod:`captum_normxlogit.dataset.verify`). Bounds are
+    clipped to ``[-1, 1]``, the range of a probability drop.
 
     Args:
         drops (sequence of float): One drop per measured example.
@@ -144,7 +157,9 @@ def effect_interval(
         half = t_quantile(d.size - 1) * sd / root
         return mean, mean - half, mean + half
     low_q, high_q = np.quantile(t, [0.025, 0.975])
-    return mean, mean - float(high_q) * sd / root, mean - float(low_q) * sd / root
+    # a drop of a probability lies in [-1, 1]; a skewed small sample can put a bound outside
+    low, high = mean - float(high_q) * sd / root, mean - float(low_q) * sd / root
+    return mean, max(low, -1.0), min(high, 1.0)
 
 
 @dataclass
@@ -155,7 +170,9 @@ class VerifiedSummary(DatasetSummary):
         effects (pandas.DataFrame): One row per verified (``class``, ``level``, ``item``) with
             ``candidate_rank`` (its rank by the statistic), ``n`` (examples measured),
             ``n_containing``, ``effect`` (mean drop of P(class)), ``effect_low`` /
-            ``effect_high`` (the 95 % interval), ``p_before`` and ``effect_includes_0``.
+            ``effect_high`` (the 95 % interval), ``p_before``, ``effect_includes_0`` and
+            ``verdict``: ``"towards"`` (the interval is above 0: the word pushes towards the
+            class), ``"≈0"`` (it includes 0) or ``"against"`` (below 0).
         top_k (int): Candidates verified per class.
         max_examples (int or None): Most examples measured per item.
         seed (int): Seeds each item's sample.
@@ -439,6 +456,9 @@ def _effects_frame(records: List[Dict[str, Any]]) -> "pd.DataFrame":
         effects[name] = effects[name].astype(float)
     # NaN bounds (n < 2) count as "includes 0": nothing shows the effect is not 0
     effects["effect_includes_0"] = ~((effects["effect_low"] > 0) | (effects["effect_high"] < 0))
+    effects["verdict"] = np.where(
+        effects["effect_low"] > 0, VERDICTS[0], np.where(effects["effect_high"] < 0, VERDICTS[2], VERDICTS[1])
+    )
     return effects
 
 
