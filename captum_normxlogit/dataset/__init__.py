@@ -80,6 +80,7 @@ from captum_normxlogit.dataset.api import DatasetAttribution, DatasetRowError, a
 
 # -- dataset-level explanations (summary, ablation check) ----------------------------------
 from captum_normxlogit.dataset.summary import DEFAULT_STATISTIC, STATISTICS, DatasetSummary, summarize
+from captum_normxlogit.dataset.compare import SummaryContrast, compare_summaries
 from captum_normxlogit.dataset.verify import VerifiedSummary, verify_summary
 
 __all__ = [
@@ -98,7 +99,9 @@ __all__ = [
     "DEFAULT_STATISTIC",
     "DatasetSummary",
     "STATISTICS",
+    "SummaryContrast",
     "VerifiedSummary",
+    "compare_summaries",
     "summarize",
     "verify_summary",
 ]
