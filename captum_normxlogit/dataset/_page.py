@@ -34,7 +34,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} td.w{font-family:ui-m
 details{margin:.15rem 0 .15rem 0;border-left:3px solid #ddd;padding-left:.6rem}
 summary{cursor:pointer} div.ex{margin:.25rem 0 .45rem;line-height:1.9}
 span.t{font-family:ui-monospace,monospace;font-size:.88rem;padding:.1rem .2rem;border-radius:.2rem;margin-right:1px}
-span.f{outline:2px solid #111;font-weight:700} span.meta{font-size:.78rem;color:#666;margin-left:.5rem;white-space:nowrap}
+span.f{outline:2px solid #111;font-weight:700}
+span.meta{font-size:.78rem;color:#666;margin-left:.5rem;white-space:nowrap}
 nav{font-size:.88rem;margin:.3rem 0 .6rem} nav a{margin-right:.8rem}
 """
 

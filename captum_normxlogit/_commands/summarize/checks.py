@@ -17,7 +17,7 @@ def model_of(handle: Any, path: str = "") -> Tuple[Any, Any]:
         ValueError: No such folder, or its weights are not the ones that wrote the rows.
     """
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
-    from captum_normxlogit.dataset._manifest import _weights_hash
+    from captum_normxlogit.dataset.verify import weights_fingerprint
 
     recorded = handle.manifest.get("model", {})
     path = path or recorded.get("path") or ""
@@ -27,7 +27,7 @@ def model_of(handle: Any, path: str = "") -> Tuple[Any, Any]:
             f"({path or 'none'}); pass --model DIR"
         )
     model, tokenizer = load_model_dir(path)
-    if recorded.get("weights_hash") and _weights_hash(model) != recorded["weights_hash"]:
+    if recorded.get("weights_hash") and weights_fingerprint(model) != recorded["weights_hash"]:
         raise ValueError(
             f"--verify: the model in {path} is not the one that wrote {handle.output_dir} (its weights differ); "
             "pass --model with the folder of that model"
