@@ -33,7 +33,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} td.w{font-family:ui-m
 .zero{color:#999} .mark{font-size:.75rem;color:#a15c00;margin-left:.3rem}
 details{margin:.15rem 0 .15rem 0;border-left:3px solid #ddd;padding-left:.6rem}
 summary{cursor:pointer} div.ex{margin:.25rem 0 .45rem;line-height:1.9}
-span.t{font-family:ui-monospace,monospace;font-size:.88rem;padding:.1rem .2rem;border-radius:.2rem;margin-right:1px}
+span.t{font-family:ui-monospace,monospace;font-size:.88rem;padding:.1rem .2rem;border-radius:.2rem}
 span.f{outline:2px solid #111;font-weight:700}
 span.meta{font-size:.78rem;color:#666;margin-left:.5rem;white-space:nowrap}
 nav{font-size:.88rem;margin:.3rem 0 .6rem} nav a{margin-right:.8rem}
@@ -131,7 +131,8 @@ def _example(summary: DatasetSummary, r: int, featured: str, level: str, raw_vie
     gold = frame.at[r, "label"] if "label" in frame.columns else None
     if isinstance(gold, str) and gold:
         meta.append(f"gold: {gold}")
-    return f"<div class='ex'>{''.join(spans)}<span class='meta'>{_esc(' · '.join(meta))}</span></div>"
+    # spaces between the words: the line may break there (adjacent spans alone never break)
+    return f"<div class='ex'>{' '.join(spans)} <span class='meta'>{_esc(' · '.join(meta))}</span></div>"
 
 
 def summary_page(
