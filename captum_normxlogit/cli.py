@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
     r"""Every refusal is one line (``normxlogit CMD: error: ...``), exit code 2: argparse's usage
     block above it hid the sentence that says what to do (``--help`` still shows the usage)."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> "NoReturn":
         self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
 
 

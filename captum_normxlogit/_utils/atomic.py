@@ -133,9 +133,7 @@ def _remove_created(created: list) -> None:
 
 def _check_target(final: Path, folder_wanted: bool) -> None:
     if _special(final):
-        raise write_error(
-            final, OSError(errno.EEXIST, "special"), "it is a FIFO, device or socket, not a regular file"
-        )
+        raise write_error(final, OSError(errno.EEXIST, "special"), "it is a FIFO, device or socket, not a regular file")
     if not folder_wanted and final.is_dir() and not final.is_symlink():
         raise write_error(final, OSError(errno.EISDIR, "folder"), "it is a folder; pass a file name")
     if folder_wanted and final.is_file():
@@ -304,9 +302,7 @@ def check_writable(final: Path) -> None:
     except (OSError, ValueError):
         limit = 255
     if len(os.fsencode(final.name)) > limit:  # checked first: stat() of such a name fails itself
-        raise write_error(
-            final, OSError(errno.ENAMETOOLONG, "long"), f"the file name is longer than {limit} bytes"
-        )
+        raise write_error(final, OSError(errno.ENAMETOOLONG, "long"), f"the file name is too long (over {limit} bytes)")
     _check_target(final, folder_wanted=False)
     folder = _nearest_folder(final.parent)
     if not folder.is_dir():

@@ -136,7 +136,9 @@ def read_manifest(output_dir: Path) -> Optional[Dict[str, Any]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ManifestError(
-            _damaged(path, f"was not written by this version of attribute_dataset (format {found!r}, expected {FORMAT!r})")
+            _damaged(
+                path, f"was not written by this version of attribute_dataset (format {found!r}, expected {FORMAT!r})"
+            )
         )
     return manifest
 

@@ -158,8 +158,8 @@ def read_error(path: Path, error: BaseException) -> str:
     if suffix == ".csv":
         if "No columns to parse" in raw:
             return f"{path} is empty; pass a CSV file with a header line and one example per line."
-        line, reason = _csv_reason(raw)
-        where = f" line {line}" if line is not None else ""
+        at, reason = _csv_reason(raw)
+        where = f" line {at}" if at is not None else ""
         return f"{path}{where} is not valid CSV: {reason}; fix the file (quote fields that hold commas) and run again."
     return f"{path}: cannot be read ({raw}); check the file."
 

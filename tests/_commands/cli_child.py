@@ -6,6 +6,7 @@ Reads `[{"argv": [...], "fsize": int or null, "remove": [paths], "list": folder}
 (`remove`: files deleted before the case; `list`: a folder whose names are reported after it) and writes
 one `{"code", "out", "err", "listed"}` per case as JSON on stdout (a pipe: the size limit does not apply).
 """
+
 import contextlib
 import io
 import json

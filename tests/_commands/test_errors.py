@@ -1,6 +1,7 @@
 """Every hostile request to every command ends in one line on stderr naming the path, with exit code
 2 (bad request) or 1 (failed run), no traceback, and nothing half-written: the table of cases is
 `tests/_commands/error_cases.py` (also shown in docs/reliability.md)."""
+
 import ctypes
 import hashlib
 import json
@@ -58,9 +59,16 @@ def _drop_root_override():
 def _child(cases, unreadable):
     """Runs the cases (dicts, see cli_child.py) in one fresh process; returns their results in order."""
     env = {**os.environ, "PYTHONPATH": str(E.ROOT)}
-    run = subprocess.run([sys.executable, "-m", "tests._commands.cli_child"], input=json.dumps(cases),
-                         capture_output=True, text=True, timeout=600, cwd=str(E.ROOT), env=env,
-                         preexec_fn=_drop_root_override if unreadable else None)
+    run = subprocess.run(
+        [sys.executable, "-m", "tests._commands.cli_child"],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=str(E.ROOT),
+        env=env,
+        preexec_fn=_drop_root_override if unreadable else None,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr == "", run.stderr[-3000:]  # nothing leaked past the commands' own stderr
     return json.loads(run.stdout)
@@ -138,14 +146,26 @@ def test_a_mid_run_failure_keeps_the_finished_shards_to_resume(shared, tmp_path)
     world = _world(shared, tmp_path / "w")
     data = world.file("d.jsonl", "".join(json.dumps({"text": s}) + "\n" for s in S.SENTENCES).encode())
     out = tmp_path / "w" / "out"
-    argv = ["attribute-dataset", data, "--model", world.classifier, "--output", str(out), "--no-progress",
-            "--shard-size", "4"]
+    argv = [
+        "attribute-dataset",
+        data,
+        "--model",
+        world.classifier,
+        "--output",
+        str(out),
+        "--no-progress",
+        "--shard-size",
+        "4",
+    ]
     redo = str(out / "part-000001.parquet")
-    first, failed, resumed = _child([
-        {"argv": argv, "list": str(out)},
-        {"argv": argv, "remove": [redo], "fsize": 3000, "list": str(out)},  # the redone shard (~6 kB) cannot fit
-        {"argv": argv, "list": str(out)},
-    ], False)
+    first, failed, resumed = _child(
+        [
+            {"argv": argv, "list": str(out)},
+            {"argv": argv, "remove": [redo], "fsize": 3000, "list": str(out)},  # the redone shard (~6 kB) cannot fit
+            {"argv": argv, "list": str(out)},
+        ],
+        False,
+    )
     assert first["code"] == 0, first["err"]
     assert first["listed"] == [".manifest.json", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     assert failed["code"] == 1 and len(failed["err"].strip().splitlines()) == 1, failed["err"]

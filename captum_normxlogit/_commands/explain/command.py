@@ -3,6 +3,7 @@ r"""``normxlogit explain TEXT``: coloured tokens of one prediction, NormXLogit b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import List
@@ -213,7 +214,7 @@ def _check_output(option: str, path: str) -> None:
     from captum_normxlogit._commands.explain.logic import ExplainError
     from captum_normxlogit._utils.atomic import WriteError, check_writable
 
-    if Path(path).is_dir():
+    if os.path.isdir(path):  # False, not an error, for a name too long to stat (check_writable says so)
         raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
     try:
         check_writable(Path(path))

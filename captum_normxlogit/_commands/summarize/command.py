@@ -3,6 +3,7 @@ r"""``normxlogit summarize DIR``: the dataset-level summary of an ``attribute-da
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     for option in ("html", "png", "csv"):
         path = getattr(args, option)
-        if path and Path(path).is_dir():
+        if path and os.path.isdir(path):  # False for a name too long to stat: check_writable says so
             parser.error(f"--{option} {path} is a directory; pass a file name such as summary.{option}")
         try:  # before the folder is read: a bad path must not cost the whole summary
             if path:
@@ -86,8 +87,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         parser.error(f"{folder} is not a folder; pass the output folder of `normxlogit attribute-dataset`")
-    from captum_normxlogit.dataset import open_attribution
-    from captum_normxlogit.dataset._manifest import ManifestError
+    from captum_normxlogit.dataset import ManifestError, open_attribution
     from captum_normxlogit.dataset.report import plot_top, summary_markdown, write_html_report
 
     try:
