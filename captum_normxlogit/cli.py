@@ -68,10 +68,14 @@ def _terminate_cleanly() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Past a file-size limit (`ulimit -f`) the kernel's SIGXFSZ would kill the process mid-write with a
+    # core dump; ignored, the write fails with EFBIG and the writers say so in one line, leaving nothing.
+    too_large = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGXFSZ, too_large)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,5 +1,5 @@
 """Runs `normxlogit` cases in this fresh process, for the ones a test process cannot host: a file-size
-limit (a full disk, `RLIMIT_FSIZE`, SIGXFSZ ignored so that a write raises EFBIG) or no root override
+limit (a full disk, `RLIMIT_FSIZE`; the entry point ignores SIGXFSZ, so that a write raises EFBIG) or no root override
 of file permissions (the parent drops those capabilities before exec).
 
 Reads `[{"argv": [...], "fsize": int or null, "remove": [paths], "list": folder}, ...]` as JSON on stdin
@@ -12,7 +12,6 @@ import io
 import json
 import os
 import resource
-import signal
 import sys
 import traceback
 
@@ -20,7 +19,6 @@ import traceback
 def run(cases):
     from captum_normxlogit.cli import main
 
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     results = []
     for case in cases:
