@@ -1,5 +1,6 @@
 """The command output the docs show is what the commands print now: the sample last line of
 docs/dataset.md and the plain (colourless) output sample of docs/views.md."""
+
 import re
 import subprocess
 import sys
@@ -33,8 +34,22 @@ def test_the_dataset_doc_s_last_line_is_what_attribute_dataset_prints(tmp_path, 
     data = tmp_path / "data.jsonl"
     data.write_text("".join(f'{{"text": "{s}"}}\n' for s in S.SENTENCES[:7]), encoding="utf-8")
     model = S.save(tmp_path / "cls", S.classifier(), S.wordpiece())
-    assert main(["attribute-dataset", str(data), "--model", model, "--output", str(tmp_path / "rt"),
-                 "--shard-size", "3", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "attribute-dataset",
+                str(data),
+                "--model",
+                model,
+                "--output",
+                str(tmp_path / "rt"),
+                "--shard-size",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert _as_pattern(_dataset_sample()).fullmatch(last), (last, _dataset_sample())
 
@@ -54,8 +69,18 @@ def test_the_views_doc_s_plain_sample_is_what_explain_prints():
     if not (sentiment_minilm_dir() / "metrics.json").exists():
         pytest.skip("real models not prepared (make prepare)")
     run = subprocess.run(
-        [sys.executable, "-m", "captum_normxlogit", "explain", "a gorgeous , witty , seductive movie .", "--colour",
-         "never"], capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "captum_normxlogit",
+            "explain",
+            "a gorgeous , witty , seductive movie .",
+            "--colour",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.rstrip("\n").splitlines() == _views_plain_sample()

@@ -1,12 +1,12 @@
 """token_removal_perturbation: captum.metrics.infidelity on NormXLogit's (B, T) scores, checked
 against the infidelity formula computed here by hand from the same draws."""
+
 import pytest
 import torch
 from captum.metrics import infidelity
 
 from captum_normxlogit import NormXLogit
 from captum_normxlogit.metrics import token_removal_perturbation
-
 from tests._support.tiny import MASK, PAD, batch
 
 CLS = 1
@@ -62,8 +62,16 @@ def test_infidelity_takes_normxlogit_scores_and_matches_the_formula_by_hand(bert
         return out
 
     n = 5
-    value = infidelity(nx.forward_func, spy, ids, scores, additional_forward_args=(mask,), target=target,
-                       n_perturb_samples=n, normalize=normalize)
+    value = infidelity(
+        nx.forward_func,
+        spy,
+        ids,
+        scores,
+        additional_forward_args=(mask,),
+        target=target,
+        n_perturb_samples=n,
+        normalize=normalize,
+    )
     assert value.shape == (3,) and torch.isfinite(value).all()
 
     # By hand: infidelity = mean over the n draws of (sum_i score_i * I_i - (f(x) - f(x with I removed)))^2,
