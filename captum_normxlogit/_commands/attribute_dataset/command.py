@@ -3,6 +3,8 @@ r"""``normxlogit attribute-dataset DATA``: NormXLogit over a whole dataset, into
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -86,10 +88,40 @@ def register(commands: "argparse._SubParsersAction") -> None:
     cmd.set_defaults(run=_run)
 
 
+def _check_output(output: Path) -> None:
+    r"""An --output that cannot hold the manifest is refused before the model is loaded (nothing is created)."""
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
+    from captum_normxlogit.dataset import MANIFEST_NAME
+
+    if output.is_file():
+        raise ValueError(f"--output {output} is a file; pass a folder (it is created if needed).")
+    try:
+        check_writable(output / MANIFEST_NAME)
+    except WriteError as error:
+        raise ValueError(f"--output {output}: {error}") from None
+
+
+def _remove_if_only_ours(output: Path) -> None:
+    r"""A failed run into a folder it created leaves no folder holding only its manifest (no shard was
+    finished); a folder with finished shards stays, to be resumed."""
+    from captum_normxlogit._utils.atomic import is_own_temporary
+    from captum_normxlogit.dataset import MANIFEST_NAME
+
+    if os.environ.get("RANK", "0") != "0" or not output.is_dir():
+        return
+    entries = [p for p in output.iterdir() if not is_own_temporary(p.name)]
+    if all(p.name == MANIFEST_NAME and p.is_file() for p in entries):
+        for path in entries:
+            path.unlink()
+        with contextlib.suppress(OSError):
+            output.rmdir()
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
-    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
+    from captum_normxlogit._utils.atomic import WriteError
+    from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, attribute_dataset
 
     if args.model is None:
         from captum_normxlogit.resources import sentiment_minilm_dir
@@ -102,7 +134,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 file=sys.stderr,
             )
             return 2
+    output = Path(args.output).expanduser()
+    created = not output.exists()
     try:
+        _check_output(output)
         model, tokenizer = load_model_dir(args.model)
         result = attribute_dataset(
             model,
@@ -124,18 +159,22 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             progress=not args.no_progress,
             limit=args.limit,
         )
-    except UnsupportedModelError as error:  # the one-line reason, as explain and check-model print it
-        print(
-            f"normxlogit attribute-dataset: error: {error.reason} (`normxlogit check-model {args.model}` shows "
-            "both checks)",
-            file=sys.stderr,
-        )
+    except BaseException as error:
+        if created:
+            _remove_if_only_ours(output)
+        if isinstance(error, UnsupportedModelError):  # the one-line reason, as explain and check-model print it
+            message = f"{error.reason} (`normxlogit check-model {args.model}` shows both checks)"
+        elif isinstance(error, DatasetRowError):
+            message = (
+                f"{args.data} row {error.index}: {error.problem}; fix that row, or pass --on-error skip to "
+                "record it with its error and go on"
+            )
+        elif isinstance(error, WriteError) or not isinstance(error, (ValueError, RuntimeError, OSError, TypeError)):
+            raise  # a failed write (exit 1) or an interrupt: the entry point says it in one line
+        else:
+            message = str(error)
+        print(f"normxlogit attribute-dataset: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
-    except (ValueError, RuntimeError, OSError, TypeError) as error:
-        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
-        return 2
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         counts = result.counts()
         seconds = result.manifest.get("run", {}).get("seconds")

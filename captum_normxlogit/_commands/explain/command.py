@@ -3,10 +3,10 @@ r"""``normxlogit explain TEXT``: coloured tokens of one prediction, NormXLogit b
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import sys
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 __all__ = ["register"]
 
@@ -203,38 +203,24 @@ def _explain_and_show(args: argparse.Namespace) -> int:
             scheme=scheme,
             special_tokens=special,
         )
-        with _writing("--html", args.html):
-            write_html(args.html, page)
+        write_html(args.html, page)  # a write that fails after the check: WriteError, one line (exit 1)
         out.print(f"HTML written to {visible_text(args.html)}", soft_wrap=True)
     if args.png:
-        with _writing("--png", args.png):
-            _write_png(args.png, result, scheme, special, args.words)
+        _write_png(args.png, result, scheme, special, args.words)
         out.print(f"layer heatmap written to {visible_text(args.png)}", soft_wrap=True)
     return 0
 
 
 def _check_output(option: str, path: str) -> None:
     from captum_normxlogit._commands.explain.logic import ExplainError
-    from captum_normxlogit._utils.atomic import check_writable
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
 
+    if os.path.isdir(path):  # False, not an error, for a name too long to stat (check_writable says so)
+        raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
     try:
-        if Path(path).is_dir():
-            raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
         check_writable(Path(path))
-    except OSError as error:
-        raise ExplainError(f"{option} {path}: cannot write there ({error.strerror or error}).") from None
-
-
-@contextlib.contextmanager
-def _writing(option: str, path: str) -> Iterator[None]:
-    r"""A write that fails after the check (disk full, folder removed meanwhile) is one clear line too."""
-    from captum_normxlogit._commands.explain.logic import ExplainError
-
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or error
-        raise ExplainError(f"{option} {path}: writing failed ({reason}); nothing was written.") from None
+    except WriteError as error:
+        raise ExplainError(f"{option}: {error}") from None
 
 
 def _write_png(path: str, result, scheme: str, special: set, merge_words: bool) -> None:
