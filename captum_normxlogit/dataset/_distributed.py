@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -41,6 +41,7 @@ class RankContext:
     world_size: int
     device: Optional[torch.device]
     _barrier: Optional[Callable[[], None]] = None
+    _start_sum: Optional[Callable[[Sequence[int]], Callable[[], List[int]]]] = None
 
     @property
     def is_main(self) -> bool:
@@ -55,6 +56,17 @@ class RankContext:
         if self._barrier is not None:
             self._barrier()
 
+    def start_sum(self, values: Sequence[int]) -> Callable[[], List[int]]:
+        r"""Start summing ``values`` over the ranks; the returned function waits for the sums.
+
+        Every rank must call it the same number of times, in the same order.
+        One process: the values themselves.
+        """
+        if self._start_sum is None:
+            summed = [int(v) for v in values]
+            return lambda: summed
+        return self._start_sum(values)
+
 
 def _launched_world_size() -> int:
     try:
@@ -63,17 +75,47 @@ def _launched_world_size() -> int:
         return 1
 
 
-def rank_context(model: nn.Module) -> RankContext:
+def _all_reduce_sum(device: torch.device) -> Callable[[Sequence[int]], Callable[[], List[int]]]:
+    import torch.distributed as dist
+
+    def start(values: Sequence[int]) -> Callable[[], List[int]]:
+        tensor = torch.tensor(list(values), dtype=torch.int64, device=device)  # NCCL sums on the GPU
+        work = dist.all_reduce(tensor, op=dist.ReduceOp.SUM, async_op=True)
+
+        def wait() -> List[int]:
+            if work is not None:
+                work.wait()
+            return [int(v) for v in tensor.tolist()]
+
+        return wait
+
+    return start
+
+
+def rank_context(model: nn.Module, device: Optional[torch.device] = None) -> RankContext:
     r"""Join the launcher's process group when there is one, and pick this rank's device.
+
+    Args:
+        model (nn.Module): The model to run.
+        device (torch.device, optional): One process: move the model there
+            (None leaves it where it is). Several ranks: ``cpu`` runs every rank
+            on the CPU (gloo), ``cuda`` gives each rank its own GPU; None picks
+            the GPUs when there are any. Default: None
 
     Returns:
         RankContext
 
     Raises:
         RuntimeError: Several ranks but the model is spread with ``device_map``.
+        ValueError: Several ranks and ``device`` names one GPU (``cuda:1``).
     """
     if _launched_world_size() <= 1:
-        return RankContext(0, 1, None)
+        return RankContext(0, 1, device)
+    if device is not None and device.type != "cpu" and device.index is not None:
+        raise ValueError(
+            f"device {device} names one GPU, but under torchrun / accelerate launch each rank takes its own; "
+            f"pass device {device.type!r} (or 'cpu')."
+        )
     device_map = getattr(model, "hf_device_map", None)
     if device_map and len(set(map(str, device_map.values()))) > 1:
         raise RuntimeError(
@@ -82,9 +124,16 @@ def rank_context(model: nn.Module) -> RankContext:
         )
     from accelerate import PartialState
 
-    state = PartialState(cpu=not torch.cuda.is_available())
-    device = torch.device(state.device)
-    return RankContext(int(state.process_index), int(state.num_processes), device, state.wait_for_everyone)
+    on_cpu = device.type == "cpu" if device is not None else not torch.cuda.is_available()
+    state = PartialState(cpu=on_cpu)
+    rank_device = torch.device(state.device)
+    return RankContext(
+        int(state.process_index),
+        int(state.num_processes),
+        rank_device,
+        state.wait_for_everyone,
+        _all_reduce_sum(rank_device),
+    )
 
 
 def move_to(model: nn.Module, ctx: RankContext) -> Any:

@@ -169,14 +169,9 @@ def _open_file(path: Path, columns: Sequence[str]) -> Source:
         raise SourceError(f"{path}: no such file.")
     import datasets
 
-    length = None
-    if builder == "parquet":
-        import pyarrow.parquet as pq
+    from captum_normxlogit.dataset._progress import count_file_rows
 
-        length = pq.read_metadata(path).num_rows
-    elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
-        with open(path, "rb") as handle:
-            length = sum(1 for line in handle if line.strip())
+    length = count_file_rows(path)  # cheap counts only (a footer, lines, csv records): the bar's total
     stream = datasets.load_dataset(
         builder, data_files=str(path.resolve()), split="train", streaming=True, **READ_CHUNKS.get(builder, {})
     )

@@ -3,6 +3,7 @@ r"""``normxlogit attribute-dataset DATA``: NormXLogit over a whole dataset, into
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -83,12 +84,19 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)",
     )
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument(
+        "--device",
+        default=None,
+        help="where to run the model: cpu, cuda, cuda:N, mps (default: the GPU when there is one, else cpu; "
+        "under torchrun each rank takes its own GPU)",
+    )
     cmd.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
+    from captum_normxlogit._utils.device import resolve_device
     from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
 
     if args.model is None:
@@ -102,6 +110,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 file=sys.stderr,
             )
             return 2
+    try:
+        device = resolve_device(args.device)  # before the model is loaded: a typo costs nothing
+    except ValueError as error:
+        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+        return 2
     try:
         model, tokenizer = load_model_dir(args.model)
         result = attribute_dataset(
@@ -123,6 +136,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_error=args.on_error,
             progress=not args.no_progress,
             limit=args.limit,
+            device=device,
         )
     except UnsupportedModelError as error:  # the one-line reason, as explain and check-model print it
         print(
@@ -131,18 +145,49 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
         return 2
+    except _lost_rank_errors() as error:  # another node or rank died mid-run (gloo / NCCL lost its peer)
+        rank = os.environ.get("RANK", "?")
+        print(
+            f"normxlogit attribute-dataset: error: rank {rank} lost contact with another rank of the run "
+            f"({' '.join(str(error).split())[:160]}); relaunch the whole job with the same command: finished "
+            "shards are kept.",
+            file=sys.stderr,
+        )
+        return 1
     except (ValueError, RuntimeError, OSError, TypeError) as error:
         print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
         return 2
-    import os
-
     if os.environ.get("RANK", "0") == "0":
-        counts = result.counts()
-        seconds = result.manifest.get("run", {}).get("seconds")
-        took = f" in {seconds:.1f} s" if seconds is not None else ""
-        shards = f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
-        print(
-            f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-            f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})"
-        )
+        print(_summary_line(result, MANIFEST_NAME))
     return 0
+
+
+def _lost_rank_errors() -> tuple:
+    r"""What torch.distributed raises when a peer's connection is gone (read only after an error)."""
+    import torch.distributed as dist
+
+    return tuple(getattr(dist, name) for name in ("DistNetworkError", "DistBackendError") if hasattr(dist, name))
+
+
+def _shards(n: int) -> str:
+    return f"{n:,} shard{'' if n == 1 else 's'}"
+
+
+def _summary_line(result, manifest_name: str) -> str:
+    r"""What the folder holds, and on a resume what this run kept and what it wrote."""
+    counts = result.counts()
+    run = result.manifest.get("run", {})
+    seconds = run.get("seconds")
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    held = (
+        f"{counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
+        f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
+    )
+    where = f"{result.output_dir}{took} (manifest: {result.output_dir / manifest_name})"
+    kept, written = run.get("kept"), run.get("written")
+    if not kept or not kept.get("shards") or not written:
+        return f"wrote {held} to {where}"
+    return (
+        f"kept {kept['rows']:,} rows in {_shards(kept['shards'])} of an earlier run, wrote "
+        f"{written['rows']:,} rows in {_shards(written['shards'])}: {held} in {where}"
+    )
