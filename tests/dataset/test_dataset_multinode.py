@@ -33,21 +33,22 @@ def _env():
     return env
 
 
-def _command(args, node=None, port=None):
+def _command(args, node=None, port=None, progress=False):
     launcher = []
     if node is not None:
         launcher = ["-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node), "--nproc-per-node",
                     "1", "--master-addr", "127.0.0.1", "--master-port", str(port)]
-    return [sys.executable, *launcher, "-m", "captum_normxlogit.cli", "attribute-dataset", *args, "--no-progress",
+    quiet = [] if progress else ["--no-progress"]
+    return [sys.executable, *launcher, "-m", "captum_normxlogit.cli", "attribute-dataset", *args, *quiet,
             "--device", "cpu"]
 
 
-def _start_nodes(args, tmp_path, tag):
+def _start_nodes(args, tmp_path, tag, progress=False):
     """Both nodes' launchers."""
     port, nodes = _free_port(), []
     for node in (0, 1):
         log = open(tmp_path / f"{tag}-node{node}.log", "w")
-        nodes.append(subprocess.Popen(_command(args, node, port), env=_env(), cwd=ROOT, stdout=log,
+        nodes.append(subprocess.Popen(_command(args, node, port, progress), env=_env(), cwd=ROOT, stdout=log,
                                       stderr=subprocess.STDOUT))
     return nodes
 
@@ -132,7 +133,7 @@ def _assert_same_rows(folder, job):
 
 def test_two_nodes_write_the_one_process_folder(job, tmp_path):
     out = tmp_path / "two"
-    nodes = _start_nodes([*job["args"], "--output", str(out)], tmp_path, "run")
+    nodes = _start_nodes([*job["args"], "--output", str(out)], tmp_path, "run", progress=True)
     assert _wait(nodes, START_TIMEOUT) == [0, 0], _log(tmp_path, "run")
     manifest = _assert_same_rows(out, job)
     # rank 0 reports once, for every rank's rows: both nodes wrote shards (shard k belongs to rank k % 2)
@@ -140,6 +141,10 @@ def test_two_nodes_write_the_one_process_folder(job, tmp_path):
     assert manifest["run"]["kept"] == {"rows": 0, "shards": 0}
     logs = [(tmp_path / f"run-node{n}.log").read_text() for n in (0, 1)]
     assert sum(log.count(f"wrote {job['rows']} rows") for log in logs) == 1
+    # only rank 0 draws the bar, and its total and count are every rank's rows, not its own half
+    n = job["rows"]
+    assert f"{n}/{n} [" in logs[0] and f"/{n} [" not in logs[1] and "2 ranks" in logs[0]
+    assert f"{n // 2}/{n // 2} [" not in logs[0]
 
 
 def test_a_node_killed_mid_run_then_the_job_relaunched_loses_and_duplicates_nothing(job, tmp_path):
