@@ -17,13 +17,34 @@ with the devices). A model too large for one device is loaded once with
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["RankContext", "rank_context"]
+__all__ = ["RankContext", "RankLostError", "rank_context"]
+
+
+class RankLostError(RuntimeError):
+    r"""Another rank of the run is gone (its node died or was stopped): relaunch the whole job to resume."""
+
+    def __init__(self, rank: int, error: BaseException) -> None:
+        reason = " ".join(str(error).split())
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason).split(". ")[0][:200]  # gloo's source location off
+        super().__init__(
+            f"rank {rank} lost contact with another rank of the run ({reason}); relaunch the whole job with the "
+            "same command: finished shards are kept."
+        )
+        self.rank = rank
+
+
+def _guarded(rank: int, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except RuntimeError as error:  # gloo / NCCL: a peer's connection closed or reset, a timeout
+        raise RankLostError(rank, error) from error
 
 
 @dataclass
@@ -54,7 +75,7 @@ class RankContext:
     def barrier(self) -> None:
         r"""Wait until every rank gets here (no-op for one process)."""
         if self._barrier is not None:
-            self._barrier()
+            _guarded(self.rank, self._barrier)
 
     def start_sum(self, values: Sequence[int]) -> Callable[[], List[int]]:
         r"""Start summing ``values`` over the ranks; the returned function waits for the sums.
@@ -62,10 +83,12 @@ class RankContext:
         Every rank must call it the same number of times, in the same order.
         One process: the values themselves.
         """
-        if self._start_sum is None:
+        start = self._start_sum
+        if start is None:
             summed = [int(v) for v in values]
             return lambda: summed
-        return self._start_sum(values)
+        wait = _guarded(self.rank, lambda: start(values))
+        return lambda: _guarded(self.rank, wait)
 
 
 def _launched_world_size() -> int:

@@ -172,6 +172,9 @@ def test_a_node_killed_mid_run_then_the_job_relaunched_loses_and_duplicates_noth
     assert nodes[1].returncode == -signal.SIGKILL and nodes[0].returncode != 0
     assert status_then == "running" and 0 < len(written_then) < n_shards, written_then  # killed mid-run
     assert json.loads((out / ".manifest.json").read_text())["status"] == "running"
+    survivor = (tmp_path / "first-node0.log").read_text()  # it stopped by itself, and said why in one sentence
+    assert "error: rank 0 lost contact with another rank of the run (" in survivor, survivor[-3000:]
+    assert "relaunch the whole job with the same command: finished shards are kept." in survivor
 
     nodes = _start_nodes([*job["args"], "--output", str(out)], tmp_path, "again")
     assert _wait(nodes, START_TIMEOUT) == [0, 0], _log(tmp_path, "again")

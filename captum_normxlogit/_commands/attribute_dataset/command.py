@@ -15,7 +15,10 @@ forward pass per length-aware batch, and write one Parquet row per example into 
 part-NNNNNN.parquet and a .manifest.json). Read the result with pandas.read_parquet(OUTPUT). Rerunning the
 same command resumes: finished shards are kept, missing or damaged ones are redone; other settings or
 another model are refused unless --no-resume. Under `torchrun --nproc_per_node N` the examples are split
-between the N processes and the folder is the same as with one.
+between the N processes and the folder is the same as with one; with `torchrun --nnodes M` on M machines,
+give every node the same --output on a shared filesystem. The progress bar (stderr) has a total and an
+ETA when the file's rows can be counted cheaply (.jsonl, .csv, .parquet, .arrow) and counts every rank's
+rows; the last line says what a resumed run kept and what it wrote.
 """
 
 _EPILOG = """\
@@ -97,7 +100,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
     from captum_normxlogit._utils.device import resolve_device
-    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
+    from captum_normxlogit.dataset import MANIFEST_NAME, RankLostError, attribute_dataset
 
     if args.model is None:
         from captum_normxlogit.resources import sentiment_minilm_dir
@@ -145,14 +148,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
         return 2
-    except _lost_rank_errors() as error:  # another node or rank died mid-run (gloo / NCCL lost its peer)
-        rank = os.environ.get("RANK", "?")
-        print(
-            f"normxlogit attribute-dataset: error: rank {rank} lost contact with another rank of the run "
-            f"({' '.join(str(error).split())[:160]}); relaunch the whole job with the same command: finished "
-            "shards are kept.",
-            file=sys.stderr,
-        )
+    except RankLostError as error:  # another node or rank died mid-run: a failed run, not a bad request
+        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
         return 1
     except (ValueError, RuntimeError, OSError, TypeError) as error:
         print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
@@ -160,13 +157,6 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(_summary_line(result, MANIFEST_NAME))
     return 0
-
-
-def _lost_rank_errors() -> tuple:
-    r"""What torch.distributed raises when a peer's connection is gone (read only after an error)."""
-    import torch.distributed as dist
-
-    return tuple(getattr(dist, name) for name in ("DistNetworkError", "DistBackendError") if hasattr(dist, name))
 
 
 def _shards(n: int) -> str:
