@@ -203,14 +203,9 @@ def _open_stream(path: Path, builder: str, columns: Sequence[str]) -> Tuple[Opti
     r"""``(rows if cheap to count, the streaming dataset, its columns or None when it has no rows)``."""
     import datasets
 
-    length = None
-    if builder == "parquet":
-        import pyarrow.parquet as pq
+    from captum_normxlogit.dataset._progress import count_file_rows
 
-        length = pq.read_metadata(path).num_rows
-    elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
-        with open(path, "rb") as handle:
-            length = sum(1 for line in handle if line.strip())
+    length = count_file_rows(path)  # cheap counts only (a footer, lines, csv records): the bar's total
     if length == 0:  # datasets cannot even infer the (missing) columns of an empty file
         return 0, None, None
     stream = datasets.load_dataset(

@@ -16,7 +16,10 @@ forward pass per length-aware batch, and write one Parquet row per example into 
 part-NNNNNN.parquet and a .manifest.json). Read the result with pandas.read_parquet(OUTPUT). Rerunning the
 same command resumes: finished shards are kept, missing or damaged ones are redone; other settings or
 another model are refused unless --no-resume. Under `torchrun --nproc_per_node N` the examples are split
-between the N processes and the folder is the same as with one.
+between the N processes and the folder is the same as with one; with `torchrun --nnodes M` on M machines,
+give every node the same --output on a shared filesystem. The progress bar (stderr) has a total and an
+ETA when the file's rows can be counted cheaply (.jsonl, .csv, .parquet, .arrow) and counts every rank's
+rows; the last line says what a resumed run kept and what it wrote.
 """
 
 _EPILOG = """\
@@ -85,6 +88,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)",
     )
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument(
+        "--device",
+        default=None,
+        help="where to run the model: cpu, cuda, cuda:N, mps (default: the GPU when there is one, else cpu; "
+        "under torchrun each rank takes its own GPU)",
+    )
     cmd.set_defaults(run=_run)
 
 
@@ -121,7 +130,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
     from captum_normxlogit._utils.atomic import WriteError
-    from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, attribute_dataset
+    from captum_normxlogit._utils.device import resolve_device
+    from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, RankLostError, attribute_dataset
 
     if args.model is None:
         from captum_normxlogit.resources import sentiment_minilm_dir
@@ -134,6 +144,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 file=sys.stderr,
             )
             return 2
+    try:
+        device = resolve_device(args.device)  # before the model is loaded: a typo costs nothing
+    except ValueError as error:
+        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+        return 2
     output = Path(args.output).expanduser()
     created = not output.exists()
     try:
@@ -158,6 +173,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_error=args.on_error,
             progress=not args.no_progress,
             limit=args.limit,
+            device=device,
         )
     except BaseException as error:
         if created:
@@ -171,17 +187,37 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
         elif isinstance(error, WriteError) or not isinstance(error, (ValueError, RuntimeError, OSError, TypeError)):
             raise  # a failed write (exit 1) or an interrupt: the entry point says it in one line
+        elif isinstance(error, RankLostError):  # another node or rank died mid-run: a failed run, not a bad request
+            print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+            return 1
         else:
             message = str(error)
         print(f"normxlogit attribute-dataset: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") == "0":
-        counts = result.counts()
-        seconds = result.manifest.get("run", {}).get("seconds")
-        took = f" in {seconds:.1f} s" if seconds is not None else ""
-        shards = f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
-        print(
-            f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-            f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})"
-        )
+        print(_summary_line(result, MANIFEST_NAME))
     return 0
+
+
+def _shards(n: int) -> str:
+    return f"{n:,} shard{'' if n == 1 else 's'}"
+
+
+def _summary_line(result, manifest_name: str) -> str:
+    r"""What the folder holds, and on a resume what this run kept and what it wrote."""
+    counts = result.counts()
+    run = result.manifest.get("run", {})
+    seconds = run.get("seconds")
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    held = (
+        f"{counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
+        f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
+    )
+    where = f"{result.output_dir}{took} (manifest: {result.output_dir / manifest_name})"
+    kept, written = run.get("kept"), run.get("written")
+    if not kept or not kept.get("shards") or not written:
+        return f"wrote {held} to {where}"
+    return (
+        f"kept {kept['rows']:,} rows in {_shards(kept['shards'])} of an earlier run, wrote "
+        f"{written['rows']:,} rows in {_shards(written['shards'])}: {held} in {where}"
+    )

@@ -101,6 +101,11 @@ def register(commands: "argparse._SubParsersAction") -> None:
         default="auto",
         help="terminal colours; never prints token[+0.42] instead (default: %(default)s)",
     )
+    explain.add_argument(
+        "--device",
+        default=None,
+        help="where to run the model: cpu, cuda, cuda:N, mps (default: the GPU when there is one, else cpu)",
+    )
     explain.set_defaults(run=_run)
 
 
@@ -137,12 +142,17 @@ def layer_names(n_rows: int) -> List[str]:
 
 def _explain_and_show(args: argparse.Namespace) -> int:
     r"""Explain ``args.text``, print the coloured rows, write the HTML page and the PNG if asked."""
-    from captum_normxlogit._commands.explain.logic import explain, load_model, parse_methods
+    from captum_normxlogit._commands.explain.logic import ExplainError, explain, load_model, parse_methods
+    from captum_normxlogit._utils.device import resolve_device
     from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
     from captum_normxlogit.visualization.terminal import has_colour, legend
     from captum_normxlogit.visualization.tokens import detect_scheme, visible_text
 
     keys = parse_methods(args.methods)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise ExplainError(str(error)) from None
     for option, path in (("--html", args.html), ("--png", args.png)):
         if path:  # before the model is loaded: a bad path must not cost a whole computation
             _check_output(option, path)
@@ -150,6 +160,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
     err = make_console(None, file=sys.stderr)
     with err.status("loading the model…"):
         loaded = load_model(args.model)
+        loaded.model.to(device)  # type: ignore[arg-type]  # transformers types .to() as returning a model
     result = explain(
         loaded,
         args.text,

@@ -66,6 +66,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
         metavar="K",
         help="example sentences per item on the HTML page (default: %(default)s)",
     )
+    summarize.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal, for large folders)"
+    )
     summarize.set_defaults(run=_run)
 
 
@@ -102,7 +105,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
     try:
-        summary = handle.summary(statistic=args.statistic, min_count=args.min_count)
+        summary = handle.summary(
+            statistic=args.statistic, min_count=args.min_count, progress=not args.quiet and sys.stderr.isatty()
+        )
     except ValueError as error:
         parser.error(str(error))
     print(summary_markdown(summary, args.top, level=args.level))
