@@ -1,0 +1,1 @@
+r"""Studies behind the committed results in ``benchmarks/results/`` (``python -m studies.<name>``)."""
