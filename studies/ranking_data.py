@@ -22,7 +22,7 @@ from captum_normxlogit.dataset.ablation import ablation_effects
 from captum_normxlogit.dataset.summary import DatasetSummary, summarize
 from captum_normxlogit.resources import cache_dir
 
-__all__ = ["LAYER_COLUMNS", "attribution_frame", "occlusion_table", "split_rows", "study_cache"]
+__all__ = ["LAYER_COLUMNS", "attribution_frame", "occlusion_path", "occlusion_table", "split_rows", "study_cache"]
 
 OCCLUSION_CAP = 60  # examples per (class, word), drawn with seed 0, as ablation.py's studies
 LAYER_COLUMNS = "layer{}"
@@ -65,6 +65,11 @@ def _key(payload: Dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def occlusion_path(cache: Path, name: str, n: int, min_count: int, cap: Optional[int], contractions: bool) -> Path:
+    r"""Where :func:`occlusion_table` caches the table of these settings."""
+    return cache / f"occlusion-{name}-{_key({'n': n, 'm': min_count, 'cap': cap, 'c': contractions})}.csv"
+
+
 def occlusion_table(
     model: Any,
     tokenizer: Any,
@@ -84,8 +89,7 @@ def occlusion_table(
     """
     import pandas as pd
 
-    key = _key({"n": len(summary.frame), "m": min_count, "cap": cap, "c": summary.contractions})
-    path = cache / f"occlusion-{name}-{key}.csv"
+    path = occlusion_path(cache, name, len(summary.frame), min_count, cap, summary.contractions)
     if path.exists():
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
     label2id = {v: int(k) for k, v in model.config.id2label.items()}

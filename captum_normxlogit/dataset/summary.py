@@ -23,7 +23,18 @@ example's normalisation or in its top item.
   ``(s - mean_e) / std_e`` over its non-special items: it removes a shift shared by all
   tokens of one example (for NormXLogit, the part of each token's logit that only says
   what the whole sentence says);
-* ``top_share``: the share of those examples where the item has the highest score.
+* ``top_share``: the share of those examples where the item has the highest score;
+* ``contrast_z`` / ``lcb_contrast_z``: ``mean_z`` minus the item's *background*, its mean ``z``
+  in the examples explained for the other classes, shrunk towards 0 by
+  :data:`BACKGROUND_PRIOR` pseudo-examples (so a word never seen elsewhere keeps its
+  ``mean_z``), and the one-sided 95 % lower bound of that difference. A word that scores
+  alike whatever the class (punctuation, most function words) has a contrast near 0; no
+  stop list is involved.
+
+**Unit options.** ``unit="mean"`` takes the mean over an item's occurrences in one example
+instead of the sum (a pair of quotes then counts once); ``contractions=True`` makes a word,
+an apostrophe and a clitic (``doesn ' t``) one word, ``doesn't``, everywhere (statistics,
+:func:`item_positions`, so ablation masks all three tokens).
 
 The defaults, :data:`DEFAULT_STATISTIC` (``mean_z``) and :data:`DEFAULT_MIN_COUNT` (10), come
 from the studies in ``benchmarks/results/dataset/`` by the rule in
