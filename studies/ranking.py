@@ -98,7 +98,8 @@ def grid(
     frame = run["frame"].iloc[rows].reset_index(drop=True)
     specials = run["tokenizer"].all_special_tokens
     truth: Dict[bool, Any] = {}
-    for contractions in (False, True):
+    wanted = only or configs(run["n_layers"])
+    for contractions in sorted({c["contractions"] for c in wanted}):
         base = summarize(frame, special_tokens=specials, contractions=contractions)
         _log(f"{name}: occlusion, contractions={contractions}")
         truth[contractions] = occlusion_table(
@@ -108,7 +109,7 @@ def grid(
     _JOB = {"frame": frame, "specials": specials, "truth": truth, "name": name}
     # one process per config (fork shares the frame): the summaries are the slow part here
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
-        records = [r for part in pool.map(_grid_config, only or configs(run["n_layers"])) for r in part]
+        records = [r for part in pool.map(_grid_config, wanted) for r in part]
     _log(f"{name}: grid done")
     return pd.DataFrame.from_records(records), truth
 
@@ -234,7 +235,8 @@ def run_check(out: Path, cache: Path, pick: Dict[str, Any], *, shortcut_recall: 
     sets = [("rt-check", run, check_rows)]
     if shortcut_recall:  # its occlusion table costs another ~10 CPU-minutes here
         sets.append(("shortcut", short, list(range(len(short["frame"])))))
-    last = configs(run["n_layers"])[:4]  # the last layer in every unit: the chosen and the old one among them
+    # the last layer, summed and mean, without merging: the chosen and the old unit (merging lost on the choose half)
+    last = [c for c in configs(run["n_layers"])[:4] if not c["contractions"]]
     for name, r, idx in sets:
         table, _ = grid(r, idx, name, cache, only=last)
         for label, cfg in (("chosen", pick), ("old default", old)):
