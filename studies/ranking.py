@@ -173,11 +173,8 @@ def _marker_ranks(frame: Any, specials: Any, marker: str, pick: Dict[str, Any], 
 
 def tiny_ranks(pick: Dict[str, Any], cache: Path) -> List[Dict[str, Any]]:
     r"""The tiny planted BERT (trained in seconds on one thread), the marker's rank."""
-    try:
-        from studies.planted_tiny import MARKER, NAMES, tokenizer, train_planted
-    except ImportError:  # before the move of the dataset studies to studies/
-        from captum_normxlogit._experiments.planted_tiny import MARKER, NAMES, tokenizer, train_planted
     from captum_normxlogit.dataset import attribute_dataset
+    from studies.planted_tiny import MARKER, NAMES, tokenizer, train_planted
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -22,7 +22,15 @@ from captum_normxlogit.dataset.ablation import ablation_effects
 from captum_normxlogit.dataset.summary import DatasetSummary, summarize
 from captum_normxlogit.resources import cache_dir
 
-__all__ = ["LAYER_COLUMNS", "attribution_frame", "occlusion_path", "occlusion_table", "split_rows", "study_cache"]
+__all__ = [
+    "LAYER_COLUMNS",
+    "OCCLUSION_CAP",
+    "attribution_frame",
+    "occlusion_path",
+    "occlusion_table",
+    "split_rows",
+    "study_cache",
+]
 
 OCCLUSION_CAP = 60  # examples per (class, word), drawn with seed 0, as ablation.py's studies
 LAYER_COLUMNS = "layer{}"
