@@ -213,7 +213,7 @@ def run_grid(out: Path, cache: Path) -> Dict[str, Any]:
         "Choose half (2,000 RT sentences): class-mean metrics of every config, best first",
     )
     (out / "ranking_choice.json").write_text(
-        json.dumps({**pick, "rule": choose.__doc__.split("\n\n")[0].strip()}, indent=2) + "\n"
+        json.dumps({**pick, "rule": " ".join((choose.__doc__ or "").split("\n\n")[0].split())}, indent=2) + "\n"
     )
     _log(f"choice {pick}")
     return {"pick": pick, "table": table, "run": run}

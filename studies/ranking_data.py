@@ -138,11 +138,11 @@ def occlusion_table(
 
 def _contraction_items(summary: DatasetSummary) -> List[Tuple[str, ...]]:
     r"""For every merged word (``doesn't``), the items it joins and the merged word itself."""
-    out = []
+    out: List[Tuple[str, ...]] = []
     for item in summary.table.loc[summary.table["level"] == "word", "item"].unique():
         parts = str(item).split("'")
         if len(parts) == 2 and parts[0] and parts[1]:
-            out.append((item, parts[0], "'", parts[1]))
+            out.append((str(item), parts[0], "'", parts[1]))
     return out
 
 
