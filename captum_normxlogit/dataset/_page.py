@@ -1,7 +1,7 @@
 r"""The summary's HTML page: a table per class on top, the examples folded under it, one heading per word.
 
 Examples are drawn **centred**: each word's colour is its score minus the mean score of the
-example's (non-special) words, the unit the summary's ``mean_z`` ranks by, divided by the
+example's (non-special) words, the unit of the summary's within-example ``*_z`` statistics, divided by the
 example's largest ``|centred|``; the raw score is on hover. NormXLogit's raw last-layer scores
 are positive on most words of most sentences, so colouring them raw gives a near-uniform page.
 """

@@ -35,8 +35,10 @@ token without one), exactly as :mod:`~captum_normxlogit.dataset.ablation` does.
   ``cache_dir/.verify-<key>.json``; a rerun with the same rows, model, candidates and settings reads
   them back instead of measuring again.
 
-:data:`DEFAULT_TOP_K` (20) and :data:`DEFAULT_MAX_EXAMPLES` (100) are provisional: the candidate
-ranking study (issue 17, item 2) chooses K by recall against exhaustive occlusion.
+:data:`DEFAULT_TOP_K` is the summary's :data:`DEFAULT_CANDIDATES` (20), the smallest K whose top K
+held 8 of the 10 largest occlusion effects on the candidate-ranking study's choose half (its
+check half: 7 of 10 at 20, 8.5 at 40; README). :data:`DEFAULT_MAX_EXAMPLES` (100) bounds the cost
+of frequent words.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from captum_normxlogit.dataset._distributed import move_to, rank_context
 from captum_normxlogit.dataset._interval import N_BOOT, effect_interval, t_quantile
 from captum_normxlogit.dataset._manifest import _weights_hash
 from captum_normxlogit.dataset.ablation import class_probabilities, occlude
-from captum_normxlogit.dataset.summary import LEVELS, STATISTICS, DatasetSummary, item_positions
+from captum_normxlogit.dataset.summary import DEFAULT_CANDIDATES, LEVELS, STATISTICS, DatasetSummary, item_positions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -79,7 +81,7 @@ __all__ = [
     "weights_fingerprint",
 ]
 
-DEFAULT_TOP_K = 20  # provisional, until the ranking study measures recall@K
+DEFAULT_TOP_K = DEFAULT_CANDIDATES  # measured by the candidate-ranking study (studies/ranking.py)
 DEFAULT_MAX_EXAMPLES = 100
 ORDERS = ("effect", "statistic")
 EFFECT_COLUMNS = (

@@ -38,7 +38,8 @@ def test_deltas_are_the_difference_of_the_two_tables(runs):
         ta = a.table[(a.table["class"] == row[1]) & (a.table["item"] == row.item) & (a.table["level"] == "word")]
         tb = b.table[(b.table["class"] == row[1]) & (b.table["item"] == row.item) & (b.table["level"] == "word")]
         assert row.count_a == int(ta["count"].iloc[0]) >= 2 and row.count_b == int(tb["count"].iloc[0]) >= 2
-        assert row.delta == pytest.approx(float(tb["mean_z"].iloc[0]) - float(ta["mean_z"].iloc[0]))
+        stat = a.statistic  # the default statistic, compared unless told otherwise
+        assert row.delta == pytest.approx(float(tb[stat].iloc[0]) - float(ta[stat].iloc[0]))
     cls = contrast.table["class"].iloc[0]
     gained, lost = contrast.changed(cls, 3), contrast.changed(cls, 3, direction="lost")
     assert (gained["delta"] > 0).all() and list(gained["delta"]) == sorted(gained["delta"], reverse=True)

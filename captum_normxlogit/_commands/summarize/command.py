@@ -79,7 +79,11 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="the model for --verify (default: the folder recorded in DIR's manifest)",
     )
     summarize.add_argument(
-        "--top-k", type=int, default=None, metavar="K", help="candidates verified per class (default: 20, provisional)"
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="candidates verified per class (default: 20, from the candidate-ranking study)",
     )
     summarize.add_argument(
         "--max-examples",
