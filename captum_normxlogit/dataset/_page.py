@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from captum_normxlogit.dataset.report import AXIS_LABELS
 from captum_normxlogit.dataset.summary import DatasetSummary, item_positions
 from captum_normxlogit.dataset.verify import VerifiedSummary
 from captum_normxlogit.visualization.colours import hex_colour, signed_rgb, text_rgb
@@ -157,7 +158,11 @@ def summary_page(
     facts = dict(settings or {})
     facts.setdefault("rows", f"{summary.n_rows:,} ({summary.n_skipped:,} skipped with an error)")
     facts.setdefault("classes", ", ".join(f"{c} ({k:,})" for c, k in sorted(summary.classes.items())))
-    facts.setdefault("ranked by", f"{statistic}, among {level}s in at least {summary.min_count} examples of the class")
+    facts.setdefault(
+        "ranked by",
+        f"{statistic} ({AXIS_LABELS.get(statistic, statistic)}), among {level}s in at least {summary.min_count} "
+        "examples of the class",
+    )
     if isinstance(summary, VerifiedSummary):
         k, cap = summary.top_k, summary.max_examples
         facts.setdefault(
