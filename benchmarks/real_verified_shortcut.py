@@ -56,8 +56,9 @@ def main() -> int:
         frame = top[top["class"] == label]
         ok = int((frame["effect_low"] > 0).sum())
         first = frame["item"].iloc[0] if len(frame) else "-"
+        marked = [f"`{w}` ({v})" for w, v in zip(frame["item"], frame["verdict"]) if v != "towards"]
         lines.append(f"- {label}: first `{first}`; {ok} of {len(frame)} with the interval above 0; "
-                     f"marked: {', '.join(f'`{w}` ({v})' for w, v in zip(frame['item'], frame['verdict']) if v != 'towards') or 'none'}")
+                     f"marked: {', '.join(marked) or 'none'}")
     text = "\n".join(lines) + "\n\n" + summary_markdown(verified, 20)
     print(text)
     if args.markdown:

@@ -178,9 +178,15 @@ def summary_page(
         if centred
         else "each word coloured by its raw score ÷ the example's largest |score|"
     )
+    # centred colours compare a word with its sentence's average word, not with the class (docs/views.md)
+    colours = (
+        "Green: above the example's average word, red: below it (a red word can still push towards the class)"
+        if centred
+        else "Green pushes towards the explained class, red away"
+    )
     parts.append(
         f"<p class='note'>Examples (where the word scores highest) are folded under each class: {view}. "
-        "Green pushes towards the explained class, red away; the featured word is outlined.</p>"
+        f"{colours}; the featured word is outlined.</p>"
     )
     for cls, top in tops.items():
         parts.append(f"<h2 id='c-{_anchor(cls, '')}'>{_esc(cls)} · {summary.classes[cls]:,} examples</h2>")

@@ -41,8 +41,8 @@ AXIS_LABELS = {
     "mean_z": "mean score standardised within its example (z)",
     "lcb_z": "95 % lower bound of the within-example z",
     "top_share": "share of examples where it scores highest",
-    "contrast_z": "mean within-example z minus its mean z in the other classes",
-    "lcb_contrast_z": "95 % lower bound of (z in its class − z in the other classes)",
+    "contrast_z": "mean z minus its mean z in other classes",
+    "lcb_contrast_z": "95 % lower bound of z minus z in other classes",
 }
 
 
@@ -190,7 +190,7 @@ def plot_top(
         ax.set_yticks(ys, labels, fontsize=8)
         ax.set_xlim(*stat_lim)
         ax.set_title(f"{cls} ({summary.classes[cls]} examples)", fontsize=10)
-        ax.set_xlabel(f"{statistic}: {AXIS_LABELS.get(statistic, statistic)}", fontsize=7)
+        ax.set_xlabel(f"{statistic}:\n{AXIS_LABELS.get(statistic, statistic)}", fontsize=7)  # 2 lines: fits
         if with_effect:
             ax2 = axes[0][columns * k + 1]
             effect = top["effect"].to_numpy(dtype=float)
