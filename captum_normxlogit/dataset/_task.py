@@ -26,12 +26,11 @@ from torch import nn
 from captum_normxlogit._core.llm import LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.model_parts import input_limit
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit.dataset import _targets as T
 
 __all__ = ["Example", "Task"]
-
-_NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel
 
 
 @dataclass
@@ -126,15 +125,7 @@ class Task:
             if self.forced
             else None
         )
-        limits = [
-            int(getattr(tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT),
-            int(getattr(config, "max_position_embeddings", None) or _NO_LIMIT),
-        ]
-        if max_length is not None:
-            if max_length < 1:
-                raise ValueError(f"max_length must be at least 1, got {max_length}.")
-            limits.append(int(max_length))
-        self.limit = min(limit for limit in limits if limit > 0)
+        self.limit = input_limit(self.model, tokenizer, max_length)
         self.truncation = bool(truncation)
         pad = pad_token_id_or_eos(tokenizer)
         self.pad_id = int(pad) if pad is not None else 0

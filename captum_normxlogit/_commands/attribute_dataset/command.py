@@ -87,8 +87,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
+    from captum_normxlogit._models.load import ModelFolderError, load_model_folder
     from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
 
     if args.model is None:
@@ -103,7 +103,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
             return 2
     try:
-        model, tokenizer = load_model_dir(args.model)
+        model, tokenizer, _ = load_model_folder(args.model)
+    except ModelFolderError as error:
+        print(f"normxlogit attribute-dataset: error: --model {error}", file=sys.stderr)
+        return 2
+    try:
         result = attribute_dataset(
             model,
             tokenizer,
