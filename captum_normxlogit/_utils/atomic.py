@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 __all__ = [
     "OLD_PREFIX",
@@ -91,7 +91,7 @@ def _replace(tmp: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
+def atomic_dir(final: Path, before: Optional[Callable[[Path], None]] = None) -> Iterator[Path]:
     r"""
     Context manager that yields an empty temporary folder next to ``final``;
     when the block exits normally the folder is renamed to ``final`` (replacing
@@ -100,12 +100,17 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
     Args:
         final (pathlib.Path): the folder to create.
+        before (callable, optional): called with ``final``'s (existing) parent
+            folder before the temporary is made, e.g. the cache's stale cleanup
+            (:func:`captum_normxlogit.resources._cache.clean_stale`). Default: None
 
     Returns:
         Iterator[pathlib.Path]: the temporary folder to fill.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if before is not None:
+        before(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=final.parent))
     try:
         yield tmp
@@ -118,7 +123,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_file(final: Path) -> Iterator[Path]:
+def atomic_file(final: Path, before: Optional[Callable[[Path], None]] = None) -> Iterator[Path]:
     r"""
     Like :func:`atomic_dir`, for a single file: yields a temporary path (not
     yet created) next to ``final`` that the block must write; it is fsynced and
@@ -130,12 +135,15 @@ def atomic_file(final: Path) -> Iterator[Path]:
 
     Args:
         final (pathlib.Path): the file to create.
+        before (callable, optional): as for :func:`atomic_dir`. Default: None
 
     Returns:
         Iterator[pathlib.Path]: the temporary path to write.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if before is not None:
+        before(final.parent)
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=final.parent)
     os.close(fd)
     tmp = Path(name)

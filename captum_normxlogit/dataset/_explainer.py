@@ -1,8 +1,8 @@
 r"""The model side of a dataset run: records -> checked, tokenized examples -> output rows.
 
-One :class:`Task` per run. :meth:`Task.prepare` tokenizes a shard's records and
+One :class:`RowExplainer` per run. :meth:`RowExplainer.prepare` tokenizes a shard's records and
 sorts out the bad ones (each with a message naming the problem);
-:meth:`Task.run` explains one batch with one forward pass:
+:meth:`RowExplainer.run` explains one batch with one forward pass:
 
 * classifiers, regression heads, masked LMs and causal LMs (next token):
   :meth:`NormXLogit.attribute` on a right-padded batch; the probabilities come
@@ -30,7 +30,7 @@ from captum_normxlogit._utils.model_parts import input_limit
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit.dataset import _targets as T
 
-__all__ = ["Example", "Task"]
+__all__ = ["Example", "RowExplainer"]
 
 
 @dataclass
@@ -64,8 +64,8 @@ class _Preencoded:
         return self._tokenizer.convert_ids_to_tokens(ids)
 
 
-class Task:
-    r"""How one run reads, checks and explains examples (see the module docstring)."""
+class RowExplainer:
+    r"""How one run reads, checks and explains examples, row by row (see the module docstring)."""
 
     def __init__(
         self,
