@@ -29,7 +29,7 @@ import torch
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
-from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
+from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
 
@@ -37,7 +37,7 @@ __all__ = ["MIN_COUNTS", "marker_rank_rows", "run_shortcut", "run_topwords"]
 
 IG_STEPS = 16
 MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
-CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
+CONTRASTIVE = "contrastive"  # the normxlogit row with contrast="runner_up"; the others are table keys
 SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
 SOURCE_NAMES = {
     NORMXLOGIT.key: NORMXLOGIT.name,
@@ -59,7 +59,7 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int = 64) -> Tuple
 
 def _method(key: str, nx: NormXLogit, tokenizer: Any):
     if key == CONTRASTIVE:
-        return ContrastiveNormXLogit(nx)
+        return build_method(NORMXLOGIT.key, nx, contrast="runner_up")
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
     return build_method(
         key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials, reduction="sum", ig_steps=IG_STEPS
