@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from captum_normxlogit.comparison.run import ComparisonResult
+    from captum_normxlogit.comparison.result import ComparisonResult
 
 from captum_normxlogit.methods import NORMXLOGIT, RANDOM
 
