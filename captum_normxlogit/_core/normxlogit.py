@@ -330,7 +330,7 @@ class NormXLogit(LayerAttribution):
 
     def attribute_with_prediction(
         self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None, foil: Any = None
-    ) -> Tuple[Union[TensorOrTuple, List[TensorOrTuple]], Tensor]:
+    ) -> Tuple[Any, Tensor]:
         r"""Package-internal. :meth:`attribute` and the model's own output, both from its one pass.
 
         For the dataset runs, which store the probabilities beside the scores: the

@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from captum_normxlogit._utils.settings import resolve_group
 from captum_normxlogit.methods import IG, RANDOM
@@ -29,6 +29,8 @@ from captum_normxlogit.metrics.faithfulness import ERASER_RATIOS, PAPER_RATIOS
 from captum_normxlogit.metrics.settings import CurveSettings, Perturbation
 
 __all__ = ["MethodSettings", "MetricSettings", "Perturbation", "RunSettings"]
+
+G = TypeVar("G")
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,14 @@ def resolve_compare_settings(
     Returns:
         *(Perturbation, MethodSettings, MetricSettings, RunSettings)*
     """
-    groups = (("perturbation", Perturbation), ("method_settings", MethodSettings), ("metrics", MetricSettings))
-    resolved = [
-        resolve_group(cls, arguments[name], name, "compare", **{f.name: arguments[f.name] for f in fields(cls)})
-        for name, cls in (*groups, ("run", RunSettings))
-    ]
-    return resolved[0], resolved[1], resolved[2], resolved[3]
+
+    def group(cls: Type[G], name: str) -> G:
+        keywords = {f.name: arguments[f.name] for f in fields(cls)}  # type: ignore[arg-type]
+        return resolve_group(cls, arguments[name], name, "compare", **keywords)
+
+    return (
+        group(Perturbation, "perturbation"),
+        group(MethodSettings, "method_settings"),
+        group(MetricSettings, "metrics"),
+        group(RunSettings, "run"),
+    )
