@@ -6,8 +6,8 @@ import torch
 import captum_normxlogit
 from captum_normxlogit import MethodSettings, MetricSettings, NormXLogit, Perturbation, RunSettings, compare
 from captum_normxlogit.metrics import ERASER_RATIOS
-from tests.comparison.test_compare import CLS, MASK, PAD, bag_of_words
 from tests._support.tiny import bert_classifier
+from tests.comparison.test_compare import CLS, MASK, PAD, bag_of_words
 
 TIMES = ["seconds", "ms_per_example", "peak_mib"]  # measured, never equal twice
 

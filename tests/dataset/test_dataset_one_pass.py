@@ -136,7 +136,8 @@ def test_attribute_with_prediction_equals_attribute_and_the_model_output(tmp_pat
     model, tokenizer = S.classifier(), S.wordpiece()
     nx = NormXLogit(model)
     enc = tokenizer(S.SENTENCES[:4], padding=True, return_tensors="pt")
-    scores, logits = nx.attribute_with_prediction(enc.input_ids, target=2, additional_forward_args=(enc.attention_mask,))
-    torch.testing.assert_close(scores, nx.attribute(enc.input_ids, target=2, additional_forward_args=(enc.attention_mask,)))
+    extras = (enc.attention_mask,)
+    scores, logits = nx.attribute_with_prediction(enc.input_ids, target=2, additional_forward_args=extras)
+    torch.testing.assert_close(scores, nx.attribute(enc.input_ids, target=2, additional_forward_args=extras))
     with torch.no_grad():
         torch.testing.assert_close(logits, model(**enc).logits.float())
