@@ -83,7 +83,8 @@ def load_model_folder(
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise ModelFolderError(f"{path}: no such directory; {_SAVED}.")
+        what = "is a file, not a folder" if folder.exists() else "no such directory"
+        raise ModelFolderError(f"{path}: {what}; {_SAVED}.")
     if not (folder / "config.json").is_file():
         raise ModelFolderError(f"{path}: no config.json there; {_SAVED}.")
     import torch
@@ -92,7 +93,9 @@ def load_model_folder(
     try:
         config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
     except Exception as error:  # a corrupt or foreign config.json: JSON, key and type errors alike
-        raise ModelFolderError(f"{path}: config.json cannot be read ({_one_line(error)}).") from None
+        raise ModelFolderError(
+            f"{path}: config.json cannot be read ({_one_line(error)}); save the model again with save_pretrained()."
+        ) from None
     architectures = list(getattr(config, "architectures", None) or [])
     task = task_of(architectures)
     loader: Any = None
@@ -115,10 +118,20 @@ def load_model_folder(
             f"{path}: no tokenizer files there (one of {', '.join(TOKENIZER_FILES)}); without them every word "
             "would be read as an unknown token. Save it next to the model with tokenizer.save_pretrained()."
         )
-    try:
-        with quiet_transformers():
+    # broken tokenizer or weight files raise many kinds of error
+    with quiet_transformers():
+        try:
             tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True) if tokenizer else None
+        except Exception as error:
+            raise ModelFolderError(
+                f"{path}: could not load it: the tokenizer files cannot be read ({_one_line(error)}); save them "
+                "again with tokenizer.save_pretrained()."
+            ) from None
+        try:
             model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    except Exception as error:  # broken weights or tokenizer files raise many kinds of error
-        raise ModelFolderError(f"{path}: could not load it ({_one_line(error)}).") from None
+        except Exception as error:
+            raise ModelFolderError(
+                f"{path}: could not load it: the weights cannot be loaded ({_one_line(error)}); save the model "
+                "again with save_pretrained()."
+            ) from None
     return model.eval(), tok, task

@@ -30,7 +30,7 @@ def folders(tmp_path_factory):
         "mlm": S.save(root / "mlm", S.masked_lm(), S.wordpiece()),
         "clm": S.save(root / "clm", S.causal_lm(S.bytelevel()), S.bytelevel()),
         "no-tokenizer": str(no_tokenizer), "token-cls": str(token_cls), "weights": str(weights),
-        "config": str(config), "empty": str(root / "empty-dir"), "root": root,
+        "config": str(config), "empty": str(root / "empty-dir"), "root": root, "file": str(config / "config.json"),
     }
 
 
@@ -48,7 +48,8 @@ def test_a_saved_folder_loads_as_model_tokenizer_and_task(folders, name, task):
     ("config", "config.json cannot be read"),
     ("token-cls", "config.architectures is ['BertForTokenClassification']"),
     ("no-tokenizer", "no tokenizer files there"),
-    ("weights", "could not load it"),
+    ("weights", "could not load it: the weights cannot be loaded"),
+    ("file", "is a file, not a folder"),
 ])
 def test_a_bad_folder_is_one_sentence_naming_it(folders, name, message):
     with pytest.raises(ModelFolderError) as info:
