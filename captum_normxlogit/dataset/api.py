@@ -16,6 +16,7 @@ from captum_normxlogit._utils.memory import return_freed_heap
 from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
+from captum_normxlogit.dataset._explainer import RowExplainer
 from captum_normxlogit.dataset._manifest import (
     FORMAT,
     MANIFEST_NAME,
@@ -30,7 +31,6 @@ from captum_normxlogit.dataset._manifest import (
 )
 from captum_normxlogit.dataset._progress import RunProgress
 from captum_normxlogit.dataset._sources import open_source
-from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
 
 __all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
@@ -279,7 +279,7 @@ def attribute_dataset(
     model = model_or_nx.model if isinstance(model_or_nx, NormXLogit) else model_or_nx
     ctx = rank_context(model, None if device is None else resolve_device(str(device), "device"))
     move_to(model, ctx)
-    task = Task(
+    task = RowExplainer(
         model_or_nx,
         tokenizer,
         text_column=text_column,
@@ -369,7 +369,7 @@ def attribute_dataset(
 
 
 def _run_shards(
-    task: Task,
+    task: RowExplainer,
     source,
     out: Path,
     fp: str,

@@ -40,13 +40,13 @@ _CHILD = textwrap.dedent("""
     import os, signal, sys
     import transformers as T
     from captum_normxlogit.dataset import api, _writer, attribute_dataset
-    from captum_normxlogit.dataset._task import Task
+    from captum_normxlogit.dataset._explainer import RowExplainer
     folder, out, mode, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     model = T.AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tok = T.AutoTokenizer.from_pretrained(folder)
     texts = [line.rstrip("\\n") for line in open(sys.argv[5], encoding="utf-8")]
     written = [0]
-    real_write, real_run, real_pq = api.write_shard, Task.run, _writer.pq.write_table
+    real_write, real_run, real_pq = api.write_shard, RowExplainer.run, _writer.pq.write_table
     def write(*a, **k):
         real_write(*a, **k)
         written[0] += 1
@@ -58,7 +58,7 @@ _CHILD = textwrap.dedent("""
         real_pq(table, where, **k)
         if mode == "write" and written[0] >= kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
-    api.write_shard, Task.run, _writer.pq.write_table = write, run, pq_write
+    api.write_shard, RowExplainer.run, _writer.pq.write_table = write, run, pq_write
     attribute_dataset(model, tok, texts, out, shard_size=8, max_tokens_per_batch=40, progress=False)
 """)
 
