@@ -72,7 +72,10 @@ done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
+from captum_normxlogit.dataset._lock import FolderBusyError
 from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
+from captum_normxlogit.dataset._merge import merge_attributions
+from captum_normxlogit.dataset._settings import DatasetSettings
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
@@ -85,6 +88,8 @@ __all__ = [
     "Column",
     "DatasetAttribution",
     "DatasetRowError",
+    "DatasetSettings",
+    "FolderBusyError",
     "MANIFEST_NAME",
     "ResumeError",
     "SCHEMA",
@@ -92,6 +97,7 @@ __all__ = [
     "TargetError",
     "attribute_dataset",
     "column",
+    "merge_attributions",
     "open_attribution",
     # dataset-level explanations
     "DEFAULT_STATISTIC",
