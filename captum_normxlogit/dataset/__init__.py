@@ -52,12 +52,16 @@ Columns (schema :data:`SCHEMA`; every column is always there, null where it does
 
 Resume and bad rows
 -------------------
-Rerunning with the same settings, model and tokenizer skips every shard whose
-file reads back with the right rows (and the same inputs) and redoes a shard
-that is missing or unreadable (e.g. truncated); other settings or another model
-raise :class:`ResumeError` unless ``resume=False`` (which removes this
-package's files from the folder and starts over; a folder holding anything
-else is refused). With ``on_error="raise"`` the first bad row (empty or
+Rerunning with the same settings, model, tokenizer and data skips every shard
+whose file reads back sound (its checksum matches) with the right rows (and the
+same inputs) and redoes a shard that is missing, unreadable or damaged, with a
+warning; other settings, another model (any weight), another tokenizer
+configuration or other data raise :class:`ResumeError` unless ``resume=False``
+(which removes this package's files from the folder and starts over; a file it
+cannot prove it wrote is refused). A smaller ``limit`` keeps every finished
+shard. One run at a time holds the folder (:class:`FolderBusyError` for a
+second); :func:`merge_attributions` combines per-node folders. See
+``docs/dataset.md``, "Nothing lost, nothing mixed". With ``on_error="raise"`` the first bad row (empty or
 non-string text, too long without ``truncation``, a masked LM text without
 exactly one mask, a target value that names nothing) stops the run with
 :class:`DatasetRowError` naming its index, before its shard is written;
