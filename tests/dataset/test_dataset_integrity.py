@@ -193,17 +193,9 @@ _HOLDER = textwrap.dedent("""
 
 def test_a_second_run_is_refused_while_the_first_holds_the_folder_and_sigkill_leaves_no_stale_lock(
         tmp_path, saved, capsys):
-    script, flag, out = tmp_path / "holder.py", tmp_path / "flag", tmp_path / "out"
-    script.write_text(_HOLDER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, str(script), saved, str(out), str(flag)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = tmp_path / "out"
+    child = _start_holder(tmp_path, saved, out)
     try:
-        deadline = time.monotonic() + 240
-        while not flag.exists():
-            assert child.poll() is None, child.stderr.read().decode()
-            assert time.monotonic() < deadline, "the holder never started its first batch"
-            time.sleep(0.2)
         before = _mtimes(out)
         for kw in ({}, {"resume": False}, {"resume": False, "target": "POSITIVE"}):
             with pytest.raises(FolderBusyError, match=r"is in use by another attribute_dataset run \(held by pid "
@@ -224,6 +216,44 @@ def test_a_second_run_is_refused_while_the_first_holds_the_folder_and_sigkill_le
     res = _run(saved, ["a good movie .", "dull !"], out, shard_size=1)  # no stale lock after SIGKILL
     assert res.complete and res.counts()["rows"] == 2
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [MANIFEST_NAME]  # lock removed
+
+
+def _start_holder(tmp_path, saved, out):
+    script, flag = tmp_path / "holder.py", tmp_path / "flag"
+    script.write_text(_HOLDER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, str(script), saved, str(out), str(flag)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not flag.exists():
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, "the holder never started its first batch"
+        time.sleep(0.2)
+    return child
+
+
+def test_every_rank_of_a_second_torchrun_job_is_refused_by_the_lock(tmp_path, saved):
+    pytest.importorskip("accelerate")
+    out = tmp_path / "out"
+    child = _start_holder(tmp_path, saved, out)
+    try:
+        data = tmp_path / "x.jsonl"
+        data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:4]), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(key, None)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+                   "captum_normxlogit.cli", "attribute-dataset", str(data), "--model", saved, "--output", str(out),
+                   "--no-resume", "--no-progress"]
+        before = _mtimes(out)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode != 0
+        assert proc.stderr.count("is in use by another attribute_dataset run") == 2, proc.stderr[-3000:]
+        assert _mtimes(out) == before
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        child.stderr.close()
 
 
 def test_a_refused_run_leaves_no_folder_behind(tmp_path, saved):
