@@ -165,8 +165,9 @@ def verify_folder(out: Path, manifest: Dict[str, Any]) -> List[str]:
     r"""Problems of a folder against its manifest (empty: every shard sound and as listed).
 
     A complete folder: every listed shard must be there, sound, of the
-    manifest's fingerprint, with the listed checksum and row count, and no
-    other shard may be there. An unfinished one: every shard there must be
+    manifest's fingerprint, with the listed checksum and row count, and any
+    other shard there must be a sound one of the same run (an interrupted
+    rerun leaves those). An unfinished one: every shard there must be
     sound and of its fingerprint. Format-1 folders are checked for presence
     and row counts only (their shards have no checksum).
     """
@@ -183,7 +184,13 @@ def verify_folder(out: Path, manifest: Dict[str, Any]) -> List[str]:
                 problems.append(f"{name} belongs to another run")
             elif info.rows != entry.get("rows") or (not legacy and info.digest != entry.get("digest")):
                 problems.append(f"{name} is not the shard the manifest lists")
-        problems.extend(f"{name} is not listed in the manifest" for name in names if name not in listed)
+        for name in names:
+            if name in listed:
+                continue
+            # a sound shard of the same run (e.g. an interrupted rerun's) mixes nothing; anything else does
+            info, problem = inspect_shard(out / name, require_digest=not legacy)
+            if info is None or info.meta.get("fingerprint") != manifest.get("fingerprint"):
+                problems.append(f"{name} is not listed in the manifest ({problem or 'another run'})")
         return problems
     for name in names:
         info, problem = inspect_shard(out / name, require_digest=not legacy)

@@ -12,6 +12,7 @@ nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Union
@@ -137,14 +138,20 @@ def merge_attributions(
         state = look(out)
         if state.manifest is not None or state.shards or state.foreign:
             raise ResumeError(f"output_dir {out} is not empty; choose a new or empty folder for the merge.")
-        entries = []
-        for name, source in sorted(sources.items()):
-            with atomic_file(out / name) as tmp:
-                shutil.copyfile(source, tmp)
-            info, problem = inspect_shard(out / name)
-            if info is None:
-                raise ResumeError(f"{out / name} is {problem} after copying it; check the disk and merge again.")
-            entries.append(shard_entry(name, info))
+        entries: List[Dict[str, Any]] = []
+        try:
+            for name, source in sorted(sources.items()):
+                with atomic_file(out / name) as tmp:
+                    shutil.copyfile(source, tmp)
+                info, problem = inspect_shard(out / name)
+                if info is None:
+                    raise ResumeError(f"{out / name} is {problem} after copying it; check the disk and merge again.")
+                entries.append(shard_entry(name, info))
+        except BaseException:  # a failed merge leaves no partial folder: remove what it copied
+            for name in sources:
+                with contextlib.suppress(FileNotFoundError):
+                    (out / name).unlink()
+            raise
         merged = {**manifest, "shards": entries, "merged_from": [str(p) for p in paths]}
         merged["totals"] = DatasetAttribution(out, merged).counts()
         write_manifest(out, merged)

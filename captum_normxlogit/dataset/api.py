@@ -8,7 +8,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.memory import return_freed_heap
@@ -282,7 +282,8 @@ def attribute_dataset(
         started = time.perf_counter()
         # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
         overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
-        mine = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead)
+        listed = {entry.get("file") for entry in (state.manifest or {}).get("shards", [])} if s.resume else set()
+        mine = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
         # every rank checked its own shards; the main rank lists them all (a node's folder need not be shared)
         entries = [entry for part in gather(ctx, mine) for entry in part]
         if ctx.is_main:
@@ -322,8 +323,13 @@ def _run_shards(
     ctx,
     s: DatasetSettings,
     overhead: Optional[int],
+    listed: Set[str],
 ) -> List[Dict[str, Any]]:
-    r"""Compute this rank's shards that are not finished yet; returns the manifest entries of this rank's shards."""
+    r"""Compute this rank's shards that are not finished yet; returns the manifest entries of this rank's shards.
+
+    A file in the way is replaced only when it is ours: our metadata (a damaged shard of ours) or a
+    name ``listed`` by the folder's manifest.
+    """
     from tqdm.auto import tqdm
 
     limit = s.limit
@@ -355,7 +361,12 @@ def _run_shards(
                 entries.append(shard_entry(path.name, info))
                 bar.update(count)
                 continue
-            if problem not in ("", "missing"):  # ours by its name in our folder (check_folder), so redone
+            if problem in ("unreadable", "not written by attribute_dataset") and path.name not in listed:
+                raise ResumeError(
+                    f"{path} is {problem} and no {MANIFEST_NAME} lists it: attribute_dataset cannot prove it "
+                    "wrote it and will not replace it; move it away or choose another folder."
+                )
+            if problem not in ("", "missing"):
                 warnings.warn(f"{path} is {problem}; redoing it.", stacklevel=3)
             examples, errors = task.prepare(items)
             if errors and s.on_error == "raise":

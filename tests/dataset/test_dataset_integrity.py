@@ -85,6 +85,16 @@ def test_no_resume_deletes_only_what_the_run_can_prove_it_wrote(tmp_path, saved)
     assert _mtimes(out) == before and pd.read_parquet(mine)["a"].tolist() == [1, 2]
 
 
+def test_resume_never_replaces_a_file_it_cannot_prove_it_wrote(tmp_path, saved):
+    out = tmp_path / "out"
+    _run(saved, TEXTS, out, limit=12)  # shards 0 and 1
+    mine = out / "part-000003.parquet"  # the user's file, where the full run's shard 3 would go
+    pd.DataFrame({"a": [1, 2]}).to_parquet(mine)
+    with pytest.raises(ResumeError, match=r"part-000003\.parquet is unreadable and no \.manifest\.json lists it"):
+        _run(saved, TEXTS, out)
+    assert pd.read_parquet(mine)["a"].tolist() == [1, 2]
+
+
 # -- fingerprints -------------------------------------------------------------------------------
 
 
