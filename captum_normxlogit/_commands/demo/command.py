@@ -1,4 +1,4 @@
-r"""``normxlogit demo``: real sentences and a next token, NormXLogit beside Integrated Gradients."""
+r"""``normxlogit demo``: real sentences and a next token, NormXLogit beside Layer Integrated Gradients."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
     demo = commands.add_parser(
         "demo",
-        help="explain real sentences (fine-tuned MiniLM) and a SmolLM2 next token, beside Integrated Gradients",
+        help=f"explain real sentences (fine-tuned MiniLM) and a SmolLM2 next token, beside {LAYER_IG.name}",
         description=(
             f"Explain a few real Rotten-Tomatoes sentences with the fine-tuned MiniLM classifier and one "
             f"next-token prediction of SmolLM2-135M, {NORMXLOGIT.name} beside {LAYER_IG.name}. Prints "
@@ -28,10 +28,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
         "--ig-steps",
         type=int,
         default=LAYER_IG.defaults["ig_steps"],
-        help="Integrated Gradients steps (default: %(default)s)",
+        help=f"{LAYER_IG.name} steps (default: %(default)s)",
     )
     demo.add_argument("--no-llm", action="store_true", help="skip the SmolLM2 next-token example")
-    demo.add_argument("--colour", choices=("auto", "always", "never"), default="auto", help="terminal colours")
+    demo.add_argument(
+        "--colour", "--color", choices=("auto", "always", "never"), default="auto", help="terminal colours"
+    )
     demo.set_defaults(run=_run)
 
 

@@ -96,6 +96,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
     )
     explain.add_argument(
         "--colour",
+        "--color",
         choices=("auto", "always", "never"),
         default="auto",
         help="terminal colours; never prints token[+0.42] instead (default: %(default)s)",
