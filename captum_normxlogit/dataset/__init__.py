@@ -76,8 +76,9 @@ done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
+from captum_normxlogit.dataset._distributed import RankLostError
 from captum_normxlogit.dataset._lock import FolderBusyError
-from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
+from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ManifestError, ResumeError
 from captum_normxlogit.dataset._merge import merge_attributions
 from captum_normxlogit.dataset._settings import DatasetSettings
 from captum_normxlogit.dataset._sources import SourceError
@@ -95,6 +96,8 @@ __all__ = [
     "DatasetSettings",
     "FolderBusyError",
     "MANIFEST_NAME",
+    "ManifestError",
+    "RankLostError",
     "ResumeError",
     "SCHEMA",
     "SourceError",

@@ -8,9 +8,10 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._utils.device import resolve_device
 from captum_normxlogit._utils.memory import return_freed_heap
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
@@ -28,6 +29,7 @@ from captum_normxlogit.dataset._manifest import (
     tokenizer_identity,
     write_manifest,
 )
+from captum_normxlogit.dataset._progress import RunProgress
 from captum_normxlogit.dataset._settings import DatasetSettings
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
@@ -175,6 +177,7 @@ def attribute_dataset(
     on_error: str = "raise",
     progress: bool = True,
     limit: Optional[int] = None,
+    device: Union[None, str, Any] = None,
     settings: Optional[DatasetSettings] = None,
 ) -> DatasetAttribution:
     r"""Explain every example of a dataset with NormXLogit and write the rows as Parquet shards.
@@ -222,12 +225,17 @@ def attribute_dataset(
             same settings; False starts over. Default: True
         on_error (str, optional): ``"raise"`` stops at the first bad row (before
             its shard is written); ``"skip"`` records it with ``error``. Default: ``"raise"``
-        progress (bool, optional): Show a tqdm bar (examples/s, tokens/s). Default: True
+        progress (bool, optional): Show a tqdm bar on stderr (examples/s, tokens/s; a total and
+            an ETA when the rows can be counted; under several ranks, every rank's rows). Default: True
         limit (int, optional): Explain only the first ``limit`` examples; finished
             shards beyond it (or longer than its last one) from an earlier run of
             the same fingerprint are kept and listed. Default: None
-        settings (DatasetSettings, optional): All of the settings above in one
-            object (the keywords from ``text_column`` to ``limit`` build one
+        device (str or torch.device, optional): Run the model there (``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``). Under torchrun / accelerate launch: ``"cpu"`` or ``"cuda"`` (each rank
+            its own GPU). Default: None (the model stays where it is; ranks take the GPUs when
+            there are any)
+        settings (DatasetSettings, optional): All of the settings above from
+            ``text_column`` to ``limit`` in one object (the keywords build one
             when it is None; with it, a keyword that differs from its default
             is refused). Default: None
 
@@ -248,7 +256,7 @@ def attribute_dataset(
     out = Path(output_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise ResumeError(f"output_dir {out} is a file; pass a folder.")
-    ctx = rank_context(model)
+    ctx = rank_context(model, None if device is None else resolve_device(str(device), "device"))
     move_to(model, ctx)
     task = Task(model_or_nx, tokenizer, **s.task_arguments())
     source = open_source(data, task.columns())
@@ -283,7 +291,7 @@ def attribute_dataset(
         # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
         overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
         listed = {entry.get("file") for entry in (state.manifest or {}).get("shards", [])} if s.resume else set()
-        mine = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
+        mine, done_counts = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
         # every rank checked its own shards; the main rank lists them all (a node's folder need not be shared)
         entries = [entry for part in gather(ctx, mine) for entry in part]
         if ctx.is_main:
@@ -294,6 +302,7 @@ def attribute_dataset(
             manifest["totals"] = DatasetAttribution(out, manifest).counts()
             # wall time of this call's work (shards kept from an earlier run cost nothing here)
             manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
+            manifest["run"].update(done_counts)  # what this call kept from an earlier run and what it wrote
             write_manifest(out, manifest)
         ctx.barrier()
     return DatasetAttribution.open(out)
@@ -324,28 +333,21 @@ def _run_shards(
     s: DatasetSettings,
     overhead: Optional[int],
     listed: Set[str],
-) -> List[Dict[str, Any]]:
-    r"""Compute this rank's shards that are not finished yet; returns the manifest entries of this rank's shards.
+) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, int]]]:
+    r"""Compute this rank's shards that are not finished yet.
 
-    A file in the way is replaced only when it is ours: our metadata (a damaged shard of ours) or a
-    name ``listed`` by the folder's manifest.
+    Returns the manifest entries of this rank's shards, and the rows and shards kept and written (all
+    ranks). A file in the way is replaced only when it is ours: our metadata (a damaged shard of
+    ours) or a name ``listed`` by the folder's manifest.
     """
-    from tqdm.auto import tqdm
-
     limit = s.limit
     total = source.length if limit is None else (limit if source.length is None else min(limit, source.length))
-    bar = tqdm(
-        total=total if ctx.world_size == 1 else None,
-        unit="ex",
-        disable=not s.progress or not ctx.is_main,
-        dynamic_ncols=True,
-        desc="attribute-dataset",
-    )
+    bar = RunProgress(ctx, total, s.progress)
     entries: List[Dict[str, Any]] = []
-    tokens_done, started = 0, time.perf_counter()
     try:
         for shard, start, count, items in source.shards(s.shard_size, limit, wanted=ctx.owns):
             if items is None:
+                bar.shard_done(shard)
                 continue
             path = out / shard_name(shard)
             inputs_hash = _inputs_hash([[i, r] for i, r in items])
@@ -359,7 +361,8 @@ def _run_shards(
                         f"rows {start}..{start + count - 1}); pass resume=False to start over."
                     )
                 entries.append(shard_entry(path.name, info))
-                bar.update(count)
+                bar.kept(count)
+                bar.shard_done(shard)
                 continue
             if problem in ("unreadable", "not written by attribute_dataset") and path.name not in listed:
                 raise ResumeError(
@@ -376,18 +379,18 @@ def _run_shards(
             for batch in token_budget_batches([ex.length for ex in examples], s.max_tokens_per_batch, overhead):
                 chosen = [examples[i] for i in batch]
                 rows.extend(task.run(chosen))
-                tokens_done += sum(len(ex.ids) for ex in chosen)
-                bar.update(len(chosen))
-                rate = tokens_done / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
-            bar.update(len(errors))
+                bar.computed(len(chosen), sum(len(ex.ids) for ex in chosen))
+            bar.computed(len(errors), 0)
             write_shard(path, rows_to_table(rows), {"fingerprint": fp, "shard": shard, "inputs_hash": inputs_hash})
+            bar.wrote_shard()
             del rows, examples
             written, problem = inspect_shard(path)  # read back: the manifest lists what is on disk
             if written is None or written.indices != wanted:
                 raise RuntimeError(f"{path} is {problem or 'not as written'} after writing it; rerun to redo it.")
             entries.append(shard_entry(path.name, written))
             return_freed_heap()  # so a long run's resident memory does not grow shard after shard
-    finally:
-        bar.close()
-    return entries
+            bar.shard_done(shard)
+    except BaseException:
+        bar.abandon()
+        raise
+    return entries, bar.close()
