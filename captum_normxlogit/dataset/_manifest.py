@@ -232,7 +232,7 @@ def read_manifest(output_dir: Path) -> Optional[Dict[str, Any]]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ManifestError(
             _damaged(
-                path, f"was not written by a known version of attribute_dataset (format {found!r}, expected {FORMAT!r})"
+                path, f"was not written by this version of attribute_dataset (format {found!r}, expected {FORMAT!r})"
             )
         )
     return manifest
