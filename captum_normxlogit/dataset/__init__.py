@@ -85,9 +85,11 @@ from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
 from captum_normxlogit.dataset.api import DatasetAttribution, DatasetRowError, attribute_dataset, open_attribution
+from captum_normxlogit.dataset.compare import SummaryContrast, compare_summaries
 
 # -- dataset-level explanations (summary, ablation check) ----------------------------------
 from captum_normxlogit.dataset.summary import DEFAULT_STATISTIC, STATISTICS, DatasetSummary, summarize
+from captum_normxlogit.dataset.verify import VerifiedSummary, verify_summary
 
 __all__ = [
     "Column",
@@ -110,5 +112,9 @@ __all__ = [
     "DEFAULT_STATISTIC",
     "DatasetSummary",
     "STATISTICS",
+    "SummaryContrast",
+    "VerifiedSummary",
+    "compare_summaries",
     "summarize",
+    "verify_summary",
 ]

@@ -57,6 +57,8 @@ class DatasetAttribution:
     def __init__(self, output_dir: Union[str, Path], manifest: Dict[str, Any]) -> None:
         self.output_dir = Path(output_dir)
         self.manifest = manifest
+        self._model: Any = None  # set by attribute_dataset, for summary(verify=True)
+        self._tokenizer: Any = None
 
     @classmethod
     def open(cls, output_dir: Union[str, Path]) -> "DatasetAttribution":
@@ -116,19 +118,44 @@ class DatasetAttribution:
 
         return datasets.load_dataset("parquet", data_dir=str(self.output_dir), split="train", **kwargs)
 
-    def summary(self, **kwargs: Any) -> Any:
-        r"""The dataset-level summary.
+    def summary(self, *, verify: bool = False, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> Any:
+        r"""The dataset-level summary, verified by occlusion on request.
 
         Calls ``captum_normxlogit.dataset.summary.summarize(self.to_pandas(), **kwargs)``
         (special tokens taken from the manifest's tokenizer) when that module is
         installed; until then it returns :meth:`counts`.
+
+        Args:
+            verify (bool, optional): Also measure the occlusion effect of each class's top
+                candidates (:func:`~captum_normxlogit.dataset.verify.verify_summary`, cached in
+                this folder). Default: False
+            model, tokenizer (optional): For ``verify``; default: the ones that wrote this
+                handle (the return value of :func:`attribute_dataset`). Default: None
+            **kwargs: For ``summarize`` (``statistic``, ``min_count``, ...) and, with ``verify``,
+                ``top_k``, ``max_examples``, ``seed``, ``max_tokens_per_batch``.
+
+        Returns:
+            DatasetSummary, or VerifiedSummary with ``verify``
         """
         if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
             return self.counts()
         from captum_normxlogit.dataset.summary import summarize
 
+        checks = {k: kwargs.pop(k) for k in ("top_k", "max_examples", "seed", "max_tokens_per_batch") if k in kwargs}
         kwargs.setdefault("special_tokens", self.manifest.get("tokenizer", {}).get("special_tokens"))
-        return summarize(self.to_pandas(), **kwargs)
+        summary = summarize(self.to_pandas(), **kwargs)
+        if not verify:
+            return summary
+        from captum_normxlogit.dataset.verify import verify_summary
+
+        model = model if model is not None else self._model
+        tokenizer = tokenizer if tokenizer is not None else self._tokenizer
+        if model is None:
+            raise ValueError(
+                "verify=True needs the model: pass model= and tokenizer= (a handle from attribute_dataset() "
+                "keeps its own)."
+            )
+        return verify_summary(summary, model, tokenizer, cache_dir=self.output_dir, **checks)
 
     def __repr__(self) -> str:
         c = self.counts()
@@ -305,7 +332,9 @@ def attribute_dataset(
             manifest["run"].update(done_counts)  # what this call kept from an earlier run and what it wrote
             write_manifest(out, manifest)
         ctx.barrier()
-    return DatasetAttribution.open(out)
+    handle = DatasetAttribution.open(out)
+    handle._model, handle._tokenizer = model, tokenizer  # for handle.summary(verify=True)
+    return handle
 
 
 def _settings_from(settings: Optional[DatasetSettings], given: Dict[str, Any]) -> DatasetSettings:
