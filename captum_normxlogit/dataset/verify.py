@@ -60,7 +60,7 @@ from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
 from captum_normxlogit.dataset._interval import N_BOOT, effect_interval, t_quantile
-from captum_normxlogit.dataset._manifest import _weights_hash
+from captum_normxlogit.dataset._manifest import weights_digest
 from captum_normxlogit.dataset.ablation import class_probabilities, occlude
 from captum_normxlogit.dataset.summary import DEFAULT_CANDIDATES, LEVELS, STATISTICS, DatasetSummary, item_positions
 
@@ -188,7 +188,7 @@ def weights_fingerprint(model: nn.Module) -> str:
     Returns:
         str: 16 hex digits.
     """
-    return _weights_hash(model)
+    return weights_digest(model)
 
 
 def _class_ids(frame: "pd.DataFrame") -> Dict[str, int]:
@@ -327,7 +327,7 @@ def verify_summary(
             "replacement": replacement,
             "class_ids": class_ids,
             "data": _data_hash(frame, row_class),
-            "model": _weights_hash(model),
+            "model": weights_digest(model),
         }
     )
     cache = Path(cache_dir) / f".verify-{key}.json" if cache_dir is not None else None

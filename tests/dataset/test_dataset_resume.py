@@ -118,9 +118,9 @@ def test_changed_settings_or_model_refuse_to_resume(tmp_path, saved):
     with pytest.raises(ResumeError, match="shard_size"):
         attribute_dataset(model, tok, TEXTS, out, shard_size=7, progress=False)
     other = S.classifier(seed=5)  # same config, other weights
-    with pytest.raises(ResumeError, match="weights_hash"):
+    with pytest.raises(ResumeError, match="weights_digest"):
         attribute_dataset(other, tok, TEXTS, out, shard_size=10, progress=False)
-    with pytest.raises(ResumeError, match="other data"):
+    with pytest.raises(ResumeError, match=r"data\.digest"):  # the data's identity is fingerprinted
         attribute_dataset(model, tok, list(reversed(TEXTS)), out, shard_size=10, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing touched
     # resume=False starts over with the new settings
