@@ -115,7 +115,7 @@ def main() -> int:
     from transformers import AutoTokenizer
 
     from captum_normxlogit.resources import load_smollm2
-    from captum_normxlogit.resources._models import smollm2_dir
+    from captum_normxlogit.resources._pretrained import smollm2_dir
 
     load_smollm2()  # converts the weights once if they are not cached yet
     tok = AutoTokenizer.from_pretrained(smollm2_dir(), local_files_only=True)

@@ -62,7 +62,7 @@ from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
 from captum_normxlogit.dataset._interval import N_BOOT, effect_interval, t_quantile
-from captum_normxlogit.dataset._manifest import _weights_hash
+from captum_normxlogit.dataset._manifest import weights_digest
 from captum_normxlogit.dataset.ablation import class_probabilities, occlude
 from captum_normxlogit.dataset.summary import DEFAULT_CANDIDATES, LEVELS, STATISTICS, DatasetSummary, item_positions
 
@@ -185,12 +185,12 @@ class VerifiedSummary(DatasetSummary):
 
 def weights_fingerprint(model: nn.Module) -> str:
     r"""The fingerprint of a model's weights that :func:`attribute_dataset`'s manifest records
-    (``manifest["model"]["weights_hash"]``): to check a model is the one that wrote a folder.
+    (``manifest["model"]["weights_digest"]``): to check a model is the one that wrote a folder.
 
     Returns:
         str: 16 hex digits.
     """
-    return _weights_hash(model)
+    return weights_digest(model)
 
 
 def _class_ids(frame: "pd.DataFrame") -> Dict[str, int]:
@@ -289,7 +289,7 @@ def verify_summary(
         items (dict of str to sequence of str, optional): Class to the items to measure, instead
             of each class's top ``top_k`` (e.g. the words a contrast found). Default: None
         rows_weights (str, optional): The weights fingerprint of the model that wrote the rows
-            (the manifest's ``model.weights_hash``, as :meth:`DatasetAttribution.summary` and the
+            (the manifest's ``model.weights_digest``, as :meth:`DatasetAttribution.summary` and the
             ``summarize`` command pass it). When it equals ``model``'s, each row's stored ``prob``
             is used as the clean P(class) instead of a clean forward pass (rows with a
             ``text_pair`` are still measured: occlusion drops their ``token_type_ids``).
@@ -326,7 +326,7 @@ def verify_summary(
         }
     ctx = rank_context(model)
     move_to(model, ctx)
-    weights = _weights_hash(model)
+    weights = weights_digest(model)
     stored = _stored_probs(frame) if rows_weights is not None and rows_weights == weights else None
     key = _hash(
         {

@@ -8,14 +8,14 @@ from typing import Collection, Dict, List
 import torch
 from torch import Tensor
 
-from captum_normxlogit.visualization.colours import finite_max
-from captum_normxlogit.visualization.tokens import (
+from captum_normxlogit._utils.tokens import (
     detect_scheme,
     display_token,
     merge_subwords,
     visible_text,
     word_groups,
 )
+from captum_normxlogit.visualization.colours import finite_max
 
 __all__ = ["ExplainedExample", "Rows", "prepare_rows"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Collection, List, Sequence
 
 from captum_normxlogit._utils.atomic import atomic_write_text
+from captum_normxlogit._utils.tokens import visible_text
 from captum_normxlogit.visualization.colours import hex_colour, number, signed_rgb, text_rgb
 from captum_normxlogit.visualization.example import ExplainedExample, prepare_rows
-from captum_normxlogit.visualization.tokens import visible_text
 
 __all__ = ["ExplainedExample", "render_html", "write_html"]
 

@@ -132,6 +132,22 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"{error} (and summarise them with captum_normxlogit.dataset.summarize(frame))")
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.error(str(error))
+    problems = handle.check()
+    if problems and not handle.legacy:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        print(
+            f"normxlogit summarize: error: {folder}'s shards do not match its manifest ({shown}); rerun the "
+            "same attribute-dataset command to redo them (it keeps the sound shards), then summarize again",
+            file=sys.stderr,
+        )
+        return 2
+    if handle.legacy:
+        print(
+            f"note: {folder} was written by an earlier version (format {handle.manifest.get('format')!r}): "
+            "its shards carry no checksums and are not verified"
+            + (f" ({'; '.join(problems[:3])})" if problems else ""),
+            file=sys.stderr,
+        )
     if not handle.complete:
         print(
             f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
