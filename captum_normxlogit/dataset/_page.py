@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from captum_normxlogit.dataset.report import AXIS_LABELS
 from captum_normxlogit.dataset.summary import DatasetSummary, item_positions
 from captum_normxlogit.dataset.verify import VerifiedSummary
 from captum_normxlogit.visualization.colours import hex_colour, signed_rgb, text_rgb
@@ -146,8 +145,10 @@ def summary_page(
     title: str,
     settings: Optional[Dict[str, Any]] = None,
     centred: bool = True,
+    statistic_label: str = "",
 ) -> str:
-    r"""The page's HTML (see the module docstring); ``tops`` and ``examples`` come from the caller."""
+    r"""The page's HTML (see the module docstring); ``tops``, ``examples`` and ``statistic_label`` (what
+    the statistic is, ``report.AXIS_LABELS``) come from the caller."""
     verified = isinstance(summary, VerifiedSummary)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -160,7 +161,7 @@ def summary_page(
     facts.setdefault("classes", ", ".join(f"{c} ({k:,})" for c, k in sorted(summary.classes.items())))
     facts.setdefault(
         "ranked by",
-        f"{statistic} ({AXIS_LABELS.get(statistic, statistic)}), among {level}s in at least {summary.min_count} "
+        f"{statistic} ({statistic_label or statistic}), among {level}s in at least {summary.min_count} "
         "examples of the class",
     )
     if isinstance(summary, VerifiedSummary):

@@ -267,6 +267,14 @@ def write_html_report(
         for cls, top in tops.items()
     }
     page = summary_page(
-        summary, tops, examples, statistic=statistic, level=level, title=title, settings=settings, centred=centred
+        summary,
+        tops,
+        examples,
+        statistic=statistic,
+        level=level,
+        title=title,
+        settings=settings,
+        centred=centred,
+        statistic_label=AXIS_LABELS.get(statistic, statistic),
     )
     atomic_write_text(Path(path), page)
