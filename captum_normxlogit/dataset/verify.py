@@ -183,10 +183,10 @@ class VerifiedSummary(DatasetSummary):
 
 def weights_fingerprint(model: nn.Module) -> str:
     r"""The fingerprint of a model's weights that :func:`attribute_dataset`'s manifest records
-    (``manifest["model"]["weights_hash"]``): to check a model is the one that wrote a folder.
+    (``manifest["model"]["weights_digest"]``): to check a model is the one that wrote a folder.
 
     Returns:
-        str: 16 hex digits.
+        str: 64 hex digits (BLAKE2b-256 over every tensor).
     """
     return weights_digest(model)
 

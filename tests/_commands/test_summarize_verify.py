@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+from captum_normxlogit._models.load import load_model_folder
 from captum_normxlogit.cli import main
 from captum_normxlogit.dataset import attribute_dataset, open_attribution
 from captum_normxlogit.dataset.verify import verify_summary
@@ -13,7 +13,7 @@ from tests._support import saved as S
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("summarize-verify")
     model_dir = S.save(root / "model", S.classifier(), S.wordpiece())
-    model, tok = load_model_dir(model_dir)
+    model, tok, _ = load_model_folder(model_dir)
     out = root / "attributions"
     attribute_dataset(model, tok, S.SENTENCES * 3, out, progress=False)
     return model_dir, out
@@ -25,7 +25,7 @@ def test_verify_writes_effects_and_reuses_its_cache(run, tmp_path, capsys):
     args = ["summarize", str(out), "--min-count", "2", "--verify", "--top-k", "3", "--max-examples", "5"]
     assert main([*args, "--html", str(html), "--png", str(png), "--csv", str(csv)]) == 0  # model from the manifest
     first = capsys.readouterr().out
-    model, tok = load_model_dir(model_dir)
+    model, tok, _ = load_model_folder(model_dir)
     expected = verify_summary(open_attribution(out).summary(min_count=2), model, tok, top_k=3, max_examples=5)
     for cls in expected.classes:
         for row in expected.top(cls).itertuples():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+from captum_normxlogit._models.load import load_model_folder
 from captum_normxlogit.cli import main
 from captum_normxlogit.dataset import attribute_dataset, open_attribution
 from captum_normxlogit.dataset.compare import compare_summaries
@@ -19,7 +19,7 @@ def runs(tmp_path_factory):
     out = {}
     for name, seed in (("a", 0), ("b", 4)):
         model_dir = S.save(root / f"model-{name}", S.classifier(seed=seed), tok)
-        model, tok = load_model_dir(model_dir)
+        model, tok, _ = load_model_folder(model_dir)
         attribute_dataset(model, tok, TEXTS, root / name, progress=False)
         out[name] = (model, root / name)
     out["tok"] = tok

@@ -164,10 +164,10 @@ def test_rows_without_input_ids_are_refused(setting):
 _SCRIPT = """
 import json, sys
 import pandas as pd
-from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+from captum_normxlogit._models.load import load_model_folder
 from captum_normxlogit.dataset import summarize
 from captum_normxlogit.dataset.verify import verify_summary
-model, tok = load_model_dir(sys.argv[1])
+model, tok, _ = load_model_folder(sys.argv[1])
 summary = summarize(pd.read_parquet(sys.argv[2]), special_tokens=tok.all_special_tokens, min_count=2)
 verified = verify_summary(summary, model, tok, top_k=5, max_examples=4, window=6, max_tokens_per_batch=48)
 import torch.distributed as dist

@@ -16,7 +16,7 @@ def model_of(handle: Any, path: str = "") -> Tuple[Any, Any]:
     Raises:
         ValueError: No such folder, or its weights are not the ones that wrote the rows.
     """
-    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
+    from captum_normxlogit._models.load import load_model_folder
     from captum_normxlogit.dataset.verify import weights_fingerprint
 
     recorded = handle.manifest.get("model", {})
@@ -26,8 +26,8 @@ def model_of(handle: Any, path: str = "") -> Tuple[Any, Any]:
             f"--verify: the manifest of {handle.output_dir} names no model folder that exists here "
             f"({path or 'none'}); pass --model DIR"
         )
-    model, tokenizer = load_model_dir(path)
-    if recorded.get("weights_hash") and weights_fingerprint(model) != recorded["weights_hash"]:
+    model, tokenizer, _ = load_model_folder(path)
+    if recorded.get("weights_digest") and weights_fingerprint(model) != recorded["weights_digest"]:
         raise ValueError(
             f"--verify: the model in {path} is not the one that wrote {handle.output_dir} (its weights differ); "
             "pass --model with the folder of that model"
@@ -83,7 +83,7 @@ def page_settings(handle: Any, summary: Any) -> Dict[str, str]:
     run = manifest.get("run", {})
     facts = {
         "model": f"{model.get('class', '?')} from {model.get('path') or 'memory'} "
-        f"(weights {model.get('weights_hash', '?')})",
+        f"(weights {model.get('weights_digest', '?')})",
         "explained": f"target {manifest.get('settings', {}).get('target')}",
     }
     if run.get("seconds") is not None:
