@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import torch
+
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import is_own_temporary
-from captum_normxlogit._utils.memory import return_freed_heap
+from captum_normxlogit._utils.memory import return_freed_heap, steady_memory
 from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
@@ -304,20 +306,23 @@ def attribute_dataset(
 
     started = time.perf_counter()
     # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
-    overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
-    shards = _run_shards(
-        task,
-        source,
-        out,
-        manifest["fingerprint"],
-        ctx,
-        shard_size,
-        limit,
-        on_error,
-        max_tokens_per_batch,
-        overhead,
-        progress,
-    )
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    overhead = CPU_BATCH_OVERHEAD_TOKENS if on_cpu else None
+    # allocator settings that keep a long run's memory flat (see steady_memory)
+    with steady_memory(cpu_float32=on_cpu and all(p.dtype == torch.float32 for p in model.parameters())):
+        shards = _run_shards(
+            task,
+            source,
+            out,
+            manifest["fingerprint"],
+            ctx,
+            shard_size,
+            limit,
+            on_error,
+            max_tokens_per_batch,
+            overhead,
+            progress,
+        )
     ctx.barrier()  # all ranks' shards are on disk
     if ctx.is_main:
         manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
