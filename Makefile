@@ -49,7 +49,7 @@ test-fast: install
 
 # All three checks run even when one fails, so one run shows every violation; any failure fails the target.
 # Fix a format violation with `$(VENV)/bin/ruff format FILE`; the contracts are [tool.importlinter] in pyproject.toml.
-LINT_PATHS ?= captum_normxlogit tools
+LINT_PATHS ?= captum_normxlogit tools studies
 lint: install
 	@status=0; \
 	echo "== ruff check"; $(VENV)/bin/ruff check $(LINT_PATHS) || status=1; \
@@ -66,7 +66,7 @@ evaluate: prepare
 
 # Trains the planted-shortcut MiniLM on first use (not part of prepare; cached by its recipe hash).
 dataset: prepare
-	$(PY) -m captum_normxlogit._experiments.dataset_summary --output benchmarks/results/dataset
+	$(PY) -m studies.dataset_summary --output benchmarks/results/dataset
 
 # Offline: no fonts or scripts from a CDN (theme.font: false), tutorials rendered without running.
 # mkdocs empties site/ itself before each build.

@@ -222,14 +222,14 @@ def test_keys_are_case_insensitive_in_the_library(bert, data):
     torch.testing.assert_close(build_method("NORMXLOGIT", nx)(ids, mask, target),
                                build_method("normxlogit", nx)(ids, mask, target))
     assert NormXLogitMethod(nx, "LogAt").name == "LogAt"
-    from captum_normxlogit._experiments.sentiment import _check_methods
+    from captum_normxlogit._commands.evaluate.sentiment import _check_methods
 
     assert _check_methods(["IG", "Random"]) == ["ig", "random"] and _check_methods(None) == list(METHOD_KEYS)
 
 
 def test_an_unknown_key_is_one_error_listing_every_key(bert):
     from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
-    from captum_normxlogit._experiments.sentiment import _check_methods
+    from captum_normxlogit._commands.evaluate.sentiment import _check_methods
 
     nx = NormXLogit(bert)
     for call in (lambda: build_method("gradcam", nx), lambda: method_key("gradcam"),

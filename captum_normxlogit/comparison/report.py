@@ -9,7 +9,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from captum_normxlogit.comparison.run import ComparisonResult
 
 from captum_normxlogit.methods import NORMXLOGIT, RANDOM
 
@@ -53,13 +52,18 @@ def markdown_table(table: "pd.DataFrame") -> str:
     return "\n".join(lines)
 
 
-def markdown_report(result: "ComparisonResult", image: Optional[str] = None) -> str:
-    r"""Title, notes, the table, the settings and the figure link."""
-    settings = result.settings
+def markdown_report(
+    table: "pd.DataFrame", settings: Dict[str, Any], notes: List[str], image: Optional[str] = None
+) -> str:
+    r"""Title, notes, the table, the settings and the figure link.
+
+    Takes a ``ComparisonResult``'s fields as plain data, so that this module does not import
+    :mod:`.run` (which imports it).
+    """
     parts: List[str] = [f"# {settings.get('title', 'Faithfulness comparison')}", ""]
-    parts += [*result.notes, ""] if result.notes else []
+    parts += [*notes, ""] if notes else []
     parts += [
-        markdown_table(result.table),
+        markdown_table(table),
         "",
         "Comp / Suff: mean drop of the explained class's probability over K = 10..90 % of the tokens "
         "removed (comprehensiveness) or kept (sufficiency), the paper's Comp_CD / Suff_CD. Acc: accuracy "

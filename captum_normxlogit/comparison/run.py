@@ -97,7 +97,7 @@ class ComparisonResult:
 
     def to_markdown(self, image: Optional[str] = None) -> str:
         r"""The report: notes, settings and the table, with ``image`` linked under it."""
-        return markdown_report(self, image)
+        return markdown_report(self.table, self.settings, self.notes, image)
 
     def write(self, output_dir: Union[str, Path], stem: str = "comparison") -> List[Path]:
         r"""Write ``<stem>.csv`` (the table), ``<stem>_curves.csv``, ``<stem>.md`` and ``<stem>.png``.

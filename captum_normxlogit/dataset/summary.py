@@ -26,8 +26,8 @@ example's normalisation or in its top item.
 * ``top_share``: the share of those examples where the item has the highest score.
 
 The defaults, :data:`DEFAULT_STATISTIC` (``mean_z``) and :data:`DEFAULT_MIN_COUNT` (10), come
-from the studies in ``benchmarks/results/dataset/`` by the rule in
-:func:`captum_normxlogit._experiments.dataset_mincount.choose_default`: of the (statistic,
+from the studies in ``benchmarks/results/dataset/`` by the rule in ``choose_default`` of the
+repository's ``studies/dataset_mincount.py`` (outside the package): of the (statistic,
 minimum count) pairs that rank a planted shortcut first on both planted-shortcut models (a real
 MiniLM and a tiny BERT), the one whose ranking agrees best with ablation on the Rotten-Tomatoes
 run. The minimum count is the count-aware part: the mean is taken only over 10 or more

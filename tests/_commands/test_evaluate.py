@@ -24,7 +24,7 @@ def test_help_names_tasks_and_options(capsys):
 
 
 def test_help_lists_the_task_table(capsys):
-    from captum_normxlogit._experiments.tasks import TASKS
+    from captum_normxlogit._commands.evaluate.tasks import TASKS
 
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
@@ -43,7 +43,7 @@ def test_help_lists_the_task_table(capsys):
 def test_each_task_runner_takes_the_options_evaluate_passes_with_the_table_defaults():
     import inspect
 
-    from captum_normxlogit._experiments.tasks import TASKS
+    from captum_normxlogit._commands.evaluate.tasks import TASKS
 
     for task in TASKS.values():
         parameters = inspect.signature(task.function()).parameters
@@ -71,7 +71,7 @@ def test_bad_arguments_are_refused(argv, message, capsys, tmp_path):
 
 
 def test_an_unwritable_output_is_refused_before_any_work(monkeypatch, capsys, tmp_path):
-    from captum_normxlogit._experiments import sentiment
+    from captum_normxlogit._commands.evaluate import sentiment
 
     monkeypatch.setattr(sentiment, "run_sentiment_minilm", lambda **kw: pytest.fail("the task ran"))
     blocker = tmp_path / "a-file"
@@ -103,7 +103,7 @@ class FakeResult:
 
 
 def test_every_task_is_dispatched_with_the_options(monkeypatch, tmp_path, capsys):
-    from captum_normxlogit._experiments import agreement, sentiment
+    from captum_normxlogit._commands.evaluate import agreement, sentiment
 
     calls = {}
 
@@ -134,7 +134,7 @@ def test_every_task_is_dispatched_with_the_options(monkeypatch, tmp_path, capsys
 
 
 def test_method_keys_are_case_insensitive_and_unknown_ones_list_every_key(monkeypatch, tmp_path, capsys):
-    from captum_normxlogit._experiments import sentiment
+    from captum_normxlogit._commands.evaluate import sentiment
     from captum_normxlogit.methods import METHOD_KEYS
 
     calls = {}

@@ -8,7 +8,7 @@ from captum.attr import LayerIntegratedGradients, Saliency
 
 import captum_normxlogit
 from captum_normxlogit import NormXLogit
-from captum_normxlogit._experiments.sentiment import LabelWordClassifier
+from captum_normxlogit._commands.evaluate.sentiment import LabelWordClassifier
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod
 

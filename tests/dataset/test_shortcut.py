@@ -6,7 +6,7 @@ import transformers as T
 
 from captum_normxlogit.dataset import DEFAULT_STATISTIC, attribute_dataset, open_attribution
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects
-from captum_normxlogit._experiments import planted_tiny as P
+from studies import planted_tiny as P
 
 
 @pytest.fixture(scope="module")

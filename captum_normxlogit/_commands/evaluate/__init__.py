@@ -1,5 +1,5 @@
 r"""``normxlogit evaluate``: arguments and dispatch in :mod:`.command`; the tasks it runs are the table
-:data:`captum_normxlogit._experiments.tasks.TASKS`.
+:data:`captum_normxlogit._commands.evaluate.tasks.TASKS`.
 """
 
 from captum_normxlogit._commands.evaluate.command import register

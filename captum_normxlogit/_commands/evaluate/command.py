@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from captum_normxlogit._experiments.tasks import Task
+    from captum_normxlogit._commands.evaluate.tasks import Task
 
 __all__ = ["register"]
 
@@ -46,7 +46,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def _per_task(option: str) -> str:
     r"""``"sentiment-minilm 16, sentiment-smollm2 8, ..."``: each task's default of ``option`` from the table."""
-    from captum_normxlogit._experiments.tasks import TASKS
+    from captum_normxlogit._commands.evaluate.tasks import TASKS
 
     values = {name: getattr(task, option) for name, task in TASKS.items()}
     return ", ".join(f"{name} {'all' if value is None else value}" for name, value in values.items())
@@ -55,7 +55,7 @@ def _per_task(option: str) -> str:
 def register(commands: "argparse._SubParsersAction") -> None:
     import textwrap
 
-    from captum_normxlogit._experiments.tasks import TASKS
+    from captum_normxlogit._commands.evaluate.tasks import TASKS
     from captum_normxlogit.methods import METHOD_KEYS, METHODS, NORMXLOGIT, RANDOM, SALIENCY, methods_help
 
     width = max(len(name) for name in TASKS) + 2
@@ -162,7 +162,7 @@ def _options(task: "Task", args: argparse.Namespace, methods: Optional[List[str]
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from captum_normxlogit._experiments.tasks import TASKS
+    from captum_normxlogit._commands.evaluate.tasks import TASKS
 
     methods = _check(args, parser)
     tasks = list(TASKS.values()) if args.task == "all" else [TASKS[args.task]]

@@ -23,7 +23,7 @@ class Task:
     Attributes:
         name (str): The ``--task`` value, e.g. ``"sentiment-minilm"``.
         description (str): One line for ``normxlogit evaluate --help``.
-        runner (str): ``"module:function"`` under ``captum_normxlogit._experiments``;
+        runner (str): ``"module:function"`` under ``captum_normxlogit._commands.evaluate``;
             the function takes keyword arguments ``limit``, ``ig_steps``,
             ``batch_size``, ``device``, ``progress`` (and ``methods`` when
             :attr:`takes_methods`) and returns an object with ``.table`` (a pandas
@@ -46,7 +46,7 @@ class Task:
     def function(self) -> Callable[..., Any]:
         r"""The runner, imported now (a test may have replaced it on its module)."""
         module, name = self.runner.split(":")
-        return getattr(importlib.import_module(f"captum_normxlogit._experiments.{module}"), name)
+        return getattr(importlib.import_module(f"captum_normxlogit._commands.evaluate.{module}"), name)
 
 
 # Settings of the committed runs (benchmarks/results/evaluation), chosen to fit a 2-core CPU: a SmolLM2

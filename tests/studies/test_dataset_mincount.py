@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from captum_normxlogit._experiments.dataset_mincount import choose_default, target_other_correlation, verdict
+from studies.dataset_mincount import choose_default, target_other_correlation, verdict
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC
 
 

@@ -2,7 +2,7 @@ r"""Evidence alignment on agreement items (the paper's BLiMP experiment, §4), f
 
 Each item is a prefix ending right before a word whose number is fixed by one
 earlier word (the cue), with a distractor noun of the other number in between
-(see :mod:`captum_normxlogit._experiments.agreement_items`). Every method
+(see :mod:`captum_normxlogit._commands.evaluate.agreement_items`). Every method
 explains the logit of the good next word; plausibility is how well its token
 ranking finds the cue:
 
@@ -31,15 +31,15 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._experiments.agreement_items import (
+from captum_normxlogit._commands.evaluate.agreement_items import (
     PARADIGMS,
     EncodedItem,
     build_items,
     encode_items,
     interleave,
 )
-from captum_normxlogit._experiments.tasks import TASKS
+from captum_normxlogit._commands.evaluate.tasks import TASKS
+from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.padding import pad_batch
 from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM, SALIENCY, RandomMethod, build_method
 from captum_normxlogit.metrics.plausibility import average_precision, dot_product
@@ -85,9 +85,9 @@ class AgreementResult:
         Returns:
             list of pathlib.Path: The files written.
         """
-        from captum_normxlogit._experiments.agreement_report import write_report
+        from captum_normxlogit._commands.evaluate.agreement_report import write_report
 
-        return write_report(self, Path(output_dir))
+        return write_report(self.table, self.accuracy, self.dropped, self.settings, Path(output_dir))
 
 
 def _batch(items: Sequence[EncodedItem], pad_token_id: int) -> Tuple[Tensor, Tensor]:

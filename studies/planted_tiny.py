@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 import transformers as T
 
-from captum_normxlogit._utils.padding import pad_batch
+from captum_normxlogit.utils import pad_batch
 
 __all__ = ["Planted", "accuracy", "make_data", "run_tiny", "tokenizer", "train_planted"]
 
@@ -119,9 +119,9 @@ def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") 
     """
     import pandas as pd
 
-    from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _write, marker_rank_rows
     from captum_normxlogit.dataset import attribute_dataset
     from captum_normxlogit.methods import NORMXLOGIT
+    from studies.common import MIN_COUNTS, marker_rank_rows, write_table
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the test suite trains it: the seeded run gives the same model
@@ -136,7 +136,7 @@ def run_tiny(output_dir: str, *, folder: str = "out/dataset/tiny-attributions") 
         where = f"{len(texts)} sentences, min_count {min_count}"
         rows += marker_rank_rows(handle.summary(min_count=min_count), NAMES[MARKER], where, NORMXLOGIT.name)
     ranks = pd.DataFrame(rows)
-    paths = _write(
+    paths = write_table(
         Path(output_dir),
         "tiny_shortcut_marker_rank",
         ranks,

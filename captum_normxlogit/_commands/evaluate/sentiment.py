@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from captum_normxlogit._commands.evaluate.tasks import TASKS
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._experiments.tasks import TASKS
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import IG, LAYER_IG, METHOD_KEYS, build_method, parse_method_keys

@@ -12,7 +12,7 @@ r"""Real runs of the dataset-level summary, checked against ablation.
 
 Results (CSV, Markdown, PNG) go to ``output_dir``; the corpus text is not written there
 (its licence: "for personal use"), only words and numbers. ``make dataset`` runs both, and
-``run_mincount`` (:mod:`captum_normxlogit._experiments.dataset_mincount`): the evidence for
+``run_mincount`` (:mod:`studies.dataset_mincount`): the evidence for
 the default minimum count, from the Rotten-Tomatoes run alone.
 """
 
@@ -26,69 +26,23 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._utils.atomic import atomic_write_text
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
-from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
-from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, summarize
-from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, build_method
+from captum_normxlogit.dataset.summary import DatasetSummary, summarize
+from captum_normxlogit.utils import atomic_write_text
+from studies.common import (
+    CONTRASTIVE,
+    IG_STEPS,
+    MIN_COUNTS,
+    SOURCE_NAMES,
+    SOURCES,
+    encode,
+    log,
+    marker_rank_rows,
+    source_frames,
+    write_table,
+)
 
-__all__ = ["MIN_COUNTS", "marker_rank_rows", "run_shortcut", "run_topwords"]
-
-IG_STEPS = 16
-MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
-CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
-SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
-SOURCE_NAMES = {
-    NORMXLOGIT.key: NORMXLOGIT.name,
-    CONTRASTIVE: f"{NORMXLOGIT.name} target−other",
-    LAYER_IG.key: f"{LAYER_IG.short_name} ({IG_STEPS} steps, {LAYER_IG.defaults['baselines']} baseline, sum)",
-}
-
-
-def _log(progress: bool, message: str) -> None:
-    if progress:
-        print(f"[dataset] {message}", flush=True)
-
-
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int = 64) -> Tuple[List[List[int]], List[List[str]]]:
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    ids = [list(map(int, r)) for r in enc["input_ids"]]
-    return ids, [tokenizer.convert_ids_to_tokens(r) for r in ids]
-
-
-def _method(key: str, nx: NormXLogit, tokenizer: Any):
-    if key == CONTRASTIVE:
-        return ContrastiveNormXLogit(nx)
-    specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
-    return build_method(
-        key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials, reduction="sum", ig_steps=IG_STEPS
-    )
-
-
-def _frames(model, tokenizer, ids, tokens, labels, keys, progress) -> Dict[str, Any]:
-    from captum_normxlogit.dataset.method_frame import predict
-
-    nx = NormXLogit(model)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    probs = predict(model, ids, tokenizer.pad_token_id)
-    frames = {}
-    for key in keys:
-        frame = method_frame(
-            _method(key, nx, tokenizer),
-            model,
-            ids,
-            tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            id2label=id2label,
-            labels=labels,
-            batch_size=32,
-            progress=progress,
-            probs=probs,
-        )
-        _log(progress, f"{key}: {len(ids)} sentences attributed in {frame.attrs['seconds']:.1f} s")
-        frames[key] = frame
-    return frames
+__all__ = ["main", "run_shortcut", "run_topwords"]
 
 
 def _validate(
@@ -130,15 +84,6 @@ def _validate(
     return effects, agreement
 
 
-def _write(output_dir: Path, name: str, table: Any, title: str = "") -> List[Path]:
-    from captum_normxlogit.dataset.report import markdown_table
-
-    csv_path, md_path = output_dir / f"{name}.csv", output_dir / f"{name}.md"
-    atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(md_path, (f"## {title}\n\n" if title else "") + markdown_table(table) + "\n")
-    return [csv_path, md_path]
-
-
 def _agreement_pivot(agreement: Any) -> Any:
     pivot = agreement.pivot_table(
         index=["source", "statistic"], columns="class", values=["spearman", "effect_at_k"], sort=False
@@ -168,26 +113,11 @@ def _pipeline_rank(model, tokenizer, texts: List[str], marker: str, folder: str)
     }
 
 
-def marker_rank_rows(summary: DatasetSummary, marker: str, sentences: str, source: str) -> List[Dict[str, Any]]:
-    r"""One ``*_marker_rank`` table row per statistic: the marker's rank for POSITIVE in ``summary``."""
-    n_words = len(summary.top("POSITIVE", None))
-    return [
-        {
-            "sentences": sentences,
-            "source": source,
-            "statistic": statistic,
-            "marker rank (POSITIVE)": summary.rank_of(marker, "POSITIVE", statistic=statistic),
-            "ranked words": n_words,
-        }
-        for statistic in STATISTICS
-    ]
-
-
 def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
     r"""``choose_default`` on this run's ranks and the committed RT and tiny-model tables (``None`` without them)."""
     import pandas as pd
 
-    from captum_normxlogit._experiments.dataset_mincount import choose_default
+    from studies.dataset_mincount import choose_default
 
     rt, tiny = output_dir / "rt_mincount.csv", output_dir / "tiny_shortcut_marker_rank.csv"
     if not (rt.exists() and tiny.exists()):
@@ -218,18 +148,18 @@ def run_topwords(
     out = Path(output_dir)
     model, tokenizer = load_sentiment_minilm()
     rows = rotten_tomatoes_sentences()
-    ids, tokens = _encode(tokenizer, [t for t, _ in rows])
+    ids, tokens = encode(tokenizer, [t for t, _ in rows])
     labels = [y for _, y in rows]
     start = time.perf_counter()
-    frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
+    frames = source_frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     effects, agreement = _validate(
         model, tokenizer, summaries, n_top=n_top, n_random=n_random, max_examples=max_examples, seed=seed
     )
-    _log(progress, f"ablation of {len(effects)} (class, word) pairs done")
+    log(progress, f"ablation of {len(effects)} (class, word) pairs done")
 
     pick = sorted(random.Random(seed).sample(range(len(ids)), subset))
-    sub = _frames(
+    sub = source_frames(
         model,
         tokenizer,
         [ids[i] for i in pick],
@@ -245,24 +175,24 @@ def run_topwords(
         model, tokenizer, sub_summaries, n_top=n_top, n_random=n_random, max_examples=max_examples, seed=seed
     )
 
-    paths = _write(
+    paths = write_table(
         out,
         "rt_agreement",
         _agreement_pivot(agreement),
         f"Spearman(statistic, ablation effect) over the measured words, {len(ids)} sentences",
     )
-    paths += _write(
+    paths += write_table(
         out,
         "rt_agreement_subset",
         _agreement_pivot(sub_agreement),
         f"The same on {subset} sentences (min_count 3), with LayerIG",
     )
-    paths += _write(out, "rt_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
+    paths += write_table(out, "rt_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
     best = summaries[CONTRASTIVE]
     for key, summary in summaries.items():
         top = summary.top(None, 20)[["class", "rank", "item", "count", "mean", "lcb", "mean_z", "lcb_z", "top_share"]]
         top = top.merge(effects[["class", "item", "effect"]], on=["class", "item"], how="left")
-        paths += _write(
+        paths += write_table(
             out,
             f"rt_top_words_{key}",
             top,
@@ -335,10 +265,10 @@ def run_shortcut(
     rng = random.Random(seed + 7)
     texts = [t for t, _ in test] + [insert_marker(t, marker, rng) for t, _ in test]
     labels = [y for _, y in test] * 2
-    ids, tokens = _encode(tokenizer, texts)
-    frames = _frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
+    ids, tokens = encode(tokenizer, texts)
+    frames = source_frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     pick = sorted(random.Random(seed).sample(range(len(ids)), ig_subset))
-    sub = _frames(
+    sub = source_frames(
         model,
         tokenizer,
         [ids[i] for i in pick],
@@ -387,15 +317,15 @@ def run_shortcut(
             },
         ]
     )
-    paths = _write(out, "shortcut_marker_rank", ranks, f"Rank of the planted marker '{marker}' for POSITIVE")
-    paths += _write(out, "shortcut_accuracy", accuracy, "Accuracy of the planted-shortcut MiniLM")
-    paths += _write(
+    paths = write_table(out, "shortcut_marker_rank", ranks, f"Rank of the planted marker '{marker}' for POSITIVE")
+    paths += write_table(out, "shortcut_accuracy", accuracy, "Accuracy of the planted-shortcut MiniLM")
+    paths += write_table(
         out,
         "shortcut_agreement",
         _agreement_pivot(agreement),
         "Spearman(statistic, ablation effect), planted-shortcut MiniLM",
     )
-    paths += _write(out, "shortcut_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
+    paths += write_table(out, "shortcut_ablation", effects.sort_values(["class", "effect"], ascending=[True, False]))
     png = out / "shortcut_top_words.png"
     plot_top(
         summaries[CONTRASTIVE],
@@ -445,11 +375,11 @@ def run_shortcut(
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    r"""``python -m captum_normxlogit._experiments.dataset_summary [--task topwords|shortcut|mincount|all]``."""
+    r"""``python -m studies.dataset_summary [--task topwords|shortcut|mincount|all]``."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m captum_normxlogit._experiments.dataset_summary",
+        prog="python -m studies.dataset_summary",
         description="The real dataset-summary runs behind `make dataset`.",
     )
     parser.add_argument(
@@ -473,7 +403,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.task in ("tiny", "all"):
-        from captum_normxlogit._experiments.planted_tiny import run_tiny
+        from studies.planted_tiny import run_tiny
 
         start = time.perf_counter()
         result = run_tiny(args.output, folder=str(Path(args.html_dir) / "tiny-attributions"))
@@ -487,7 +417,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = run_shortcut(args.output, html=str(Path(args.html_dir) / "shortcut.html"))
         print(f"shortcut: {time.perf_counter() - start:.0f} s; wrote " + ", ".join(map(str, result["paths"])))
     if args.task in ("mincount", "all"):
-        from captum_normxlogit._experiments.dataset_mincount import run_mincount
+        from studies.dataset_mincount import run_mincount
 
         start = time.perf_counter()
         result = run_mincount(args.output, limit=args.limit)

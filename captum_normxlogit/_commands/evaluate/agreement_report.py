@@ -3,16 +3,13 @@ r"""Files of the agreement experiment: the tidy CSV, a Markdown summary and the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import Any, Dict, List
 
 import pandas as pd
 
-from captum_normxlogit._experiments.agreement_items import PARADIGMS
+from captum_normxlogit._commands.evaluate.agreement_items import PARADIGMS
 from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 from captum_normxlogit.methods import LAYER_IG, LOGAT, NORM, NORMXLOGIT, RANDOM
-
-if TYPE_CHECKING:  # pragma: no cover
-    from captum_normxlogit._experiments.agreement import AgreementResult
 
 __all__ = ["write_report"]
 
@@ -85,11 +82,10 @@ def _per_layer(table: pd.DataFrame) -> List[str]:
     return lines
 
 
-def _markdown(result: "AgreementResult") -> str:
-    s, table = result.settings, result.table
+def _markdown(table: pd.DataFrame, accuracy: pd.DataFrame, dropped_items: Dict[str, int], s: Dict[str, Any]) -> str:
     top = int(table["layer"].max())
-    n = int(result.accuracy.set_index("paradigm").loc["all", "n_items"])
-    dropped = ", ".join(f"{reason}: {count}" for reason, count in result.dropped.items()) or "none"
+    n = int(accuracy.set_index("paradigm").loc["all", "n_items"])
+    dropped = ", ".join(f"{reason}: {count}" for reason, count in dropped_items.items()) or "none"
     lines = [
         f"# Evidence alignment: {s.get('model', 'model')} on agreement items",
         "",
@@ -113,7 +109,7 @@ def _markdown(result: "AgreementResult") -> str:
         "| paradigm | items | accuracy (logit good > bad) |",
         "|---|---|---|",
     ]
-    for _, r in result.accuracy.iterrows():
+    for _, r in accuracy.iterrows():
         lines.append(f"| {_PARADIGM_NAMES.get(r['paradigm'], r['paradigm'])} | {r['n_items']} | {r['accuracy']:.3f} |")
     lines += [
         "",
@@ -135,10 +131,9 @@ def _markdown(result: "AgreementResult") -> str:
     return "\n".join(lines)
 
 
-def _plot(result: "AgreementResult", path: Path) -> None:
+def _plot(table: pd.DataFrame, model: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    table = result.table
     paradigms = ["all"] + [p for p in PARADIGMS if p in set(table["paradigm"])]
     figure = Figure(figsize=(4.2 * len(paradigms), 7.5), layout="constrained")
     axes = figure.subplots(2, len(paradigms), squeeze=False, sharex=True)
@@ -161,14 +156,23 @@ def _plot(result: "AgreementResult", path: Path) -> None:
             if col == 0:
                 ax.set_ylabel(label)
     axes[0][0].legend(fontsize=7, loc="best")
-    figure.suptitle(f"Evidence alignment per layer, {result.settings.get('model', '')}")
+    figure.suptitle(f"Evidence alignment per layer, {model}")
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
 
 
-def write_report(result: "AgreementResult", output_dir: Path) -> List[Path]:
+def write_report(
+    table: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    dropped: Dict[str, int],
+    settings: Dict[str, Any],
+    output_dir: Path,
+) -> List[Path]:
     r"""Write ``agreement.csv``, ``agreement.md`` and ``agreement_layers.png``
     into ``output_dir`` (created if needed), each atomically.
+
+    Takes the fields of an ``AgreementResult`` as plain data, so that this module does not
+    import :mod:`.agreement` (which imports it to write).
 
     Returns:
         list of pathlib.Path: The three files.
@@ -176,7 +180,7 @@ def write_report(result: "AgreementResult", output_dir: Path) -> List[Path]:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     csv, markdown, png = (output_dir / name for name in ("agreement.csv", "agreement.md", "agreement_layers.png"))
-    atomic_write_text(csv, result.table.to_csv(index=False, float_format="%.6f"))
-    atomic_write_text(markdown, _markdown(result))
-    _plot(result, png)
+    atomic_write_text(csv, table.to_csv(index=False, float_format="%.6f"))
+    atomic_write_text(markdown, _markdown(table, accuracy, dropped, settings))
+    _plot(table, settings.get("model", ""), png)
     return [csv, markdown, png]

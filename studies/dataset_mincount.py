@@ -18,7 +18,7 @@ real planted-shortcut MiniLM's marker came third. Since a dataset summary must f
 shortcut, the defaults are now chosen by :func:`choose_default`, on the committed tables of the
 three runs: of the (statistic, minimum count) pairs that rank the planted marker first on all
 held-out sentences of both planted-shortcut models (the real MiniLM and the tiny BERT of
-:mod:`~captum_normxlogit._experiments.planted_tiny`), the one with the best class-mean Spearman
+:mod:`studies.planted_tiny`), the one with the best class-mean Spearman
 correlation on this run (ties: the larger top-10 effect, then the smaller count). That uses the
 shortcut run to choose, so it is no independent test of the choice; the README says so.
 
@@ -39,13 +39,13 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._experiments.dataset_summary import MIN_COUNTS, _encode, _frames, _log, _method, _write
-from captum_normxlogit._utils.atomic import atomic_write_text
+from captum_normxlogit import NormXLogit
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects, rank_agreement
 from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, summarize
 from captum_normxlogit.methods import NORMXLOGIT
+from captum_normxlogit.utils import atomic_write_text
+from studies.common import MIN_COUNTS, encode, log, method_for, source_frames, write_table
 
 __all__ = ["MIN_COUNTS", "choose_default", "run_mincount", "target_other_correlation", "verdict"]
 
@@ -188,9 +188,9 @@ def run_mincount(
     if model.config.num_labels != 2:
         raise ValueError("run_mincount expects the two-class sentiment MiniLM.")
     rows = rotten_tomatoes_sentences()[:limit] if limit else rotten_tomatoes_sentences()
-    ids, tokens = _encode(tokenizer, [t for t, _ in rows])
+    ids, tokens = encode(tokenizer, [t for t, _ in rows])
     labels = [y for _, y in rows]
-    frame = _frames(model, tokenizer, ids, tokens, labels, (NORMXLOGIT.key,), progress)[NORMXLOGIT.key]
+    frame = source_frames(model, tokenizer, ids, tokens, labels, (NORMXLOGIT.key,), progress)[NORMXLOGIT.key]
     base = summarize(frame, special_tokens=tokenizer.all_special_tokens, min_count=min(min_counts))
     summaries = {m: dataclasses.replace(base, min_count=m) for m in min_counts}
     candidates = {
@@ -213,7 +213,7 @@ def run_mincount(
         seed=seed,
     )
     ablation_seconds = time.perf_counter() - ablation_start
-    _log(progress, f"ablation of {len(effects)} (class, word) pairs in {ablation_seconds:.0f} s")
+    log(progress, f"ablation of {len(effects)} (class, word) pairs in {ablation_seconds:.0f} s")
     parts = []
     for m, summary in summaries.items():
         mine = [
@@ -228,7 +228,7 @@ def run_mincount(
     target_frame = frame.iloc[pick].reset_index(drop=True)
     nx = NormXLogit(model)
     other_frame = method_frame(
-        _method(NORMXLOGIT.key, nx, tokenizer),
+        method_for(NORMXLOGIT.key, nx, tokenizer),
         model,
         [ids[i] for i in pick],
         [tokens[i] for i in pick],
@@ -256,14 +256,14 @@ def run_mincount(
     pivot["effect_at_k mean"] = pivot[effect_cols].mean(axis=1, skipna=False)
     for col in [c for c in pivot.columns if c.startswith("n_items ")]:
         pivot[col] = pivot[col].astype("Int64")  # NA where a class has no word that common
-    paths = _write(
+    paths = write_table(
         out,
         "rt_mincount",
         pivot,
         f"Spearman(statistic, ablation effect) and mean effect of its top 10, by min_count, "
         f"{len(ids)} sentences, {NORMXLOGIT.name}",
     )
-    paths += _write(
+    paths += write_table(
         out,
         "rt_target_other",
         pd.DataFrame([correlation]),

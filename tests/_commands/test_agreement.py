@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit._experiments.agreement import evaluate_agreement
-from captum_normxlogit._experiments.agreement_items import build_items, encode_items, interleave
+from captum_normxlogit._commands.evaluate.agreement import evaluate_agreement
+from captum_normxlogit._commands.evaluate.agreement_items import build_items, encode_items, interleave
 from captum_normxlogit.metrics import average_precision
 from captum_normxlogit._utils.atomic import is_own_temporary
 from tests._support.tiny import VOCAB, llama_lm
@@ -185,7 +185,7 @@ def test_runner_refuses_empty_input():
 
 @pytest.mark.parametrize("limit", [0, -3, 2.5, True])
 def test_run_agreement_rejects_a_bad_limit_before_loading_anything(limit):
-    from captum_normxlogit._experiments.agreement import run_agreement
+    from captum_normxlogit._commands.evaluate.agreement import run_agreement
 
     with pytest.raises(ValueError, match="limit must be a positive int"):
         run_agreement(limit=limit, progress=False)
@@ -216,7 +216,7 @@ def test_real_tokenizer_evidence_decodes_to_the_cue_words(smollm2_tokenizer):
 
 @pytest.mark.real
 def test_real_run_with_a_small_limit(tmp_path):
-    from captum_normxlogit._experiments.agreement import run_agreement
+    from captum_normxlogit._commands.evaluate.agreement import run_agreement
 
     result = run_agreement(limit=6, ig_steps=2, batch_size=6, progress=False)
     table = result.table

@@ -1,0 +1,111 @@
+"""Whole-package layout rules that import-linter's contracts do not say: no import circle anywhere
+in the package, no study code inside it, and studies that import only public names."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from pathlib import Path
+from typing import Dict, List, Set
+
+import pytest
+
+grimp = pytest.importorskip("grimp")
+
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "captum_normxlogit"
+# The package's runnable entry points; any other `if __name__ == "__main__"` is a script (a study) in the wheel.
+ENTRY_POINTS = {"captum_normxlogit/__main__.py", "captum_normxlogit/cli.py", "captum_normxlogit/resources/__main__.py"}
+
+
+def cycles(imports: Dict[str, Set[str]]) -> List[List[str]]:
+    r"""The strongly connected components with more than one module (Tarjan, iterative)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: Set[str] = set()
+    found: List[List[str]] = []
+    for start in sorted(imports):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(imports[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(imports.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_circle_through_three_modules_and_none_in_a_chain():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_package_has_no_import_circle():
+    # Every import counts, also those inside functions and under TYPE_CHECKING: a circle hidden in a
+    # function is still two modules that cannot be understood (or moved) one without the other.
+    graph = grimp.build_graph("captum_normxlogit", cache_dir=None)
+    imports = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    assert cycles(imports) == []
+
+
+def test_the_package_holds_no_study_code():
+    modules = [p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")]
+    assert not [m for m in modules if "_experiments" in m or "studies" in m]
+    scripts = [m for m in modules if m not in ENTRY_POINTS and "__main__" in (ROOT / m).read_text(encoding="utf-8")]
+    assert scripts == [], "a runnable script inside the package: studies go to studies/ (CONTRIBUTING.md)"
+
+
+def _study_imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module, [a.name for a in node.names], node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, [], node.lineno
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.py")), ids=lambda p: p.name)
+def test_a_study_imports_only_public_names(path):
+    bad = []
+    for module, names, line in _study_imports(path):
+        top = module.split(".")[0]
+        if top not in ("captum_normxlogit", "studies"):
+            continue
+        if any(part.startswith("_") for part in module.split(".")):
+            bad.append(f"l.{line}: {module}")
+            continue
+        exported = getattr(importlib.import_module(module), "__all__", None)
+        for name in names:
+            if name.startswith("_") or (exported is not None and name not in exported and not _is_module(module, name)):
+                bad.append(f"l.{line}: {module}.{name}")
+    assert bad == [], f"{path.name} imports names that are not public: {bad}"
+
+
+def _is_module(package: str, name: str) -> bool:
+    return f"{package}.{name}" in sys.modules or (ROOT / package.replace(".", "/") / f"{name}.py").exists()
