@@ -55,3 +55,42 @@ def test_demo_runs_on_the_real_models(tmp_path):
     assert "gorgeous[" in result.stdout and "' Paris'" in result.stdout
     text = page.read_text(encoding="utf-8")
     assert "NormXLogit" in text and "LayerIG" in text and "gorgeous" in text
+
+
+def test_python_m_captum_normxlogit_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "captum_normxlogit", "--version"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"normxlogit {__version__}"
+
+
+def _options(parser):
+    return sorted(s for a in parser._actions for s in a.option_strings)
+
+
+def test_prepare_has_the_options_of_resources_prepare_and_calls_the_same_code(monkeypatch):
+    import captum_normxlogit.resources.__main__ as resources_main
+    from captum_normxlogit.cli import _parser
+
+    sub = _parser()._subparsers._group_actions[0].choices["prepare"]
+    assert _options(sub) == _options(resources_main._parser())
+    seen = []
+    monkeypatch.setattr(resources_main, "prepare", lambda args: seen.append(args) or 0)
+    assert main(["prepare", "--no-smollm2", "--quiet"]) == 0
+    assert [(a.no_smollm2, a.force, a.quiet) for a in seen] == [(True, False, True)]
+
+
+@pytest.mark.parametrize("command", [["explain", "some text"], ["demo"]])
+def test_color_is_accepted_beside_colour(command):
+    from captum_normxlogit.cli import _parser
+
+    for spelling in ("--colour", "--color"):
+        assert _parser().parse_args([*command, spelling, "never"]).colour == "never"
+
+
+@pytest.mark.real
+def test_prepare_reports_the_prepared_cache():
+    result = subprocess.run([sys.executable, "-m", "captum_normxlogit", "prepare", "--no-smollm2", "--quiet"],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("cache: ") and "sentiment MiniLM: " in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Set
@@ -77,7 +78,10 @@ def test_the_package_has_no_import_circle():
 def test_the_package_holds_no_study_code():
     modules = [p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")]
     assert not [m for m in modules if "_experiments" in m or "studies" in m]
-    scripts = [m for m in modules if m not in ENTRY_POINTS and "__main__" in (ROOT / m).read_text(encoding="utf-8")]
+    main_block = re.compile(r"^if __name__ == .__main__.:", re.M)
+    scripts = [
+        m for m in modules if m not in ENTRY_POINTS and main_block.search((ROOT / m).read_text(encoding="utf-8"))
+    ]
     assert scripts == [], "a runnable script inside the package: studies go to studies/ (CONTRIBUTING.md)"
 
 
@@ -109,3 +113,14 @@ def test_a_study_imports_only_public_names(path):
 
 def _is_module(package: str, name: str) -> bool:
     return f"{package}.{name}" in sys.modules or (ROOT / package.replace(".", "/") / f"{name}.py").exists()
+
+
+def test_the_package_is_typed_and_its_licence_file_matches_the_declared_licence():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (PACKAGE / "py.typed").is_file()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["captum_normxlogit"]
+    assert project["project"]["license"] == "BSD-3-Clause"  # an SPDX expression, not the deprecated table
+    assert project["project"]["license-files"] == ["LICENSE"]
+    licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert licence.startswith("BSD 3-Clause License") and "Neither the name of the copyright holder" in licence

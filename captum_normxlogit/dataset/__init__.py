@@ -72,7 +72,8 @@ done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
-from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
+from captum_normxlogit.dataset._distributed import RankLostError
+from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ManifestError, ResumeError
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
@@ -86,6 +87,8 @@ __all__ = [
     "DatasetAttribution",
     "DatasetRowError",
     "MANIFEST_NAME",
+    "ManifestError",
+    "RankLostError",
     "ResumeError",
     "SCHEMA",
     "SourceError",

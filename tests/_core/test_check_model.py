@@ -121,3 +121,18 @@ def test_check_model_command_on_a_folder_without_config(tmp_path, capsys):
         main(["check-model", str(tmp_path)])
     assert info.value.code == 2 and "config.json" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_the_timing_line_prints_a_ratio_only_from_repeated_medians():
+    model = build("bert_cls")
+    once = check_model(model, repeats=1)
+    assert once.repeats == 1
+    line = [t for t in once.format().splitlines() if "on the probe" in t][0]
+    assert "x;" not in line and "x)" not in line and "too few for a ratio" in line and "--repeats 3" in line
+    probe = [t for t in once.format().splitlines() if "verification took" in t][0]
+    assert "a bare forward pass" not in probe  # the warm verification's ratio is one too
+    thrice = check_model(model, repeats=3)
+    ratio = f"{thrice.normxlogit_seconds / thrice.forward_seconds:.2f}x; medians of 3 runs"
+    assert ratio in thrice.format()
+    warm = f"{thrice.verify_warm_seconds / thrice.forward_seconds:.2f}x a bare forward pass"
+    assert warm in thrice.format()

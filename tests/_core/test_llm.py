@@ -16,6 +16,7 @@ from captum.attr import LLMAttributionResult, TextTemplateInput, TextTokenInput
 
 import captum_normxlogit._core.normxlogit as core
 from captum_normxlogit import LLMNormXLogit, NormXLogit
+from captum_normxlogit.visualization import plot_llm_layer_heatmap
 from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests._support.families import build, n_layers
@@ -144,10 +145,22 @@ def test_layer_view_matches_reference_at_every_layer(name, tokenizer):
         ref = reference(model, ids, target=TARGET[j])  # final norm on layers < L only: applied exactly once
         for layer in range(L + 1):
             torch.testing.assert_close(view.scores[j, layer], ref.scores[layer][0, :6], atol=ATOL, rtol=0)
-    fig = view.plot_layer_heatmap(1)
+    fig = plot_llm_layer_heatmap(view, 1)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == PROMPT.split()
     assert len(ax.get_yticklabels()) == L + 1
+
+
+def test_the_result_s_own_plot_method_is_deprecated_and_draws_the_view_s_figure(tokenizer):
+    view = LLMNormXLogit(build("llama_lm"), tokenizer).attribute_layers(PROMPT, target=torch.tensor(TARGET[:2]))
+    with pytest.warns(DeprecationWarning, match="plot_llm_layer_heatmap"):
+        old = view.plot_layer_heatmap(-1)
+    new = plot_llm_layer_heatmap(view, -1)
+    for a, b in zip(old.axes[0].get_images()[0].get_array(), new.axes[0].get_images()[0].get_array()):
+        assert list(a) == list(b)
+    assert old.axes[0].get_title() == new.axes[0].get_title() and repr(view.output_tokens[1]) in new.axes[0].get_title()
+    with pytest.raises(IndexError, match="0..1"):
+        plot_llm_layer_heatmap(view, 2)
 
 
 def test_layer_view_keeps_only_the_requested_hidden_states(tokenizer, monkeypatch):

@@ -1,4 +1,4 @@
-r"""The main job on the embedded defaults: NormXLogit beside Integrated Gradients on real models."""
+r"""The main job on the embedded defaults: NormXLogit beside Layer Integrated Gradients on real models."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def run_demo(
     Args:
         html_path (str): Where to write the page.
         n_sentences (int, optional): Sentences to explain. Default: 4
-        ig_steps (int, optional): Integrated Gradients steps. Default: 50
+        ig_steps (int, optional): LayerIntegratedGradients steps. Default: 50
         llm (bool, optional): Add the SmolLM2 next-token example. Default: True
         colour (bool, optional): Terminal colours; None detects a terminal. Default: None
 
@@ -140,7 +140,7 @@ def run_demo(
         int: Process exit code (0).
     """
     console = make_console(colour)
-    console.print("NormXLogit beside Integrated Gradients\n")
+    console.print(f"{NORMXLOGIT.name} beside {LAYER_IG.name}\n")
     console.print(legend(colour=has_colour(console)), soft_wrap=True)
     console.print()
     examples: List[ExplainedExample] = _sentiment(n_sentences, ig_steps, console)
@@ -148,7 +148,7 @@ def run_demo(
         examples += _next_token(ig_steps, console)
     page = render_html(
         examples,
-        title="NormXLogit beside Integrated Gradients",
+        title=f"{NORMXLOGIT.name} beside {LAYER_IG.name}",
         note=(
             f"{NORMXLOGIT.name}: one forward pass. {LAYER_IG.short_name}: Captum's "
             f"{LAYER_IG.describe(ig_steps=ig_steps)}, special tokens kept, summed over the hidden size."
