@@ -75,9 +75,10 @@ def test_fixed_mmap_threshold_keeps_large_blocks_out_of_the_heap() -> None:
     assert _fresh(_THRESHOLD, MALLOC_ARENA_MAX="4") == "False,False"
 
 
-def test_steady_memory_restores_what_it_changed() -> None:
+def test_steady_memory_restores_what_it_changed(monkeypatch) -> None:
     import pyarrow as pa
 
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)  # the CLI tests' main() sets it in-process
     from captum_normxlogit._utils.memory import steady_memory
 
     pool, mkldnn = pa.default_memory_pool(), torch.backends.mkldnn.enabled
