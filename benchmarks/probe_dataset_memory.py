@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import torch
 
-from _peak_rss import reset_peak, status_mib  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit._utils.memory import reset_peak, status_mib
 
 MIB = 2 ** 20
 
