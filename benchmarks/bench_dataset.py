@@ -27,7 +27,8 @@ must not swap), only their time does. 2 processes (``torchrun
 --nproc_per_node 2``, gloo, 1 thread each, torchrun's default) against 1
 process (all threads) time (b) on the 4,000 sentences in fresh processes.
 
-Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--rss-repeats 3] [--markdown benchmarks/results/bench_dataset_cpu.md]
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--rss-repeats 3]
+           [--markdown benchmarks/results/bench_dataset_cpu.md]
 """
 from __future__ import annotations
 
@@ -175,10 +176,12 @@ def main() -> int:
             for ids, mask in batches[:subset]:
                 model(input_ids=ids, attention_mask=mask)
 
-    def end_to_end(subset=None, round_=[0]):
-        round_[0] += 1
-        attribute_dataset(model, tokenizer, texts[:subset], work / f"b{round_[0]}", progress=False)
-        shutil.rmtree(work / f"b{round_[0]}")
+    rounds = [0]
+
+    def end_to_end(subset=None):
+        rounds[0] += 1
+        attribute_dataset(model, tokenizer, texts[:subset], work / f"b{rounds[0]}", progress=False)
+        shutil.rmtree(work / f"b{rounds[0]}")
 
     padded_fixed = [0]
 
@@ -228,7 +231,8 @@ def main() -> int:
         fixed = {**env, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
         # and with Arrow on the system allocator too (the CLI's default): mimalloc keeps freed shard buffers
         system = {**fixed, "ARROW_DEFAULT_MEMORY_POOL": "system"}
-        cases = {tag: e for tag, e in (("", env), ("-fixed", fixed), ("-system", system)) if tag in RSS_CASES[args.rss_cases]}
+        cases = {tag: e for tag, e in (("", env), ("-fixed", fixed), ("-system", system))
+                 if tag in RSS_CASES[args.rss_cases]}
         jobs = {(f"{label}{tag}", rep): ([sys.executable, __file__, "--rss-child", str(path),
                                           str(work / f"rss{label}{tag}-{rep}")], child_env)
                 for tag, child_env in cases.items() for label, path in (("4k", data4), ("40k", data40))
@@ -246,9 +250,9 @@ def main() -> int:
 
     load = os.getloadavg()[1]
     lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; run under `nice` "
-             f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
-             f"{load:.1f} at the end).", ""]
+             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; "
+             f"run under `nice` on a 2-core machine shared with other jobs (5-minute load average "
+             f"{load_start:.1f} at the start, {load:.1f} at the end).", ""]
     if "time" in parts:
         rows = [("a", "bare forward (no_grad), same length-aware batches, pre-tokenized"),
                 ("b", "attribute_dataset end to end (tokenize, NormXLogit, Parquet)"),

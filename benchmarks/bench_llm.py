@@ -68,7 +68,11 @@ def _prompt(tokenizer, n_tokens: int) -> str:
 
 def _child(args) -> None:
     from captum.attr import (
-        FeatureAblation, LayerIntegratedGradients, LLMAttribution, LLMGradientAttribution, TextTokenInput,
+        FeatureAblation,
+        LayerIntegratedGradients,
+        LLMAttribution,
+        LLMGradientAttribution,
+        TextTokenInput,
     )
 
     from captum_normxlogit import LLMNormXLogit, NormXLogit

@@ -123,8 +123,10 @@ def main() -> None:
              "| method | median time (ms) | / bare forward | peak CUDA memory above resident (MiB) | / NormXLogit |",
              "|---|---:|---:|---:|---:|"]
     for name, row in cost.items():
-        lines.append(f"| {name} | {row['median_s'] * 1000:.2f} | {row['median_s'] / cost['forward']['median_s']:.2f}x | "
-                     f"{row['peak_mib']:.1f} | {row['peak_mib'] / cost['normxlogit']['peak_mib']:.1f}x |")
+        lines.append(
+            f"| {name} | {row['median_s'] * 1000:.2f} | {row['median_s'] / cost['forward']['median_s']:.2f}x | "
+            f"{row['peak_mib']:.1f} | {row['peak_mib'] / cost['normxlogit']['peak_mib']:.1f}x |"
+        )
     text = json.dumps(report, indent=2) + "\n\n" + "\n".join(lines)
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import torch
-
 from _peak_rss import reset_peak, status_mib  # benchmarks/ is on sys.path when run as a script
 
 MIB = 2 ** 20

@@ -219,14 +219,14 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
                 norm0[b, i] = H[0][b][i].float().norm(p=2)
 
     scores, logat = [None] * (L + 1), [None] * (L + 1)
-    for l in layers:
+    for layer in layers:
         s = torch.zeros(B, Tn)
         g = torch.zeros(B, Tn)
         for b in range(B):
             for i in range(Tn):
                 if not mask[b, i]:
                     continue
-                tok = head_on_token(model, H[l][b][i:i + 1].unsqueeze(0), last_layer=(l == L), softcap=softcap,
+                tok = head_on_token(model, H[layer][b][i:i + 1].unsqueeze(0), last_layer=(layer == L), softcap=softcap,
                                     scaling=scaling)
                 if kind == "reg":
                     value = (tok[0] - out.logits[b, 0]).abs()
@@ -234,5 +234,5 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
                     value = tok[targets[b]]
                 g[b, i] = value
                 s[b, i] = value * norm0[b, i]
-        scores[l], logat[l] = s, g
+        scores[layer], logat[layer] = s, g
     return RefResult(scores, logat, norm0, targets, out.logits)

@@ -1,6 +1,7 @@
 """The shared method registry: each method checked against an independent computation."""
 import pytest
 import torch
+from captum.attr import IntegratedGradients
 
 from captum_normxlogit import NormXLogit
 from captum_normxlogit.methods import (
@@ -13,8 +14,6 @@ from captum_normxlogit.methods import (
     keep_specials_baseline,
     parse_method_keys,
 )
-from captum.attr import IntegratedGradients
-
 from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, SEP = 1, 2
@@ -228,8 +227,8 @@ def test_keys_are_case_insensitive_in_the_library(bert, data):
 
 
 def test_an_unknown_key_is_one_error_listing_every_key(bert):
-    from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
     from captum_normxlogit._commands.evaluate.sentiment import _check_methods
+    from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
 
     nx = NormXLogit(bert)
     for call in (lambda: build_method("gradcam", nx), lambda: method_key("gradcam"),

@@ -102,13 +102,18 @@ def test_check_model_command_on_a_refused_model_exits_1_with_the_reason(tmp_path
     assert main(["check-model", str(tmp_path / "granite"), "--repeats", "1"]) == 1
     captured = capsys.readouterr()
     assert "support: refused" in captured.out
-    assert "refused: NormXLogit does not know GraniteForCausalLM" in captured.err and "head-logits check" in captured.err
+    assert (
+        "refused: NormXLogit does not know GraniteForCausalLM" in captured.err and "head-logits check" in captured.err
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["check-model", "no/such/folder"], "no such directory"),
-    (["check-model", ".", "--repeats", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check-model", "no/such/folder"], "no such directory"),
+        (["check-model", ".", "--repeats", "0"], "at least 1"),
+    ],
+)
 def test_check_model_command_bad_arguments(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:

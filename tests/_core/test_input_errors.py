@@ -13,10 +13,10 @@ import transformers as T
 from torch import nn
 
 from captum_normxlogit import Head, LLMNormXLogit, ModelAdapter, NormXLogit
-from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
-from tests._support.tokenizers import wordlevel
+from tests._support.hooks import hook_count as _hook_count
 from tests._support.tiny import VOCAB, batch, bert_classifier, llama_lm
+from tests._support.tokenizers import wordlevel
 
 
 def _state(model: nn.Module):

@@ -17,9 +17,9 @@ from captum.attr import LLMAttributionResult, TextTemplateInput, TextTokenInput
 import captum_normxlogit._core.normxlogit as core
 from captum_normxlogit import LLMNormXLogit, NormXLogit
 from captum_normxlogit.visualization import plot_llm_layer_heatmap
-from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests._support.families import build, n_layers
+from tests._support.hooks import hook_count as _hook_count
 
 ATOL = 1e-5
 FAMILIES = ["llama_lm", "gpt2_lm", "mistral_lm", "qwen2_lm", "gemma_lm", "phi_lm", "opt_lm", "gptneox_lm"]

@@ -20,9 +20,9 @@ from captum_normxlogit._models import registry
 from captum_normxlogit._models.auto import auto_adapter, try_auto_adapter
 from captum_normxlogit._models.verify import verify_adapter
 from tests import _reference as R
+from tests._support.families import MASK, SPECS, build, make_batch
 from tests._support.hooks import hook_count as _hook_count
 from tests._support.tiny import bert_classifier, llama_lm
-from tests._support.families import MASK, SPECS, build, make_batch
 
 # Registered families the automatic adapter must reproduce (classifiers, masked and causal LMs).
 SAME_AS_REGISTRY = [

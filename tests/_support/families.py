@@ -115,7 +115,8 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     "deberta_cls": lambda: T.DebertaV2ForSequenceClassification(_deberta_cfg(num_labels=3)),
     "gpt2_cls": lambda: T.GPT2ForSequenceClassification(T.GPT2Config(
         vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_inner=37, n_positions=64, resid_pdrop=0.0,
-        embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2, num_labels=3)),
+        embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2,
+        num_labels=3)),
     "llama_cls": lambda: T.LlamaForSequenceClassification(_llama_cfg(num_labels=3)),
     "mistral_cls": lambda: T.MistralForSequenceClassification(_llama_cfg(T.MistralConfig, num_labels=3)),
     "qwen2_cls": lambda: T.Qwen2ForSequenceClassification(_llama_cfg(T.Qwen2Config, num_labels=3)),

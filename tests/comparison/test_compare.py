@@ -11,7 +11,6 @@ from captum_normxlogit import NormXLogit
 from captum_normxlogit._commands.evaluate.sentiment import LabelWordClassifier
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod
-
 from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, MASK, A, B, C, D = 1, 2, 3, 4, 5, 6

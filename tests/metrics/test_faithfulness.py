@@ -22,7 +22,6 @@ from captum_normxlogit.metrics import (
     sufficiency,
     token_scores,
 )
-
 from tests._support.tiny import batch, bert_classifier
 
 PAD, CLS, MASK, A, B, C, D, SEP = 0, 1, 2, 3, 4, 5, 6, 7

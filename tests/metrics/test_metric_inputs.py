@@ -5,10 +5,8 @@ The toy is the bag of words of test_faithfulness.py (hand-computed curves there)
 import pytest
 import torch
 
-from captum_normxlogit import NormXLogit
-from captum_normxlogit import compare
+from captum_normxlogit import NormXLogit, compare
 from captum_normxlogit.metrics import comprehensiveness, faithfulness_curves
-
 from tests._support.tiny import VOCAB, batch, bert_classifier
 from tests.metrics.test_faithfulness import CLS, GOOD, IDS, MASK, MASK1, BagOfWords
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from studies.dataset_mincount import choose_default, target_other_correlation, verdict
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT, DEFAULT_STATISTIC
+from studies.dataset_mincount import choose_default, target_other_correlation, verdict
 
 
 def _agreement(values):
