@@ -28,7 +28,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 BATCH, SEQ = 16, 128
 METHODS = ("forward", "normxlogit", "normxlogit_all_layers", "ig", "saliency", "input_x_gradient")
@@ -46,7 +46,9 @@ def _inputs(tokenizer):
     from captum_normxlogit.resources import rotten_tomatoes_split
 
     _, held_out = rotten_tomatoes_split()
-    texts, row, i = [], [], 0
+    texts: list[str] = []
+    row: list[str] = []
+    i = 0
     while len(texts) < BATCH:
         row.append(held_out[i][0])
         i += 1

@@ -98,6 +98,7 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
     m = model
     # --- encoders: sequence classification heads
     if isinstance(m, T.BertForSequenceClassification):
+        assert m.bert.pooler is not None  # the classifier reads the pooled [CLS]
         return m.classifier(m.dropout(m.bert.pooler(x)))[0]
     if isinstance(m, T.AlbertForSequenceClassification):
         return m.classifier(m.dropout(m.albert.pooler_activation(m.albert.pooler(x[:, 0]))))[0]
@@ -136,7 +137,7 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
         if not last_layer:
             x = _final_norm(m, x)
         if type(m).__name__.endswith("ForSequenceClassification"):   # every decoder classifier: `score`
-            return m.score(x)[0, 0]
+            return m.get_submodule("score")(x)[0, 0]
         logits = m.lm_head(x)[0, 0]   # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
         if scaling and isinstance(m, T.GraniteForCausalLM):
             logits = logits / m.config.logits_scaling

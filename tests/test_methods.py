@@ -194,22 +194,25 @@ def test_every_row_of_the_table_builds_its_method(bert, data):
         assert spec.build(nx, pad_token_id=PAD, ig_steps=3).name == spec.name
         if spec.captum is not None:  # the display name is Captum's class, not a second spelling of it
             assert issubclass(spec.captum, Attribution) and spec.name == spec.captum.__name__
-            assert isinstance(method.attribution, spec.captum)
+            assert isinstance(method, CaptumMethod) and isinstance(method.attribution, spec.captum)
     assert METHODS["normxlogit"].name == NormXLogit.get_name()
 
 
 def test_settings_left_out_come_from_the_table(bert):
     nx = NormXLogit(bert)
     ig = build_method("ig", nx)
+    assert isinstance(ig, CaptumMethod)
     assert ig.attribute_kwargs["n_steps"] == METHODS["ig"].defaults["ig_steps"] == 50
     assert ig.reduction == METHODS["ig"].defaults["reduction"] == "l1" and ig.baselines == "zero"
-    assert build_method("random", nx).seed == METHODS["random"].defaults["seed"] == 12
-    assert build_method("ig", nx, ig_steps=7, reduction="sum").attribute_kwargs["n_steps"] == 7
+    random_method, ig7 = build_method("random", nx), build_method("ig", nx, ig_steps=7, reduction="sum")
+    assert isinstance(random_method, RandomMethod) and isinstance(ig7, CaptumMethod)
+    assert random_method.seed == METHODS["random"].defaults["seed"] == 12
+    assert ig7.attribute_kwargs["n_steps"] == 7
     assert METHODS["ig"].describe(ig_steps=7).endswith("7 steps")
     with pytest.raises(TypeError):  # the table cannot be changed by accident
-        METHODS["ig"] = METHODS["saliency"]
+        METHODS["ig"] = METHODS["saliency"]  # type: ignore[index]  # the mutation under test
     with pytest.raises(AttributeError):
-        METHODS["ig"].name = "IG"
+        METHODS["ig"].name = "IG"  # type: ignore[misc]  # the mutation under test
 
 
 def test_keys_are_case_insensitive_in_the_library(bert, data):

@@ -8,6 +8,7 @@ import pathlib
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import torch
@@ -41,7 +42,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("safety-models")
     torch.manual_seed(0)
     bpe, plain = _hostile_bytelevel(), cli_bytelevel()
-    config = dict(num_key_value_heads=2, pad_token_id=0, **{**SMALL, "max_position_embeddings": 256})
+    config: dict[str, Any] = dict(num_key_value_heads=2, pad_token_id=0, **{**SMALL, "max_position_embeddings": 256})
     causal = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(bpe), **config)).eval()
     # A tokenizer that never saw these characters splits each into its bytes (shown as �, never raw).
     split = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(plain), **config)).eval()
@@ -61,7 +62,7 @@ def _explain(capsys, *args):
     try:
         code = main(["explain", *args])
     except SystemExit as stop:
-        code = stop.code
+        code = stop.code  # type: ignore[assignment]  # main exits with an int code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -90,7 +91,9 @@ def test_hostile_text_shows_placeholders_in_the_terminal_and_the_page(models, ca
     assert "<script>" not in body and "&lt;" in body and "&amp;" in body
     assert all(text in body for text in PLACEHOLDERS)
     # The title repeats the text: visible and escaped too.
-    title = re.search(r"<title>(.*?)</title>", body).group(1)
+    found = re.search(r"<title>(.*?)</title>", body)
+    assert found is not None
+    title = found.group(1)
     assert title.startswith("normxlogit explain: The ⟨U+001B⟩[2J⟨U+001B⟩]0;pwn⟨U+0007⟩ capital ⟨U+202E⟩of")
 
 

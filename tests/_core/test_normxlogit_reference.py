@@ -366,7 +366,8 @@ def test_regression_uses_distance_to_model_output():
     out = R.run(model, bt.ids, bt.mask)
     b, i = 0, 1
     with torch.no_grad():
-        tok = model.classifier(model.bert.pooler(out.hidden_states[-1][b][i:i + 1].unsqueeze(0)))[0, 0]
+        pooled = model.get_submodule("bert.pooler")(out.hidden_states[-1][b][i:i + 1].unsqueeze(0))
+        tok = model.get_submodule("classifier")(pooled)[0, 0]
         want = out.hidden_states[0][b, i].norm() * (tok - out.logits[b, 0]).abs()
     torch.testing.assert_close(got[b, i], want, atol=ATOL, rtol=RTOL)
     signed = out.hidden_states[0][b, i].norm() * (tok - out.logits[b, 0])

@@ -192,7 +192,7 @@ def _replace(t: torch.Tensor, b: int, i: int, value) -> torch.Tensor:
     return out
 
 
-def _first_real(r: Request):
+def _first_real(r: Request) -> tuple[int, int]:
     b = r.ids.shape[0] - 1
     return b, int(r.mask[b].nonzero()[0])
 
@@ -300,7 +300,7 @@ INVALID: List[tuple] = [
     ("regression foil", "reg", lambda r: r.nx().attribute(r.ids, foil=0, additional_forward_args=r.extras)),
     ("layer -1", None, lambda r: NormXLogit(r.model, layer=-1)),
     ("layer L+1", None, lambda r: NormXLogit(r.model, layer=n_layers(r.model) + 1)),
-    ("layer float", None, lambda r: NormXLogit(r.model, layer=1.0)),
+    ("layer float", None, lambda r: NormXLogit(r.model, layer=1.0)),  # type: ignore[arg-type]  # the bad input
     ("layer bool", None, lambda r: NormXLogit(r.model, layer=True)),
     ("layer empty list", None, lambda r: NormXLogit(r.model, layer=[])),
     ("layer not a block", None, lambda r: NormXLogit(r.model, layer=r.model.get_input_embeddings())),
