@@ -42,11 +42,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
@@ -63,7 +63,7 @@ def _model():
 
 def _length_aware_batches(tokenizer, texts: List[str]):
     r"""The batches attribute_dataset runs, padded ahead of time (same sort window, same budget)."""
-    from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
+    from captum_normxlogit.dataset import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 
     batches = []
     for start in range(0, len(texts), SHARD):
@@ -99,19 +99,20 @@ def _rss_child(data: str, out: str) -> None:
 
 
 def _time_child(data: str, out: str) -> None:
+    import torch.distributed as dist
+
     from captum_normxlogit.dataset import attribute_dataset
-    from captum_normxlogit.dataset._distributed import rank_context
 
     model, tokenizer, texts = _model()
-    ctx = rank_context(model)
-    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)
-    ctx.barrier()
+    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)  # joins torchrun's group
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
     start = time.perf_counter()
     res = attribute_dataset(model, tokenizer, data, out, progress=False)
     elapsed = time.perf_counter() - start
-    if ctx.is_main:
+    if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"seconds": elapsed, "rows": res.counts()["rows"], "threads": torch.get_num_threads(),
-                          "world_size": ctx.world_size}))
+                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
 
 
 def _child(cmd: List[str], env: Dict[str, str]) -> dict:
@@ -119,7 +120,7 @@ def _child(cmd: List[str], env: Dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _children_at_once(jobs: Dict[str, tuple]) -> Dict[str, dict]:
+def _children_at_once(jobs: Dict[Any, tuple]) -> Dict[Any, dict]:
     r"""Run ``{key: (cmd, env)}`` concurrently; each one's last stdout line parsed as JSON."""
     procs = {key: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for key, (cmd, env) in jobs.items()}
@@ -224,7 +225,10 @@ def main() -> int:
     data4, data40 = work / "rt4k.jsonl", work / "rt40k.jsonl"
     _write_jsonl(data4, texts, 1)
     _write_jsonl(data40, texts, 10)
-    rss, one, one_1t, two = {}, None, None, None
+    rss: Dict[str, List[float]] = {}
+    one: Optional[dict] = None
+    one_1t: Optional[dict] = None
+    two: Optional[dict] = None
     if "rss" in parts:
         # Also with glibc's mmap threshold fixed (its default rises after each freed large block, so later
         # activation buffers come from a fragmenting heap): tells allocator growth from growth of our own.
@@ -281,7 +285,7 @@ def main() -> int:
             lines.append(f"peak RSS above the start of the call, streaming a .jsonl ({what}, {how}): "
                          f"4,000 examples {small:.0f} MiB, 40,000 examples {large:.0f} MiB{spread}: ratio "
                          f"{large / max(small, 1e-9):.2f} (target <= 1.10)")
-    if one is not None:
+    if one is not None and one_1t is not None and two is not None:
         lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
                      f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
                      f"{one['seconds'] / two['seconds']:.2f}x; 1 process with 1 thread: {one_1t['seconds']:.2f} s, "

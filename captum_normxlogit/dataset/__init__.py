@@ -72,6 +72,7 @@ done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
+from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
@@ -98,4 +99,7 @@ __all__ = [
     "DatasetSummary",
     "STATISTICS",
     "summarize",
+    # the batching rule attribute_dataset applies (for benchmarks and callers batching alike)
+    "CPU_BATCH_OVERHEAD_TOKENS",
+    "token_budget_batches",
 ]
