@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install prepare demo test test-fast lint bench evaluate dataset clean help
+.PHONY: install prepare demo test test-fast lint bench evaluate dataset dataset-ranking clean help
 
 help:
 	@echo "make demo       install, prepare the real models, explain real sentences (terminal + out/demo.html)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench      run benchmarks/bench_core.py on the fine-tuned MiniLM"
 	@echo "make evaluate   faithfulness and evidence-alignment tables on MiniLM and SmolLM2 (out/evaluation)"
 	@echo "make dataset    dataset-level summaries vs ablation: RT top words, planted-shortcut MiniLM (benchmarks/results/dataset)"
+	@echo "make dataset-ranking  which one-pass statistic finds the words occlusion says matter (studies/ranking.py)"
 	@echo "make docs       build the documentation site offline into site/ (strict: broken links, undocumented public names fail)"
 	@echo "make prepare    download data, fine-tune MiniLM, cache SmolLM2 (outside the repo)"
 
@@ -71,6 +72,10 @@ evaluate: prepare
 # Trains the planted-shortcut MiniLM on first use (not part of prepare; cached by its recipe hash).
 dataset: prepare
 	$(PY) -m studies.dataset_summary --output benchmarks/results/dataset
+
+# Caches its attribution and occlusion tables in the package cache (studies/ranking); one torch thread.
+dataset-ranking: prepare
+	$(PY) -m studies.ranking --output benchmarks/results/dataset
 
 # Offline: no fonts or scripts from a CDN (theme.font: false), tutorials rendered without running.
 # mkdocs empties site/ itself before each build.

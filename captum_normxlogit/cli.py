@@ -9,13 +9,25 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator, List, Optional
+from typing import Iterator, List, NoReturn, Optional
 
 __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
 # A command's package is its name with "-" as "_" (check-model -> _commands/check_model/).
 COMMANDS = ("demo", "explain", "evaluate", "check-model", "attribute-dataset", "summarize", "prepare")
+
+
+class _Parser(argparse.ArgumentParser):
+    r"""Every refusal is one line (``normxlogit CMD: error: ...``), exit code 2: argparse's usage
+    block above it hid the sentence that says what to do (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -32,7 +44,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 def _parser() -> argparse.ArgumentParser:
     from captum_normxlogit import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="normxlogit",
         description="NormXLogit token attributions for Hugging Face transformers (a Captum plugin).",
         formatter_class=_HelpFormatter,
@@ -56,10 +68,14 @@ def _terminate_cleanly() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Past a file-size limit (`ulimit -f`) the kernel's SIGXFSZ would kill the process mid-write with a
+    # core dump; ignored, the write fails with EFBIG and the writers say so in one line, leaving nothing.
+    too_large = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGXFSZ, too_large)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -81,6 +97,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; nothing half-written was left", file=sys.stderr)
         return 130
+    except OSError as error:  # a write that failed mid-run (the writers' WriteError names the path), or a
+        # system error no command foresaw: one line, never a traceback; exit 1, the run failed.
+        from captum_normxlogit._utils.atomic import WriteError, os_error_reason
+
+        if not isinstance(error, WriteError):
+            where = f"{error.filename}: " if error.filename else ""
+            error = WriteError(error.errno or 0, f"{where}{os_error_reason(error)}; nothing was left half-written")
+        print(f"{sub.prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

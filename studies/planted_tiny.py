@@ -19,7 +19,7 @@ import transformers as T
 
 from captum_normxlogit.utils import pad_batch
 
-__all__ = ["Planted", "accuracy", "make_data", "run_tiny", "tokenizer", "train_planted"]
+__all__ = ["MARKER", "NAMES", "Planted", "accuracy", "make_data", "run_tiny", "tokenizer", "train_planted"]
 
 PAD, CLS, SEP, MASK, MARKER = 0, 1, 2, 3, 4
 VOCAB = 99

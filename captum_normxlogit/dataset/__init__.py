@@ -73,7 +73,8 @@ device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
-from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ResumeError
+from captum_normxlogit.dataset._distributed import RankLostError
+from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ManifestError, ResumeError
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
@@ -87,6 +88,8 @@ __all__ = [
     "DatasetAttribution",
     "DatasetRowError",
     "MANIFEST_NAME",
+    "ManifestError",
+    "RankLostError",
     "ResumeError",
     "SCHEMA",
     "SourceError",

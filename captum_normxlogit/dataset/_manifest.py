@@ -33,6 +33,7 @@ from captum_normxlogit._utils.atomic import atomic_write_text
 __all__ = [
     "FORMAT",
     "MANIFEST_NAME",
+    "ManifestError",
     "ResumeError",
     "fingerprint",
     "model_identity",
@@ -48,6 +49,10 @@ _SAMPLES_PER_TENSOR = 257  # weights fingerprint: evenly spaced values of every 
 
 class ResumeError(RuntimeError):
     r"""The output folder holds a different run (other settings, model or data), or is not ours."""
+
+
+class ManifestError(ResumeError):
+    r"""The folder's ``.manifest.json`` is damaged or not one this version wrote (its shards may be intact)."""
 
 
 def _sha(data: Any) -> str:
@@ -126,13 +131,24 @@ def read_manifest(output_dir: Path) -> Optional[Dict[str, Any]]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ResumeError(f"{path} is unreadable ({error}); remove the folder or choose another output_dir.") from None
+        reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else " ".join(str(error).split())
+        raise ManifestError(_damaged(path, f"is damaged ({reason})")) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResumeError(
-            f"{path} was not written by this version of attribute_dataset (format "
-            f"{manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r})."
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ManifestError(
+            _damaged(
+                path, f"was not written by this version of attribute_dataset (format {found!r}, expected {FORMAT!r})"
+            )
         )
     return manifest
+
+
+def _damaged(path: Path, what: str) -> str:
+    # The shards are self-describing Parquet files: a bad manifest loses no row, so say how to read them.
+    return (
+        f"{path} {what}; the rows in the shards beside it are intact: read them with "
+        f"pandas.read_parquet({str(path.parent)!r}), or write a new run into another folder"
+    )
 
 
 def write_manifest(output_dir: Path, manifest: Dict[str, Any]) -> None:

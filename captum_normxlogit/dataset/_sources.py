@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from captum_normxlogit.dataset._read_errors import check_regular_file, quiet_datasets, read_error
 
 __all__ = ["FILE_BUILDERS", "Source", "open_source"]
 
@@ -30,7 +32,8 @@ Record = Dict[str, Any]
 
 
 class SourceError(ValueError):
-    r"""The data cannot be read as asked (missing file or column, unsupported type)."""
+    r"""The data cannot be read as asked (missing, empty or unreadable file, a parse error, a missing
+    column, an unsupported type); the message names the file (and line) and what to do."""
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Source:
     _rows: Any
     _columns: Tuple[str, ...]
     _map_style: bool
+    _path: Optional[Path] = None  # a local file: its read errors become one sentence naming it
 
     def shards(
         self, shard_size: int, limit: Optional[int] = None, wanted: Optional[Callable[[int], bool]] = None
@@ -77,7 +81,7 @@ class Source:
         if limit is not None:
             stream = itertools.islice(stream, limit)
         for shard in itertools.count():
-            chunk = list(itertools.islice(stream, shard_size))
+            chunk = self._read(stream, shard_size)
             if not chunk:
                 return
             start = shard * shard_size
@@ -86,9 +90,18 @@ class Source:
             else:
                 yield shard, start, len(chunk), [(start + i, self._record(row)) for i, row in enumerate(chunk)]
 
+    def _read(self, stream: Iterable[Any], n: int) -> List[Any]:
+        if self._path is None:
+            return list(itertools.islice(stream, n))
+        try:
+            with quiet_datasets():
+                return list(itertools.islice(stream, n))
+        except Exception as error:  # noqa: BLE001 - any reader failure is the file's, said in one sentence
+            raise SourceError(read_error(self._path, error)) from error
+
     def _record(self, row: Any) -> Record:
         if isinstance(row, str) or not isinstance(row, dict):
-            return {"text": row}
+            return {self._columns[0]: row}  # a list of strings: each is the text, whatever its column's name
         return {name: row.get(name) for name in self._columns}
 
     def _slice(self, start: int, stop: int) -> List[Record]:
@@ -116,7 +129,8 @@ def open_source(data: Any, columns: Sequence[str]) -> Source:
     Args:
         data: A ``datasets.Dataset`` or ``IterableDataset``; a path (str or
             ``Path``) to a local ``.jsonl``/``.json``/``.csv``/``.parquet``/``.arrow``
-            file; a list of strings (column ``text``) or of dicts.
+            file; a list of strings (each is the text, read as the first of
+            ``columns`` whatever its name) or of dicts.
         columns (sequence of str): Columns to read (text first).
 
     Returns:
@@ -149,7 +163,7 @@ def open_source(data: Any, columns: Sequence[str]) -> Source:
     if isinstance(data, (list, tuple)):
         if data and isinstance(data[0], dict):
             _check_columns(list(data[0]), columns, "the first record of data")
-        elif columns != ("text",):
+        elif len(columns) > 1:
             raise SourceError(
                 f"data is a list of strings, which has only a text; it has no column {columns[1]!r}. "
                 "Pass a list of dicts or a dataset to use pair/label/target columns."
@@ -165,28 +179,50 @@ def _open_file(path: Path, columns: Sequence[str]) -> Source:
     builder = FILE_BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise SourceError(f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(FILE_BUILDERS)}.")
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file.")
+    problem = check_regular_file(path)
+    if problem is not None:
+        raise SourceError(f"{path}: {problem}.")
+    try:
+        with quiet_datasets():
+            length, stream, available = _open_stream(path, builder, columns)
+    except SourceError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the reader's raw wording, translated into a sentence
+        raise SourceError(read_error(path, error)) from error
+    if length == 0 or available is None:
+        raise SourceError(f"{path} {_no_rows(path, builder)}; pass a file with at least one example.")
+    _check_columns(available, columns, str(path))
+    stat = path.stat()
+    description = {"kind": "file", "path": str(path.resolve()), "bytes": stat.st_size}
+    if length is not None:
+        description["rows"] = length
+    return Source(description, length, stream, tuple(columns), False, path)
+
+
+def _open_stream(path: Path, builder: str, columns: Sequence[str]) -> Tuple[Optional[int], Any, Optional[List[str]]]:
+    r"""``(rows if cheap to count, the streaming dataset, its columns or None when it has no rows)``."""
     import datasets
 
-    length = None
-    if builder == "parquet":
-        import pyarrow.parquet as pq
+    from captum_normxlogit.dataset._progress import count_file_rows
 
-        length = pq.read_metadata(path).num_rows
-    elif path.suffix.lower() == ".jsonl":  # one record per non-blank line: a cheap count for the progress bar
-        with open(path, "rb") as handle:
-            length = sum(1 for line in handle if line.strip())
+    length = count_file_rows(path)  # cheap counts only (a footer, lines, csv records): the bar's total
+    if length == 0:  # datasets cannot even infer the (missing) columns of an empty file
+        return 0, None, None
     stream = datasets.load_dataset(
         builder, data_files=str(path.resolve()), split="train", streaming=True, **READ_CHUNKS.get(builder, {})
     )
     available = list(stream.features) if stream.features is not None else None
     if available is None:  # json / csv: the columns are known once the first row is read
         first = next(iter(stream), None)
-        available = list(first) if first is not None else list(columns)
-    _check_columns(available, columns, str(path))
-    stat = path.stat()
-    description = {"kind": "file", "path": str(path.resolve()), "bytes": stat.st_size}
-    if length is not None:
-        description["rows"] = length
-    return Source(description, length, stream, tuple(columns), False)
+        if first is None:
+            return 0, stream, None
+        available = list(first)
+    return length, stream, available
+
+
+def _no_rows(path: Path, builder: str) -> str:
+    if builder == "csv" and path.stat().st_size > 0:
+        return "has a header line but no rows"
+    if builder == "parquet" and path.stat().st_size > 0:
+        return "has columns but no rows"
+    return "has no rows (it is empty or holds only blank lines)"

@@ -147,7 +147,9 @@ def ablation_effects(
             hits = []
             for r in rows_of_class.tolist():  # python ints: the row keys below are ints
                 if r not in positions_cache:
-                    positions_cache[r] = item_positions(list(frame.at[r, "tokens"]), level, summary.scheme, special)
+                    positions_cache[r] = item_positions(
+                        list(frame.at[r, "tokens"]), level, summary.scheme, special, contractions=summary.contractions
+                    )
                 if item in positions_cache[r]:
                     hits.append(int(r))
             if max_examples is not None and len(hits) > max_examples:

@@ -7,10 +7,11 @@ import importlib.util
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.atomic import is_own_temporary
+from captum_normxlogit._utils.device import resolve_device
 from captum_normxlogit._utils.memory import return_freed_heap
 from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
@@ -27,6 +28,7 @@ from captum_normxlogit.dataset._manifest import (
     tokenizer_identity,
     write_manifest,
 )
+from captum_normxlogit.dataset._progress import RunProgress
 from captum_normxlogit.dataset._sources import open_source
 from captum_normxlogit.dataset._task import Task
 from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
@@ -182,6 +184,7 @@ def attribute_dataset(
     on_error: str = "raise",
     progress: bool = True,
     limit: Optional[int] = None,
+    device: Union[None, str, Any] = None,
 ) -> DatasetAttribution:
     r"""Explain every example of a dataset with NormXLogit and write the rows as Parquet shards.
 
@@ -228,8 +231,13 @@ def attribute_dataset(
             same settings; False starts over. Default: True
         on_error (str, optional): ``"raise"`` stops at the first bad row (before
             its shard is written); ``"skip"`` records it with ``error``. Default: ``"raise"``
-        progress (bool, optional): Show a tqdm bar (examples/s, tokens/s). Default: True
+        progress (bool, optional): Show a tqdm bar on stderr (examples/s, tokens/s; a total and
+            an ETA when the rows can be counted; under several ranks, every rank's rows). Default: True
         limit (int, optional): Explain only the first ``limit`` examples. Default: None
+        device (str or torch.device, optional): Run the model there (``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``). Under torchrun / accelerate launch: ``"cpu"`` or ``"cuda"`` (each rank
+            its own GPU). Default: None (the model stays where it is; ranks take the GPUs when
+            there are any)
 
     Returns:
         DatasetAttribution
@@ -242,7 +250,7 @@ def attribute_dataset(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or a non-negative int, got {limit!r}.")
     model = model_or_nx.model if isinstance(model_or_nx, NormXLogit) else model_or_nx
-    ctx = rank_context(model)
+    ctx = rank_context(model, None if device is None else resolve_device(str(device), "device"))
     move_to(model, ctx)
     task = Task(
         model_or_nx,
@@ -305,7 +313,7 @@ def attribute_dataset(
     started = time.perf_counter()
     # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
     overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
-    shards = _run_shards(
+    shards, done = _run_shards(
         task,
         source,
         out,
@@ -325,6 +333,7 @@ def attribute_dataset(
         manifest["totals"] = DatasetAttribution(out, manifest).counts()
         # wall time of this call's work (shards kept from an earlier run cost nothing here)
         manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
+        manifest["run"].update(done)  # what this call kept from an earlier run and what it wrote
         write_manifest(out, manifest)
     ctx.barrier()
     return DatasetAttribution.open(out)
@@ -342,24 +351,19 @@ def _run_shards(
     max_tokens: int,
     overhead: Optional[int],
     progress: bool,
-) -> List[Dict[str, Any]]:
-    r"""Compute this rank's shards that are not finished yet; returns every shard's (first_index, rows)."""
-    from tqdm.auto import tqdm
+) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, int]]]:
+    r"""Compute this rank's shards that are not finished yet.
 
+    Returns every shard's (first_index, rows), and the rows and shards kept and written (all ranks).
+    """
     total = source.length if limit is None else (limit if source.length is None else min(limit, source.length))
-    bar = tqdm(
-        total=total if ctx.world_size == 1 else None,
-        unit="ex",
-        disable=not progress or not ctx.is_main,
-        dynamic_ncols=True,
-        desc="attribute-dataset",
-    )
+    bar = RunProgress(ctx, total, progress)
     seen: List[Dict[str, Any]] = []
-    tokens_done, started = 0, time.perf_counter()
     try:
         for shard, start, count, items in source.shards(shard_size, limit, wanted=ctx.owns):
             seen.append({"shard": shard, "first_index": start, "rows": count})
             if items is None:
+                bar.shard_done(shard)
                 continue
             path = out / shard_name(shard)
             inputs_hash = _inputs_hash([[i, r] for i, r in items])
@@ -371,7 +375,8 @@ def _run_shards(
                         f"{path} was written from other data (its examples differ from this run's "
                         f"rows {start}..{start + count - 1}); pass resume=False to start over."
                     )
-                bar.update(count)
+                bar.kept(count)
+                bar.shard_done(shard)
                 continue
             examples, errors = task.prepare(items)
             if errors and on_error == "raise":
@@ -381,17 +386,17 @@ def _run_shards(
             for batch in token_budget_batches([ex.length for ex in examples], max_tokens, overhead):
                 chosen = [examples[i] for i in batch]
                 rows.extend(task.run(chosen))
-                tokens_done += sum(len(ex.ids) for ex in chosen)
-                bar.update(len(chosen))
-                rate = tokens_done / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
-            bar.update(len(errors))
+                bar.computed(len(chosen), sum(len(ex.ids) for ex in chosen))
+            bar.computed(len(errors), 0)
             write_shard(path, rows_to_table(rows), {"fingerprint": fp, "shard": shard, "inputs_hash": inputs_hash})
+            bar.wrote_shard()
             del rows, examples
             return_freed_heap()  # so a long run's resident memory does not grow shard after shard
-    finally:
-        bar.close()
-    return seen
+            bar.shard_done(shard)
+    except BaseException:
+        bar.abandon()
+        raise
+    return seen, bar.close()
 
 
 def _collect(out: Path, shards: List[Dict[str, Any]], fp: str) -> List[Dict[str, Any]]:

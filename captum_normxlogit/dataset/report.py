@@ -121,7 +121,9 @@ def _examples_for(summary: DatasetSummary, cls: str, item: str, level: str, k: i
     found = []
     special = set(summary.special_tokens)
     for r in np.flatnonzero(label.astype(str).to_numpy() == cls):
-        positions = item_positions(list(frame.at[r, "tokens"]), level, summary.scheme, special).get(item)
+        positions = item_positions(
+            list(frame.at[r, "tokens"]), level, summary.scheme, special, contractions=summary.contractions
+        ).get(item)
         if positions:
             found.append((float(np.asarray(frame.at[r, summary.score_column])[positions].sum()), int(r)))
     return [r for _, r in sorted(found, reverse=True)[:k]]

@@ -79,7 +79,7 @@ def test_an_unwritable_output_is_refused_before_any_work(monkeypatch, capsys, tm
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "--task", "sentiment-minilm", "--output", str(blocker / "out")])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and "--output" in err and "cannot write there" in err
+    assert info.value.code == 2 and "--output" in err and "cannot write" in err and "is a file, not a folder" in err
     assert blocker.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 

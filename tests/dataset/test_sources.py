@@ -45,3 +45,24 @@ def test_csv_longer_than_several_read_chunks_gives_every_row_once(tmp_path, monk
         writer.writerows([text, i % 3] for i, text in enumerate(texts))
     _, got = _read_all(path)
     assert got == [{"text": text, "label": i % 3} for i, text in enumerate(texts)]
+
+
+def test_a_list_of_strings_is_read_as_the_named_text_column(tmp_path):
+    """Issue 18: in-memory strings with text_column="sentence" raised IndexError in _sources.py."""
+    import pandas as pd
+    import pytest
+
+    from captum_normxlogit.dataset import attribute_dataset
+    from captum_normxlogit.dataset._sources import SourceError
+    from tests._support import saved as S
+
+    texts = S.SENTENCES[:5]
+    named = attribute_dataset(S.classifier(), S.wordpiece(), texts, tmp_path / "named", text_column="sentence",
+                              progress=False)
+    plain = attribute_dataset(S.classifier(), S.wordpiece(), texts, tmp_path / "plain", progress=False)
+    got, want = pd.read_parquet(named.output_dir), pd.read_parquet(plain.output_dir)
+    assert got["text"].tolist() == texts and got["error"].isna().all()
+    for a, b in zip(got["scores"], want["scores"]):
+        assert list(a) == list(b)
+    with pytest.raises(SourceError, match="list of strings, which has only a text; it has no column 'gold'"):
+        open_source(texts, ["sentence", "gold"])

@@ -3,6 +3,8 @@ r"""``normxlogit attribute-dataset DATA``: NormXLogit over a whole dataset, into
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +16,10 @@ forward pass per length-aware batch, and write one Parquet row per example into 
 part-NNNNNN.parquet and a .manifest.json). Read the result with pandas.read_parquet(OUTPUT). Rerunning the
 same command resumes: finished shards are kept, missing or damaged ones are redone; other settings or
 another model are refused unless --no-resume. Under `torchrun --nproc_per_node N` the examples are split
-between the N processes and the folder is the same as with one.
+between the N processes and the folder is the same as with one; with `torchrun --nnodes M` on M machines,
+give every node the same --output on a shared filesystem. The progress bar (stderr) has a total and an
+ETA when the file's rows can be counted cheaply (.jsonl, .csv, .parquet, .arrow) and counts every rank's
+rows; the last line says what a resumed run kept and what it wrote.
 """
 
 _EPILOG = """\
@@ -83,13 +88,50 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="a bad row stops the run (raise) or is recorded with its error (skip) (default: %(default)s)",
     )
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument(
+        "--device",
+        default=None,
+        help="where to run the model: cpu, cuda, cuda:N, mps (default: the GPU when there is one, else cpu; "
+        "under torchrun each rank takes its own GPU)",
+    )
     cmd.set_defaults(run=_run)
+
+
+def _check_output(output: Path) -> None:
+    r"""An --output that cannot hold the manifest is refused before the model is loaded (nothing is created)."""
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
+    from captum_normxlogit.dataset import MANIFEST_NAME
+
+    if output.is_file():
+        raise ValueError(f"--output {output} is a file; pass a folder (it is created if needed).")
+    try:
+        check_writable(output / MANIFEST_NAME)
+    except WriteError as error:
+        raise ValueError(f"--output {output}: {error}") from None
+
+
+def _remove_if_only_ours(output: Path) -> None:
+    r"""A failed run into a folder it created leaves no folder holding only its manifest (no shard was
+    finished); a folder with finished shards stays, to be resumed."""
+    from captum_normxlogit._utils.atomic import is_own_temporary
+    from captum_normxlogit.dataset import MANIFEST_NAME
+
+    if os.environ.get("RANK", "0") != "0" or not output.is_dir():
+        return
+    entries = [p for p in output.iterdir() if not is_own_temporary(p.name)]
+    if all(p.name == MANIFEST_NAME and p.is_file() for p in entries):
+        for path in entries:
+            path.unlink()
+        with contextlib.suppress(OSError):
+            output.rmdir()
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
-    from captum_normxlogit.dataset import MANIFEST_NAME, attribute_dataset
+    from captum_normxlogit._utils.atomic import WriteError
+    from captum_normxlogit._utils.device import resolve_device
+    from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, RankLostError, attribute_dataset
 
     if args.model is None:
         from captum_normxlogit.resources import sentiment_minilm_dir
@@ -103,6 +145,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
             return 2
     try:
+        device = resolve_device(args.device)  # before the model is loaded: a typo costs nothing
+    except ValueError as error:
+        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+        return 2
+    output = Path(args.output).expanduser()
+    created = not output.exists()
+    try:
+        _check_output(output)
         model, tokenizer = load_model_dir(args.model)
         result = attribute_dataset(
             model,
@@ -123,26 +173,51 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_error=args.on_error,
             progress=not args.no_progress,
             limit=args.limit,
+            device=device,
         )
-    except UnsupportedModelError as error:  # the one-line reason, as explain and check-model print it
-        print(
-            f"normxlogit attribute-dataset: error: {error.reason} (`normxlogit check-model {args.model}` shows "
-            "both checks)",
-            file=sys.stderr,
-        )
+    except BaseException as error:
+        if created:
+            _remove_if_only_ours(output)
+        if isinstance(error, UnsupportedModelError):  # the one-line reason, as explain and check-model print it
+            message = f"{error.reason} (`normxlogit check-model {args.model}` shows both checks)"
+        elif isinstance(error, DatasetRowError):
+            message = (
+                f"{args.data} row {error.index}: {error.problem}; fix that row, or pass --on-error skip to "
+                "record it with its error and go on"
+            )
+        elif isinstance(error, WriteError) or not isinstance(error, (ValueError, RuntimeError, OSError, TypeError)):
+            raise  # a failed write (exit 1) or an interrupt: the entry point says it in one line
+        elif isinstance(error, RankLostError):  # another node or rank died mid-run: a failed run, not a bad request
+            print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
+            return 1
+        else:
+            message = str(error)
+        print(f"normxlogit attribute-dataset: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
-    except (ValueError, RuntimeError, OSError, TypeError) as error:
-        print(f"normxlogit attribute-dataset: error: {error}", file=sys.stderr)
-        return 2
-    import os
-
     if os.environ.get("RANK", "0") == "0":
-        counts = result.counts()
-        seconds = result.manifest.get("run", {}).get("seconds")
-        took = f" in {seconds:.1f} s" if seconds is not None else ""
-        shards = f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
-        print(
-            f"wrote {counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
-            f"{shards} to {result.output_dir}{took} (manifest: {result.output_dir / MANIFEST_NAME})"
-        )
+        print(_summary_line(result, MANIFEST_NAME))
     return 0
+
+
+def _shards(n: int) -> str:
+    return f"{n:,} shard{'' if n == 1 else 's'}"
+
+
+def _summary_line(result, manifest_name: str) -> str:
+    r"""What the folder holds, and on a resume what this run kept and what it wrote."""
+    counts = result.counts()
+    run = result.manifest.get("run", {})
+    seconds = run.get("seconds")
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    held = (
+        f"{counts['rows']:,} rows ({counts['skipped']:,} skipped, {counts['tokens']:,} tokens) in "
+        f"{counts['shards']} Parquet shard{'' if counts['shards'] == 1 else 's'}"
+    )
+    where = f"{result.output_dir}{took} (manifest: {result.output_dir / manifest_name})"
+    kept, written = run.get("kept"), run.get("written")
+    if not kept or not kept.get("shards") or not written:
+        return f"wrote {held} to {where}"
+    return (
+        f"kept {kept['rows']:,} rows in {_shards(kept['shards'])} of an earlier run, wrote "
+        f"{written['rows']:,} rows in {_shards(written['shards'])}: {held} in {where}"
+    )

@@ -54,8 +54,8 @@ def load_model_dir(path: str) -> Tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--model {path}: could not load it ({error}).") from None
+    except Exception as error:  # noqa: BLE001 - broken weights or tokenizer files raise many kinds of error
+        raise ValueError(f"--model {path}: could not load it ({' '.join(str(error).split())}).") from None
     finally:
         hf_logging.set_verbosity(level)
         if bars:

@@ -57,7 +57,13 @@ def load_task_model(folder: Path):
 
     if not (folder / "config.json").is_file():
         raise ValueError(f"{folder}: no config.json there; pass a folder written by save_pretrained().")
-    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    except Exception as error:  # noqa: BLE001 - a corrupt or foreign config.json: JSON, key and type errors alike
+        raise ValueError(
+            f"{folder / 'config.json'} cannot be read ({' '.join(str(error).split())}); save the model again "
+            "with save_pretrained()."
+        ) from None
     architectures = list(getattr(config, "architectures", None) or [])
     cls = next((getattr(transformers, a) for a in architectures if hasattr(transformers, a)), None)
     if cls is None:
@@ -66,8 +72,14 @@ def load_task_model(folder: Path):
         )
     from captum_normxlogit._utils.quiet import quiet_transformers
 
-    with quiet_transformers():
-        model = cls.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    try:
+        with quiet_transformers():
+            model = cls.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+    except Exception as error:  # noqa: BLE001 - broken weight files raise many kinds of error
+        raise ValueError(
+            f"{folder}: the weights cannot be loaded ({' '.join(str(error).split())}); save the model again "
+            "with save_pretrained()."
+        ) from None
     return model.eval()
 
 
@@ -76,7 +88,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--repeats must be at least 1")
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
-        parser.error(f"{args.folder}: no such directory; pass a local Hugging Face model folder.")
+        what = "is a file, not a folder" if folder.exists() else "no such directory"
+        parser.error(f"{args.folder}: {what}; pass a local Hugging Face model folder.")
     try:
         model = load_task_model(folder)
     except (OSError, ValueError) as error:

@@ -3,6 +3,7 @@ r"""``normxlogit demo``: real sentences and a next token, NormXLogit beside Laye
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -40,6 +41,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.sentences < 1 or args.ig_steps < 1:
         parser.error("--sentences and --ig-steps must be at least 1")
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
+
+    try:  # before the models load (minutes on a first run): a bad path must not cost them
+        check_writable(Path(args.html))
+    except WriteError as error:
+        parser.error(f"--html: {error}")
     from captum_normxlogit._commands.demo.logic import run_demo
 
     colour = {"auto": None, "always": True, "never": False}[args.colour]

@@ -140,14 +140,14 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optiona
 
 def _check_output(output: str, parser: argparse.ArgumentParser) -> None:
     r"""Refuse an unwritable --output now, not after the run's minutes (nothing is created here)."""
-    from captum_normxlogit._utils.atomic import check_writable
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
 
+    if Path(output).is_file():
+        parser.error(f"--output {output} is a file; pass a folder (it is created if needed)")
     try:
         check_writable(Path(output) / "evaluation.csv")
-    except OSError as error:
-        parser.error(
-            f"--output {output}: cannot write there ({error.strerror or error}); pass a folder you can write to"
-        )
+    except WriteError as error:
+        parser.error(f"--output {output}: {error}")
 
 
 def _options(task: "Task", args: argparse.Namespace, methods: Optional[List[str]]) -> Dict[str, Any]:

@@ -3,10 +3,10 @@ r"""``normxlogit explain TEXT``: coloured tokens of one prediction, NormXLogit b
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import sys
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 __all__ = ["register"]
 
@@ -101,6 +101,11 @@ def register(commands: "argparse._SubParsersAction") -> None:
         default="auto",
         help="terminal colours; never prints token[+0.42] instead (default: %(default)s)",
     )
+    explain.add_argument(
+        "--device",
+        default=None,
+        help="where to run the model: cpu, cuda, cuda:N, mps (default: the GPU when there is one, else cpu)",
+    )
     explain.set_defaults(run=_run)
 
 
@@ -137,12 +142,17 @@ def layer_names(n_rows: int) -> List[str]:
 
 def _explain_and_show(args: argparse.Namespace) -> int:
     r"""Explain ``args.text``, print the coloured rows, write the HTML page and the PNG if asked."""
-    from captum_normxlogit._commands.explain.logic import explain, load_model, parse_methods
+    from captum_normxlogit._commands.explain.logic import ExplainError, explain, load_model, parse_methods
+    from captum_normxlogit._utils.device import resolve_device
     from captum_normxlogit.visualization import ExplainedExample, make_console, print_example, render_html, write_html
     from captum_normxlogit.visualization.terminal import has_colour, legend
     from captum_normxlogit.visualization.tokens import detect_scheme, visible_text
 
     keys = parse_methods(args.methods)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise ExplainError(str(error)) from None
     for option, path in (("--html", args.html), ("--png", args.png)):
         if path:  # before the model is loaded: a bad path must not cost a whole computation
             _check_output(option, path)
@@ -150,6 +160,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
     err = make_console(None, file=sys.stderr)
     with err.status("loading the model…"):
         loaded = load_model(args.model)
+        loaded.model.to(device)  # type: ignore[arg-type]  # transformers types .to() as returning a model
     result = explain(
         loaded,
         args.text,
@@ -203,38 +214,24 @@ def _explain_and_show(args: argparse.Namespace) -> int:
             scheme=scheme,
             special_tokens=special,
         )
-        with _writing("--html", args.html):
-            write_html(args.html, page)
+        write_html(args.html, page)  # a write that fails after the check: WriteError, one line (exit 1)
         out.print(f"HTML written to {visible_text(args.html)}", soft_wrap=True)
     if args.png:
-        with _writing("--png", args.png):
-            _write_png(args.png, result, scheme, special, args.words)
+        _write_png(args.png, result, scheme, special, args.words)
         out.print(f"layer heatmap written to {visible_text(args.png)}", soft_wrap=True)
     return 0
 
 
 def _check_output(option: str, path: str) -> None:
     from captum_normxlogit._commands.explain.logic import ExplainError
-    from captum_normxlogit._utils.atomic import check_writable
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
 
+    if os.path.isdir(path):  # False, not an error, for a name too long to stat (check_writable says so)
+        raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
     try:
-        if Path(path).is_dir():
-            raise ExplainError(f"{option} {path} is a directory; pass a file name such as explain.{option[2:]}.")
         check_writable(Path(path))
-    except OSError as error:
-        raise ExplainError(f"{option} {path}: cannot write there ({error.strerror or error}).") from None
-
-
-@contextlib.contextmanager
-def _writing(option: str, path: str) -> Iterator[None]:
-    r"""A write that fails after the check (disk full, folder removed meanwhile) is one clear line too."""
-    from captum_normxlogit._commands.explain.logic import ExplainError
-
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or error
-        raise ExplainError(f"{option} {path}: writing failed ({reason}); nothing was written.") from None
+    except WriteError as error:
+        raise ExplainError(f"{option}: {error}") from None
 
 
 def _write_png(path: str, result, scheme: str, special: set, merge_words: bool) -> None:

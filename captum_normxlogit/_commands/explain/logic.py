@@ -317,6 +317,8 @@ def explain(
     model, tokenizer, kind = loaded.model, loaded.tokenizer, loaded.kind
     keys = list(methods)
     ids, truncated_from, warning = _encode(loaded, text, truncate)
+    device = next(model.parameters()).device  # the inputs go where the model is (--device)
+    ids = ids.to(device)
     mask = torch.ones_like(ids)
     mask_id = getattr(tokenizer, "mask_token_id", None)
     if kind == MASKED_LM:
@@ -363,7 +365,7 @@ def explain(
     if warning:
         explanation.notes.append(warning)
     progress = progress or (lambda message: contextlib.nullcontext())
-    target_tensor = torch.tensor([target_id])
+    target_tensor = torch.tensor([target_id], device=device)
     for key in keys:
         method: AttributionMethod = build_method(
             key,
@@ -377,7 +379,7 @@ def explain(
         )
         with progress(f"{method.name}…"):
             start = time.perf_counter()
-            scores = method(ids, mask, target_tensor)[0]
+            scores = method(ids, mask, target_tensor)[0].cpu()
             explanation.seconds[method.name] = time.perf_counter() - start
         explanation.scores[method.name] = scores
         if not method.signed:
@@ -386,5 +388,5 @@ def explain(
         with progress("NormXLogit on every layer…"):
             explanation.layer_scores = nx.attribute_all_layers(
                 ids, target=target_tensor, additional_forward_args=(mask,)
-            )[0]
+            )[0].cpu()
     return explanation

@@ -3,6 +3,7 @@ r"""``normxlogit summarize DIR``: the dataset-level summary of an ``attribute-da
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
         metavar="K",
         help="example sentences per item on the HTML page (default: %(default)s)",
     )
+    summarize.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal, for large folders)"
+    )
     summarize.set_defaults(run=_run)
 
 
@@ -72,19 +76,28 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for name in ("top", "min_count", "examples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    from captum_normxlogit._utils.atomic import WriteError, check_writable
+
     for option in ("html", "png", "csv"):
         path = getattr(args, option)
-        if path and Path(path).is_dir():
+        if path and os.path.isdir(path):  # False for a name too long to stat: check_writable says so
             parser.error(f"--{option} {path} is a directory; pass a file name such as summary.{option}")
+        try:  # before the folder is read: a bad path must not cost the whole summary
+            if path:
+                check_writable(Path(path))
+        except WriteError as error:
+            parser.error(f"--{option}: {error}")
     folder = Path(args.folder)
     if not folder.is_dir():
         parser.error(f"{folder} is not a folder; pass the output folder of `normxlogit attribute-dataset`")
-    from captum_normxlogit.dataset import open_attribution
+    from captum_normxlogit.dataset import ManifestError, open_attribution
     from captum_normxlogit.dataset.report import plot_top, summary_markdown, write_html_report
 
     try:
         handle = open_attribution(folder)
-    except (FileNotFoundError, ValueError) as error:
+    except ManifestError as error:  # the rows beside a damaged manifest are intact: say how to read them
+        parser.error(f"{error} (and summarise them with captum_normxlogit.dataset.summarize(frame))")
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.error(str(error))
     if not handle.complete:
         print(
@@ -92,7 +105,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
         )
     try:
-        summary = handle.summary(statistic=args.statistic, min_count=args.min_count)
+        summary = handle.summary(
+            statistic=args.statistic, min_count=args.min_count, progress=not args.quiet and sys.stderr.isatty()
+        )
     except ValueError as error:
         parser.error(str(error))
     print(summary_markdown(summary, args.top, level=args.level))
