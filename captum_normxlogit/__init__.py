@@ -16,19 +16,26 @@ from captum_normxlogit._models.registry import (
 )
 from captum_normxlogit._utils.reduce import reduce_hidden
 from captum_normxlogit.comparison import ComparisonResult, compare
+from captum_normxlogit.comparison.settings import MethodSettings, MetricSettings, Perturbation, RunSettings
+from captum_normxlogit.metrics.settings import CurveSettings
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ComparisonResult",
     "ConfigActivation",
+    "CurveSettings",
     "Family",
     "Head",
     "LLMLayerAttributionResult",
     "LLMNormXLogit",
+    "MethodSettings",
+    "MetricSettings",
     "ModelAdapter",
     "ModelCheck",
     "NormXLogit",
+    "Perturbation",
+    "RunSettings",
     "UnsupportedModelError",
     "adapter_for",
     "check_model",

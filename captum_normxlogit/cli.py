@@ -15,7 +15,16 @@ __all__ = ["main"]
 
 # Listed explicitly (no discovery): a missing command module is a packaging bug and must fail loudly.
 # A command's package is its name with "-" as "_" (check-model -> _commands/check_model/).
-COMMANDS = ("demo", "explain", "evaluate", "check-model", "attribute-dataset", "summarize", "prepare")
+COMMANDS = (
+    "demo",
+    "explain",
+    "evaluate",
+    "check-model",
+    "attribute-dataset",
+    "summarize",
+    "merge-dataset",
+    "prepare",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -32,8 +32,10 @@ from torch import Tensor
 
 from captum_normxlogit._core.methods import AttributionMethod, CaptumMethod, keep_specials_baseline
 from captum_normxlogit._core.normxlogit import NormXLogit
+from captum_normxlogit._utils.capture import eval_mode
 
 __all__ = [
+    "CONTRASTS",
     "IG",
     "INPUT_X_GRADIENT",
     "LAYER_IG",
@@ -60,6 +62,8 @@ __all__ = [
 ]
 
 _VARIANTS = ("normxlogit", "logat", "norm")  # keys of the NormXLogit rows of METHODS
+#: What a NormXLogit score may be contrasted with (``contrast=``): the most probable other class.
+CONTRASTS = ("runner_up",)
 
 
 class NormXLogitMethod(AttributionMethod):
@@ -76,6 +80,11 @@ class NormXLogitMethod(AttributionMethod):
             ``target`` to the head row NormXLogit reads, e.g. the label-word
             vocabulary ids of a causal LM used as a classifier. Default: None
         name (str, optional): Display name. Default: the variant's name.
+        contrast (str, optional): ``"runner_up"`` scores the target against the
+            most probable other class of the same model, every token's
+            ``||x_i^0|| * (HoT(x_i)[target] - HoT(x_i)[foil])`` from one pass
+            (NormXLogit's ``foil=``; for two classes simply target minus the other
+            class). Not for ``"norm"`` nor with ``target_ids``. Default: None
     """
 
     def __init__(
@@ -85,13 +94,20 @@ class NormXLogitMethod(AttributionMethod):
         layer: Optional[int] = None,
         target_ids: Optional[Sequence[int]] = None,
         name: Optional[str] = None,
+        contrast: Optional[str] = None,
     ) -> None:
         variant = variant.lower()
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}.")
-        self.variant = variant
-        self.name = name or METHODS[variant].name + ("" if layer is None else f"@{layer}")
+        if contrast is not None and contrast not in CONTRASTS:
+            raise ValueError(f"contrast must be None or one of {CONTRASTS}, got {contrast!r}.")
+        if contrast is not None and (variant == NORM.key or target_ids is not None):
+            raise ValueError(f"contrast={contrast!r} needs a target logit to contrast: not for norm nor target_ids.")
+        self.variant, self.contrast = variant, contrast
+        suffix = ("" if layer is None else f"@{layer}") + (" (target − runner-up)" if contrast else "")
+        self.name = name or METHODS[variant].name + suffix
         self.signed = variant != NORM.key
+        self._n_classes = nx.adapter.num_outputs
         self._nx = NormXLogit(
             nx.model,
             layer=layer,
@@ -125,7 +141,17 @@ class NormXLogitMethod(AttributionMethod):
             if int(target.max()) >= len(self._target_ids) or int(target.min()) < 0:
                 raise ValueError(f"{self.name}: target {target.tolist()} outside 0..{len(self._target_ids) - 1}.")
             target = self._target_ids.to(target.device)[target]
-        return self._nx.attribute(input_ids, target=target, additional_forward_args=(attention_mask,))
+        foil = None if self.contrast is None else self._runner_up(input_ids, attention_mask, target)
+        return self._nx.attribute(input_ids, target=target, additional_forward_args=(attention_mask,), foil=foil)
+
+    def _runner_up(self, input_ids: Tensor, attention_mask: Tensor, target: Tensor) -> Tensor:
+        r"""The most probable class other than ``target``, per example, ``(B,)``."""
+        if self._n_classes == 2:
+            return 1 - target  # no pass needed to know the other class
+        with torch.no_grad(), eval_mode(self._nx.model):
+            logits = self._nx.forward_func(input_ids, attention_mask).float()
+        logits[torch.arange(len(target)), target] = float("-inf")
+        return logits.argmax(-1)
 
 
 class RandomMethod(AttributionMethod):
@@ -211,7 +237,7 @@ class MethodSpec:
 
 
 def _variant(spec: MethodSpec, nx: NormXLogit, s: Dict[str, Any]) -> AttributionMethod:
-    return NormXLogitMethod(nx, spec.key, target_ids=s["target_ids"])
+    return NormXLogitMethod(nx, spec.key, target_ids=s["target_ids"], contrast=s.get("contrast"))
 
 
 def _gradient(spec: MethodSpec, nx: NormXLogit, s: Dict[str, Any]) -> AttributionMethod:
@@ -254,6 +280,7 @@ NORMXLOGIT = MethodSpec(
     NormXLogit.get_name(),
     "each token's input embedding norm x the head's logit read on its last hidden state; one forward pass",
     _variant,
+    _frozen(contrast=None),  # "runner_up": target minus the most probable other class
 )
 LOGAT = MethodSpec(  # the paper's names for NormXLogit's two ablations
     "logat",
@@ -261,6 +288,7 @@ LOGAT = MethodSpec(  # the paper's names for NormXLogit's two ablations
     "LogAt",
     "the head's logit on every token's last hidden state alone (NormXLogit's ablation, signed)",
     _variant,
+    _frozen(contrast=None),
 )
 NORM = MethodSpec(
     "norm",
@@ -386,6 +414,7 @@ def build_method(
     reduction: Optional[str] = None,
     seed: Optional[int] = None,
     keep_positions: Optional[Callable[[Tensor], Tensor]] = None,
+    contrast: Optional[str] = None,
 ) -> AttributionMethod:
     r"""Build one method by key, configured the way the project compares them.
 
@@ -409,12 +438,17 @@ def build_method(
         seed (int, optional): For ``random``. Default: None (12, the table's)
         keep_positions (callable, optional): More positions LayerIntegratedGradients'
             baseline keeps (see :class:`CaptumMethod`). Default: None
+        contrast (str, optional): For ``normxlogit`` and ``logat``:
+            ``"runner_up"`` scores the target against the most probable other
+            class (see :class:`NormXLogitMethod`). Default: None
 
     Returns:
         AttributionMethod
     """
     spec = method_spec(key)
-    given = dict(ig_steps=ig_steps, reduction=reduction, seed=seed)
+    given = dict(ig_steps=ig_steps, reduction=reduction, seed=seed, contrast=contrast)
+    if contrast is not None and "contrast" not in spec.defaults:
+        raise ValueError(f"contrast={contrast!r} applies to {NORMXLOGIT.key!r} and {LOGAT.key!r}, not {spec.key!r}.")
     settings: Dict[str, Any] = dict(spec.defaults)
     settings.update({name: value for name, value in given.items() if value is not None and name in spec.defaults})
     settings.update(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit.dataset.method_frame import ContrastiveNormXLogit, method_frame
+from captum_normxlogit.dataset.method_frame import method_frame
 from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary
 from captum_normxlogit.methods import LAYER_IG, NORMXLOGIT, AttributionMethod, build_method
 from captum_normxlogit.utils import atomic_write_text
@@ -29,7 +29,7 @@ __all__ = [
 
 IG_STEPS = 16
 MIN_COUNTS = (3, 5, 10, 20)  # the minimum counts both runs compare
-CONTRASTIVE = "contrastive"  # this study's own source (ContrastiveNormXLogit); the others are table keys
+CONTRASTIVE = "contrastive"  # the normxlogit row with contrast="runner_up"; the others are table keys
 SOURCES = (NORMXLOGIT.key, CONTRASTIVE, LAYER_IG.key)
 SOURCE_NAMES = {
     NORMXLOGIT.key: NORMXLOGIT.name,
@@ -59,7 +59,7 @@ def method_for(key: str, nx: NormXLogit, tokenizer: Any) -> AttributionMethod:
     r"""The attribution method of a source key: :data:`CONTRASTIVE` or a method-table key, built
     with the studies' settings (``[CLS]``/``[SEP]`` kept, ``reduction="sum"``, :data:`IG_STEPS`)."""
     if key == CONTRASTIVE:
-        return ContrastiveNormXLogit(nx)
+        return build_method(NORMXLOGIT.key, nx, contrast="runner_up")
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
     return build_method(
         key, nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials, reduction="sum", ig_steps=IG_STEPS

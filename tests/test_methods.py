@@ -313,3 +313,28 @@ def test_no_method_key_or_name_is_spelled_outside_the_table():
             if hits:
                 found.append(f"{relative}:{line}: {sorted(hits)}")
     assert not found, "read these from captum_normxlogit.methods.METHODS:\n" + "\n".join(found)
+
+
+def test_runner_up_contrast_is_target_minus_the_most_probable_other_class(bert, data):
+    # What ContrastiveNormXLogit (dataset/method_frame.py) computed, now a setting of the table's normxlogit row.
+    from tests._reference import reference
+
+    ids, mask, target = data
+    method = build_method("normxlogit", NormXLogit(bert), contrast="runner_up")
+    assert method.name == "NormXLogit (target − runner-up)" and method.signed
+    got = method(ids, mask, target)
+    with torch.no_grad():
+        logits = bert(input_ids=ids, attention_mask=mask).logits
+    foil = [max((c for c in range(logits.shape[1]) if c != int(t)), key=lambda c: float(logits[b, c]))
+            for b, t in enumerate(target)]
+    want = (reference(bert, ids, mask, target=target.tolist()).scores[-1]
+            - reference(bert, ids, mask, target=foil).scores[-1])
+    torch.testing.assert_close(got, want * mask, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("key, kwargs", [("ig", {}), ("norm", {}), ("normxlogit", {"target_ids": [3, 4, 5]})])
+def test_a_contrast_where_there_is_no_target_logit_is_refused(bert, key, kwargs):
+    with pytest.raises(ValueError, match="contrast"):
+        build_method(key, NormXLogit(bert), contrast="runner_up", **kwargs)
+    with pytest.raises(ValueError, match="contrast must be None or one of"):
+        build_method("normxlogit", NormXLogit(bert), contrast="second")

@@ -2,7 +2,7 @@ r"""NormXLogit as a Captum attribution: final and layer-wise token scores from o
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from captum.attr import LayerAttribution
@@ -224,11 +224,22 @@ class NormXLogit(LayerAttribution):
             float32, signed, with the same structure as ``inputs``; pad
             positions are exactly 0. A list of those when ``layer`` is a list.
         """
-        indices = [self.layer_index(spec, attribute_to_layer_input) for spec in self._layers]
+        return self._attribute(inputs, target, additional_forward_args, attribute_to_layer_input, foil)[0]
+
+    def _attribute(
+        self,
+        inputs: TensorOrTuple,
+        target: Any,
+        additional_forward_args: Any,
+        to_input: bool,
+        foil: Any,
+        keep: bool = False,
+    ) -> Tuple[Union[TensorOrTuple, List[TensorOrTuple]], Optional[Tensor]]:
+        indices = [self.layer_index(spec, to_input) for spec in self._layers]
         model_inputs = self._validate(inputs, additional_forward_args)
-        scores = self._scores(model_inputs, target, indices, foil)
+        scores, predicted = self._scores(model_inputs, target, indices, foil, keep_prediction=keep)
         results = [format_output(scores[i], model_inputs.is_tuple) for i in indices]
-        return results if self._layer_is_list else results[0]
+        return (results if self._layer_is_list else results[0]), predicted
 
     def attribute_all_layers(
         self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None, foil: Any = None
@@ -245,7 +256,7 @@ class NormXLogit(LayerAttribution):
         """
         model_inputs = self._validate(inputs, additional_forward_args)
         indices = list(range(self.n_layers + 1))
-        scores = self._scores(model_inputs, target, indices, foil)
+        scores, _ = self._scores(model_inputs, target, indices, foil)
         return torch.stack([scores[i] for i in indices], dim=1)
 
     def embedding_norm(self, inputs: TensorOrTuple, additional_forward_args: Any = None) -> TensorOrTuple:
@@ -316,6 +327,30 @@ class NormXLogit(LayerAttribution):
                 "pass an int index instead."
             )
         return positions[0] if attribute_to_layer_input else positions[0] + 1
+
+    def attribute_with_prediction(
+        self, inputs: TensorOrTuple, target: Any = None, additional_forward_args: Any = None, foil: Any = None
+    ) -> Tuple[Any, Tensor]:
+        r"""Package-internal. :meth:`attribute` and the model's own output, both from its one pass.
+
+        For the dataset runs, which store the probabilities beside the scores: the
+        prediction is read where :meth:`attribute` reads it for ``target=None``
+        (the model's logits; for a language-model head the head on the last
+        hidden state at the last real token or at ``[MASK]``), also when a
+        ``target`` is given. No second pass and no hook of the caller's.
+
+        Args:
+            inputs, target, additional_forward_args, foil: As in :meth:`attribute`.
+
+        Returns:
+            *(attributions, logits)*: the attributions exactly as :meth:`attribute`
+            returns them, and a float32 ``(B, C)`` / ``(B, V)`` tensor of the
+            model's output (``(B, 1)`` for a regression head), detached, on the
+            model's device.
+        """
+        attributions, predicted = self._attribute(inputs, target, additional_forward_args, False, foil, keep=True)
+        assert predicted is not None  # keep=True computes it
+        return attributions, predicted.detach().float()
 
     def embedding_table(self) -> Optional[nn.Embedding]:
         r"""Package-internal. The model's input embedding table, or None where it is not an ``nn.Embedding``."""
@@ -415,7 +450,10 @@ class NormXLogit(LayerAttribution):
         position = position.to(last.device)
         return self.adapter.logits(last[torch.arange(last.shape[0], device=last.device), position])
 
-    def _scores(self, inputs: ModelInputs, target: Any, indices: List[int], foil: Any = None) -> Dict[int, Tensor]:
+    def _scores(
+        self, inputs: ModelInputs, target: Any, indices: List[int], foil: Any = None, keep_prediction: bool = False
+    ) -> Tuple[Dict[int, Tensor], Optional[Tensor]]:
+        r"""Scores per hidden-state index, and the model's output when it was read (always with ``keep_prediction``)."""
         adapter = self.adapter
         if adapter.is_regression and target is not None:
             raise ValueError("A regression head (one label) has no classes: pass target=None.")
@@ -428,7 +466,7 @@ class NormXLogit(LayerAttribution):
         foil_ids = None
         if foil is not None:
             foil_ids = resolve_target(foil, inputs.tensor.shape[0], adapter.num_outputs, name="foil")
-        needs_prediction = target is None or adapter.is_regression
+        needs_prediction = target is None or adapter.is_regression or keep_prediction
         by_head = needs_prediction and adapter.prediction_at != "model_output"
         position = self._prediction_position(inputs) if by_head else None
         wanted = set(indices) | {0} | ({self.n_layers} if by_head else set())
@@ -453,7 +491,7 @@ class NormXLogit(LayerAttribution):
                     logat = (logat - predicted[:, :1].float().to(norm.device)).abs()
                 value = norm * logat if self._multiply_by_inputs else logat
                 scores[index] = torch.where(mask, value, torch.zeros_like(value))
-        return scores
+        return scores, predicted
 
     def _forward_func(
         self, inputs: Tensor, attention_mask: Optional[Tensor] = None, token_type_ids: Optional[Tensor] = None

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 __all__ = [
     "OLD_PREFIX",
@@ -186,7 +186,7 @@ def _replace(tmp: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
+def atomic_dir(final: Path, before: Optional[Callable[[Path], None]] = None) -> Iterator[Path]:
     r"""
     Context manager that yields an empty temporary folder next to ``final``;
     when the block exits normally the folder is renamed to ``final`` (replacing
@@ -195,6 +195,9 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
     Args:
         final (pathlib.Path): the folder to create.
+        before (callable, optional): called with ``final``'s (existing) parent
+            folder before the temporary is made, e.g. the cache's stale cleanup
+            (:func:`captum_normxlogit.resources._cache.clean_stale`). Default: None
 
     Returns:
         Iterator[pathlib.Path]: the temporary folder to fill.
@@ -204,6 +207,8 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     try:
         _check_target(final, folder_wanted=True)
         created = _make_parents(final.parent)
+        if before is not None:
+            before(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=final.parent))
     except WriteError:
         raise
@@ -231,7 +236,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_file(final: Path) -> Iterator[Path]:
+def atomic_file(final: Path, before: Optional[Callable[[Path], None]] = None) -> Iterator[Path]:
     r"""
     Like :func:`atomic_dir`, for a single file: yields a temporary path (not
     yet created) next to ``final`` that the block must write; it is fsynced and
@@ -243,6 +248,7 @@ def atomic_file(final: Path) -> Iterator[Path]:
 
     Args:
         final (pathlib.Path): the file to create.
+        before (callable, optional): as for :func:`atomic_dir`. Default: None
 
     Returns:
         Iterator[pathlib.Path]: the temporary path to write.
@@ -252,6 +258,8 @@ def atomic_file(final: Path) -> Iterator[Path]:
     try:
         _check_target(final, folder_wanted=False)
         created = _make_parents(final.parent)
+        if before is not None:
+            before(final.parent)
         fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=final.parent)
         os.close(fd)
     except WriteError:

@@ -11,8 +11,6 @@ its Markdown report and draws the curves.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -20,107 +18,29 @@ from captum.attr import Attribution, LayerAttribution
 from torch import Tensor
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._utils.atomic import atomic_file, atomic_write_text
 from captum_normxlogit._utils.checks import check_removal, check_special_ids, class_indices, model_vocab_size
 from captum_normxlogit._utils.memory import PeakMeter
 from captum_normxlogit._utils.padding import is_right_padded
-from captum_normxlogit.comparison.report import curves_figure, markdown_report
+from captum_normxlogit._utils.settings import NOT_GIVEN
+from captum_normxlogit.comparison.result import ComparisonResult
+from captum_normxlogit.comparison.settings import MethodSettings, MetricSettings, RunSettings, resolve_compare_settings
 from captum_normxlogit.methods import (
-    IG,
     METHOD_KEYS,
     NORMXLOGIT,
-    RANDOM,
     AttributionMethod,
     CaptumMethod,
     build_method,
     default_methods,
 )
-from captum_normxlogit.metrics.faithfulness import (
-    ERASER_RATIOS,
-    KINDS,
-    PAPER_RATIOS,
-    FaithfulnessCurve,
-    Removal,
-    faithfulness_curves,
-)
+from captum_normxlogit.metrics.faithfulness import KINDS, FaithfulnessCurve, Removal, faithfulness_curves
+from captum_normxlogit.metrics.settings import Perturbation
 
 if TYPE_CHECKING:  # pandas is imported when a comparison runs, not with the package
-    import pandas as pd
+    pass
 
-__all__ = ["ComparisonResult", "compare"]
+__all__ = ["compare"]
 
 MethodArg = Union[str, AttributionMethod, Attribution]  # what `methods=` may hold
-
-
-@dataclass
-class ComparisonResult:
-    r"""What :func:`compare` returns.
-
-    Attributes:
-        table (pandas.DataFrame): One row per method, in run order. Columns:
-            ``method``; ``comp_aopc`` / ``suff_aopc`` (mean probability drop
-            over K = 10..90 %, the paper's Comp_CD / Suff_CD: higher / lower
-            is better); ``comp_acc_aopc`` / ``suff_acc_aopc`` (gold-label
-            accuracy, lower / higher is better; NaN without labels);
-            ``eraser_comp_aopc``, ``eraser_suff_aopc``, ``eraser_comp_acc_aopc``,
-            ``eraser_suff_acc_aopc`` (the same over the ERASER bins 1, 5, 10,
-            20, 50 %); ``seconds`` (wall time of the attributions alone),
-            ``ms_per_example`` and ``peak_mib`` (peak memory of the
-            attributions above what was in use before: CUDA allocations on a
-            GPU, sampled resident memory on a CPU).
-        curves (pandas.DataFrame): Long format, one row per method, protocol
-            (``"paper"`` / ``"eraser"``), kind and ratio, with ``prob_drop``
-            and ``accuracy``.
-        settings (dict): How the run was made (counts, steps, removal, ...).
-        notes (list of str): Free lines written at the top of the Markdown report.
-        per_example (dict): ``{method: {kind: FaithfulnessCurve}}`` over all
-            examples (paper and ERASER ratios together).
-    """
-
-    table: "pd.DataFrame"
-    curves: "pd.DataFrame"
-    settings: Dict[str, Any]
-    notes: List[str] = field(default_factory=list)
-    per_example: Dict[str, Dict[str, FaithfulnessCurve]] = field(default_factory=dict, repr=False)
-
-    def plot(self, path: Union[str, Path], title: Optional[str] = None) -> Path:
-        r"""Draw the comprehensiveness and sufficiency curves (paper ratios) to a PNG, atomically.
-
-        Returns:
-            pathlib.Path: ``path``.
-        """
-        path = Path(path)
-        figure = curves_figure(self.curves, title or self.settings.get("title", "Faithfulness curves"))
-        with atomic_file(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        return path
-
-    def to_markdown(self, image: Optional[str] = None) -> str:
-        r"""The report: notes, settings and the table, with ``image`` linked under it."""
-        return markdown_report(self.table, self.settings, self.notes, image)
-
-    def write(self, output_dir: Union[str, Path], stem: str = "comparison") -> List[Path]:
-        r"""Write ``<stem>.csv`` (the table), ``<stem>_curves.csv``, ``<stem>.md`` and ``<stem>.png``.
-
-        Each file is written atomically: it is complete or absent, never half written.
-
-        Args:
-            output_dir (str or Path): Created if missing; must not be a file.
-            stem (str, optional): File name stem. Default: ``"comparison"``
-
-        Returns:
-            list of pathlib.Path: The four files, in the order above.
-        """
-        folder = Path(output_dir)
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"{folder} exists and is not a folder; choose another output directory.")
-        folder.mkdir(parents=True, exist_ok=True)
-        png = self.plot(folder / f"{stem}.png")
-        paths = [folder / f"{stem}.csv", folder / f"{stem}_curves.csv", folder / f"{stem}.md", png]
-        atomic_write_text(paths[0], self.table.to_csv(index=False))
-        atomic_write_text(paths[1], self.curves.to_csv(index=False))
-        atomic_write_text(paths[2], self.to_markdown(png.name))
-        return paths
 
 
 # ----------------------------------------------------------------------------- compare
@@ -157,38 +77,52 @@ def compare(
     input_ids: Tensor,
     attention_mask: Optional[Tensor] = None,
     *,
-    special_token_ids: Sequence[int],
-    removal: Removal,
+    special_token_ids: Sequence[int] = NOT_GIVEN,
+    removal: Removal = NOT_GIVEN,
     labels: Optional[Tensor] = None,
     target: Optional[Tensor] = None,
     methods: Optional[Sequence[MethodArg]] = None,
     forward_func: Optional[Callable[..., Tensor]] = None,
     target_ids: Optional[Sequence[int]] = None,
     protected: Optional[Tensor] = None,
-    length: str = "all",
-    pad_token_id: Optional[int] = None,
-    baseline_keep_ids: Optional[Sequence[int]] = None,
-    ratios: Sequence[float] = PAPER_RATIOS,
-    eraser_ratios: Sequence[float] = ERASER_RATIOS,
-    batch_size: int = 16,
-    forward_batch_size: int = 64,
-    ig_steps: int = IG.defaults["ig_steps"],
-    internal_batch_size: Optional[int] = None,
-    reduction: str = IG.defaults["reduction"],
-    seed: int = RANDOM.defaults["seed"],
-    progress: bool = True,
-    forward_output: str = "logits",
+    length: str = NOT_GIVEN,
+    pad_token_id: Optional[int] = NOT_GIVEN,
+    baseline_keep_ids: Optional[Sequence[int]] = NOT_GIVEN,
+    ratios: Sequence[float] = NOT_GIVEN,
+    eraser_ratios: Sequence[float] = NOT_GIVEN,
+    batch_size: int = NOT_GIVEN,
+    forward_batch_size: int = NOT_GIVEN,
+    ig_steps: int = NOT_GIVEN,
+    internal_batch_size: Optional[int] = NOT_GIVEN,
+    reduction: str = NOT_GIVEN,
+    seed: int = NOT_GIVEN,
+    progress: bool = NOT_GIVEN,
+    forward_output: str = NOT_GIVEN,
+    perturbation: Optional[Perturbation] = None,
+    method_settings: Optional[MethodSettings] = None,
+    metrics: Optional[MetricSettings] = None,
+    run: Optional[RunSettings] = None,
 ) -> ComparisonResult:
     r"""Explain the same inputs with several methods and score them all on the same metrics.
+
+    The settings come in four groups (:mod:`captum_normxlogit.comparison.settings`),
+    each as one object or as its keywords (not both for one setting):
+    ``perturbation=`` (``special_token_ids``, ``removal``, ``length``,
+    ``pad_token_id``), ``method_settings=`` (``ig_steps``,
+    ``internal_batch_size``, ``reduction``, ``seed``, ``baseline_keep_ids``),
+    ``metrics=`` (``ratios``, ``eraser_ratios``, ``forward_batch_size``,
+    ``forward_output``) and ``run=`` (``batch_size``, ``progress``). A keyword
+    not given takes its group's value, or the default written once in the group.
 
     Args:
         nx (NormXLogit): Built on the model to explain.
         input_ids (Tensor): ``(N, T)`` token ids, right-padded.
         attention_mask (Tensor, optional): ``(N, T)``; None means no padding. Default: None
         special_token_ids (sequence of int): Never removed by the metrics
-            (``(tokenizer.cls_token_id,)`` as the paper).
+            (``(tokenizer.cls_token_id,)`` as the paper). Required, here or in ``perturbation``.
         removal (int or str): Replacement id for removed tokens
-            (``tokenizer.mask_token_id`` as the paper) or ``"delete"``.
+            (``tokenizer.mask_token_id`` as the paper) or ``"delete"``. Required,
+            here or in ``perturbation``.
         labels (Tensor, optional): ``(N,)`` gold labels, for the accuracy metrics. Default: None
         target (Tensor, optional): ``(N,)`` classes to explain; None takes the
             model's own prediction (the paper). Default: None
@@ -223,10 +157,27 @@ def compare(
         forward_output (str, optional): ``"logits"`` or ``"probabilities"``:
             what ``forward_func`` returns, for the metrics (see
             :func:`~captum_normxlogit.metrics.faithfulness_curves`). Default: ``"logits"``
+        perturbation (Perturbation, optional): ``special_token_ids``, ``removal``,
+            ``length``, ``pad_token_id`` as one object. Default: None
+        method_settings (MethodSettings, optional): The method settings as one object. Default: None
+        metrics (MetricSettings, optional): The metric settings as one object. Default: None
+        run (RunSettings, optional): ``batch_size`` and ``progress`` as one object. Default: None
 
     Returns:
         :class:`ComparisonResult`
     """
+    how, built, measured, running = resolve_compare_settings(locals())  # first: locals() are the arguments
+    special_token_ids, removal, length, pad_token_id = how.special_token_ids, how.removal, how.length, how.pad_token_id
+    ig_steps, internal_batch_size, reduction, seed = (
+        built.ig_steps,
+        built.internal_batch_size,
+        built.reduction,
+        built.seed,
+    )
+    baseline_keep_ids = built.baseline_keep_ids
+    ratios, eraser_ratios = measured.ratios, measured.eraser_ratios
+    forward_batch_size, forward_output = measured.forward_batch_size, measured.forward_output
+    batch_size, progress = running.batch_size, running.progress
     if not isinstance(nx, NormXLogit):
         raise TypeError(f"nx must be a NormXLogit built on the model, got {type(nx).__name__}.")
     if input_ids.dim() != 2 or input_ids.is_floating_point() or input_ids.shape[0] == 0:

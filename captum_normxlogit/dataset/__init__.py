@@ -52,12 +52,16 @@ Columns (schema :data:`SCHEMA`; every column is always there, null where it does
 
 Resume and bad rows
 -------------------
-Rerunning with the same settings, model and tokenizer skips every shard whose
-file reads back with the right rows (and the same inputs) and redoes a shard
-that is missing or unreadable (e.g. truncated); other settings or another model
-raise :class:`ResumeError` unless ``resume=False`` (which removes this
-package's files from the folder and starts over; a folder holding anything
-else is refused). With ``on_error="raise"`` the first bad row (empty or
+Rerunning with the same settings, model, tokenizer and data skips every shard
+whose file reads back sound (its checksum matches) with the right rows (and the
+same inputs) and redoes a shard that is missing, unreadable or damaged, with a
+warning; other settings, another model (any weight), another tokenizer
+configuration or other data raise :class:`ResumeError` unless ``resume=False``
+(which removes this package's files from the folder and starts over; a file it
+cannot prove it wrote is refused). A smaller ``limit`` keeps every finished
+shard. One run at a time holds the folder (:class:`FolderBusyError` for a
+second); :func:`merge_attributions` combines per-node folders. See
+``docs/dataset.md``, "Nothing lost, nothing mixed". With ``on_error="raise"`` the first bad row (empty or
 non-string text, too long without ``truncation``, a masked LM text without
 exactly one mask, a target value that names nothing) stops the run with
 :class:`DatasetRowError` naming its index, before its shard is written;
@@ -74,19 +78,26 @@ device is instead loaded with ``device_map="auto"`` and run in one process.
 
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import RankLostError
+from captum_normxlogit.dataset._lock import FolderBusyError
 from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ManifestError, ResumeError
+from captum_normxlogit.dataset._merge import merge_attributions
+from captum_normxlogit.dataset._settings import DatasetSettings
 from captum_normxlogit.dataset._sources import SourceError
 from captum_normxlogit.dataset._targets import Column, TargetError, column
 from captum_normxlogit.dataset._writer import SCHEMA
 from captum_normxlogit.dataset.api import DatasetAttribution, DatasetRowError, attribute_dataset, open_attribution
+from captum_normxlogit.dataset.compare import SummaryContrast, compare_summaries
 
 # -- dataset-level explanations (summary, ablation check) ----------------------------------
 from captum_normxlogit.dataset.summary import DEFAULT_STATISTIC, STATISTICS, DatasetSummary, summarize
+from captum_normxlogit.dataset.verify import VerifiedSummary, verify_summary
 
 __all__ = [
     "Column",
     "DatasetAttribution",
     "DatasetRowError",
+    "DatasetSettings",
+    "FolderBusyError",
     "MANIFEST_NAME",
     "ManifestError",
     "RankLostError",
@@ -96,12 +107,17 @@ __all__ = [
     "TargetError",
     "attribute_dataset",
     "column",
+    "merge_attributions",
     "open_attribution",
     # dataset-level explanations
     "DEFAULT_STATISTIC",
     "DatasetSummary",
     "STATISTICS",
+    "SummaryContrast",
+    "VerifiedSummary",
+    "compare_summaries",
     "summarize",
+    "verify_summary",
     # the batching rule attribute_dataset applies (for benchmarks and callers batching alike)
     "CPU_BATCH_OVERHEAD_TOKENS",
     "token_budget_batches",

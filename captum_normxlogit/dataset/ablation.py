@@ -27,7 +27,14 @@ from captum_normxlogit.dataset.summary import STATISTICS, DatasetSummary, item_p
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ablation_candidates", "ablation_effects", "rank_agreement", "spearman"]
+__all__ = [
+    "ablation_candidates",
+    "ablation_effects",
+    "class_probabilities",
+    "occlude",
+    "rank_agreement",
+    "spearman",
+]
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -70,20 +77,61 @@ def ablation_candidates(
     return chosen + rng.sample(rest, min(n_random, len(rest)))
 
 
+def occlude(ids: Sequence[int], positions: Sequence[int], replacement_id: int) -> List[int]:
+    r"""``ids`` with every position in ``positions`` replaced by ``replacement_id``: the one
+    occlusion every check of this package applies (length and attention mask unchanged).
+
+    Returns:
+        list of int: a new list, ``len(ids)`` long.
+    """
+    out = [int(v) for v in ids]
+    for p in positions:
+        out[p] = replacement_id
+    return out
+
+
 @torch.no_grad()
+def class_probabilities(
+    model: nn.Module,
+    rows: Sequence[Tuple[Sequence[int], int]],
+    pad_token_id: int,
+    batches: Sequence[Sequence[int]],
+    device: torch.device,
+) -> np.ndarray:
+    r"""P(class) of each ``(input_ids, class)`` row, one forward pass per batch of row positions.
+
+    Args:
+        model (nn.Module): ``model(input_ids=, attention_mask=).logits`` gives ``(B, C)``.
+        rows (sequence of (list of int, int)): Token ids and the class whose probability is read.
+        pad_token_id (int): Pads each batch on the right (attention mask 0 there).
+        batches (sequence of sequence of int): Positions into ``rows``, each exactly once.
+        device (torch.device): Where the batches go.
+
+    Returns:
+        numpy.ndarray: ``(len(rows),)`` float64.
+    """
+    out = np.empty(len(rows))
+    for chunk in batches:
+        ids, mask = pad_batch([list(rows[i][0]) for i in chunk], pad_token_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        if logits.dim() != 2:
+            raise ValueError(
+                f"occlusion needs a sequence classifier (logits of shape (B, C)); this model gives "
+                f"{tuple(logits.shape)}."
+            )
+        probs = logits.float().softmax(-1).cpu()
+        for b, i in enumerate(chunk):
+            out[i] = float(probs[b, rows[i][1]])
+    return out
+
+
 def _probabilities(
     model: nn.Module, rows: List[Tuple[List[int], int]], pad_token_id: int, batch_size: int, device: torch.device
 ) -> np.ndarray:
     r"""P(class) of each ``(input_ids, class)`` row, batched by similar length."""
-    out = np.empty(len(rows))
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        ids, mask = pad_batch([rows[i][0] for i in chunk], pad_token_id)
-        probs = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
-        for b, i in enumerate(chunk):
-            out[i] = float(probs[b, rows[i][1]])
-    return out
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return class_probabilities(model, rows, pad_token_id, batches, device)
 
 
 def ablation_effects(
@@ -160,9 +208,7 @@ def ablation_effects(
                     clean_job[r] = len(jobs)
                     jobs.append((list(ids), class_ids[cls]))
                     owners.append(("", "", r))
-                for p in positions_cache[r][item]:
-                    ids[p] = replacement_id
-                jobs.append((ids, class_ids[cls]))
+                jobs.append((occlude(ids, positions_cache[r][item], replacement_id), class_ids[cls]))
                 owners.append((cls, item, r))
     with eval_mode(model):
         probs = _probabilities(model, jobs, pad_token_id, batch_size, device)

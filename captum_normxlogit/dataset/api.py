@@ -6,36 +6,36 @@ import hashlib
 import importlib.util
 import json
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from captum_normxlogit._core.normxlogit import NormXLogit
-from captum_normxlogit._utils.atomic import is_own_temporary
 from captum_normxlogit._utils.device import resolve_device
 from captum_normxlogit._utils.memory import return_freed_heap
-from captum_normxlogit.dataset import _targets
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
+from captum_normxlogit.dataset._explainer import RowExplainer
+from captum_normxlogit.dataset._folder import check_folder, clear_folder, kept_shards, shard_entry, verify_folder
+from captum_normxlogit.dataset._lock import folder_lock, gather
 from captum_normxlogit.dataset._manifest import (
     FORMAT,
     MANIFEST_NAME,
     ResumeError,
-    describe_difference,
+    file_digest,
     fingerprint,
-    manifest_task_name,
     model_identity,
     read_manifest,
+    records_digest,
     tokenizer_identity,
     write_manifest,
 )
 from captum_normxlogit.dataset._progress import RunProgress
+from captum_normxlogit.dataset._settings import DatasetSettings
 from captum_normxlogit.dataset._sources import open_source
-from captum_normxlogit.dataset._task import Task
-from captum_normxlogit.dataset._writer import SHARD_PATTERN, rows_to_table, shard_name, shard_status, write_shard
+from captum_normxlogit.dataset._writer import inspect_shard, rows_to_table, shard_name, write_shard
 
-__all__ = ["DatasetAttribution", "DatasetRowError", "attribute_dataset", "open_attribution"]
-
-ON_ERROR = ("raise", "skip")
+__all__ = ["DatasetAttribution", "DatasetRowError", "DatasetSettings", "attribute_dataset", "open_attribution"]
 
 
 class DatasetRowError(ValueError):
@@ -57,6 +57,8 @@ class DatasetAttribution:
     def __init__(self, output_dir: Union[str, Path], manifest: Dict[str, Any]) -> None:
         self.output_dir = Path(output_dir)
         self.manifest = manifest
+        self._model: Any = None  # set by attribute_dataset, for summary(verify=True)
+        self._tokenizer: Any = None
 
     @classmethod
     def open(cls, output_dir: Union[str, Path]) -> "DatasetAttribution":
@@ -75,6 +77,24 @@ class DatasetAttribution:
     def complete(self) -> bool:
         r"""Whether every shard was written (False after an interrupted run: rerun to resume)."""
         return self.manifest.get("status") == "complete"
+
+    @property
+    def legacy(self) -> bool:
+        r"""Whether an earlier version wrote the folder (format 1: read, but its shards carry no
+        checksums, and a run does not resume into it)."""
+        return self.manifest.get("format") != FORMAT
+
+    def check(self) -> List[str]:
+        r"""What is wrong with the folder against its manifest; an empty list when nothing is.
+
+        Every listed shard must be on disk, sound (its checksum matches its
+        contents), of the manifest's run and as listed; a complete folder may
+        hold no other shard. Reads every shard's bytes once.
+
+        Returns:
+            *list of str*: One phrase per problem (e.g. ``"part-000003.parquet missing"``).
+        """
+        return verify_folder(self.output_dir, self.manifest)
 
     def counts(self) -> Dict[str, int]:
         r"""``{"rows", "skipped", "tokens", "shards"}`` from the manifest."""
@@ -98,19 +118,44 @@ class DatasetAttribution:
 
         return datasets.load_dataset("parquet", data_dir=str(self.output_dir), split="train", **kwargs)
 
-    def summary(self, **kwargs: Any) -> Any:
-        r"""The dataset-level summary.
+    def summary(self, *, verify: bool = False, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> Any:
+        r"""The dataset-level summary, verified by occlusion on request.
 
         Calls ``captum_normxlogit.dataset.summary.summarize(self.to_pandas(), **kwargs)``
         (special tokens taken from the manifest's tokenizer) when that module is
         installed; until then it returns :meth:`counts`.
+
+        Args:
+            verify (bool, optional): Also measure the occlusion effect of each class's top
+                candidates (:func:`~captum_normxlogit.dataset.verify.verify_summary`, cached in
+                this folder). Default: False
+            model, tokenizer (optional): For ``verify``; default: the ones that wrote this
+                handle (the return value of :func:`attribute_dataset`). Default: None
+            **kwargs: For ``summarize`` (``statistic``, ``min_count``, ...) and, with ``verify``,
+                ``top_k``, ``max_examples``, ``seed``, ``max_tokens_per_batch``.
+
+        Returns:
+            DatasetSummary, or VerifiedSummary with ``verify``
         """
         if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
             return self.counts()
         from captum_normxlogit.dataset.summary import summarize
 
+        checks = {k: kwargs.pop(k) for k in ("top_k", "max_examples", "seed", "max_tokens_per_batch") if k in kwargs}
         kwargs.setdefault("special_tokens", self.manifest.get("tokenizer", {}).get("special_tokens"))
-        return summarize(self.to_pandas(), **kwargs)
+        summary = summarize(self.to_pandas(), **kwargs)
+        if not verify:
+            return summary
+        from captum_normxlogit.dataset.verify import verify_summary
+
+        model = model if model is not None else self._model
+        tokenizer = tokenizer if tokenizer is not None else self._tokenizer
+        if model is None:
+            raise ValueError(
+                "verify=True needs the model: pass model= and tokenizer= (a handle from attribute_dataset() "
+                "keeps its own)."
+            )
+        return verify_summary(summary, model, tokenizer, cache_dir=self.output_dir, **checks)
 
     def __repr__(self) -> str:
         c = self.counts()
@@ -129,39 +174,14 @@ def _inputs_hash(items: Sequence) -> str:
     return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _ours(name: str) -> bool:
-    return bool(SHARD_PATTERN.match(name)) or name == MANIFEST_NAME
-
-
-def _check_folder(out: Path, manifest: Dict[str, Any], resume: bool) -> Optional[Dict[str, Any]]:
-    r"""Refuse a folder holding something else, or another run when resuming (changes nothing).
-
-    Returns the folder's manifest, if any.
-    """
-    if out.exists() and not out.is_dir():
-        raise ResumeError(f"output_dir {out} is a file; pass a folder.")
-    existing = read_manifest(out) if out.is_dir() else None
-    if existing is None and out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if not is_own_temporary(p.name))
-        if foreign:
-            raise ResumeError(
-                f"output_dir {out} is not empty ({', '.join(foreign[:3])}...) and holds no "
-                f"{MANIFEST_NAME}: it was not written by attribute_dataset. Choose a new or empty folder."
-            )
-    if existing is not None and resume and existing.get("fingerprint") != manifest["fingerprint"]:
-        raise ResumeError(
-            f"output_dir {out} holds a run with other settings or another model "
-            f"({describe_difference(existing, manifest)}); pass resume=False (CLI: --no-resume) "
-            "to start over, or choose another folder."
-        )
-    return existing
-
-
-def _clear(out: Path) -> None:
-    r"""``resume=False``: remove this package's files (shards, manifest) and nothing else."""
-    for path in out.iterdir():
-        if _ours(path.name):
-            path.unlink()
+def _data_description(data: Any, description: Dict[str, Any]) -> Dict[str, Any]:
+    r"""The source's description with its identity: a file's content digest, a list's records digest."""
+    description = dict(description)
+    if description.get("kind") == "file":
+        description["digest"] = file_digest(Path(description["path"]))
+    elif description.get("kind") == "list":
+        description["digest"] = records_digest(data)
+    return description
 
 
 def attribute_dataset(
@@ -185,6 +205,7 @@ def attribute_dataset(
     progress: bool = True,
     limit: Optional[int] = None,
     device: Union[None, str, Any] = None,
+    settings: Optional[DatasetSettings] = None,
 ) -> DatasetAttribution:
     r"""Explain every example of a dataset with NormXLogit and write the rows as Parquet shards.
 
@@ -233,157 +254,158 @@ def attribute_dataset(
             its shard is written); ``"skip"`` records it with ``error``. Default: ``"raise"``
         progress (bool, optional): Show a tqdm bar on stderr (examples/s, tokens/s; a total and
             an ETA when the rows can be counted; under several ranks, every rank's rows). Default: True
-        limit (int, optional): Explain only the first ``limit`` examples. Default: None
+        limit (int, optional): Explain only the first ``limit`` examples; finished
+            shards beyond it (or longer than its last one) from an earlier run of
+            the same fingerprint are kept and listed. Default: None
         device (str or torch.device, optional): Run the model there (``"cpu"``, ``"cuda"``,
             ``"cuda:1"``). Under torchrun / accelerate launch: ``"cpu"`` or ``"cuda"`` (each rank
             its own GPU). Default: None (the model stays where it is; ranks take the GPUs when
             there are any)
+        settings (DatasetSettings, optional): All of the settings above from
+            ``text_column`` to ``limit`` in one object (the keywords build one
+            when it is None; with it, a keyword that differs from its default
+            is refused). Default: None
 
     Returns:
         DatasetAttribution
+
+    Raises:
+        ResumeError: The folder holds another run, or files the package cannot prove it wrote.
+        FolderBusyError: Another run holds the folder's lock.
     """
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
-    for name, value in (("shard_size", shard_size), ("max_tokens_per_batch", max_tokens_per_batch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be None or a non-negative int, got {limit!r}.")
+    given = dict(
+        text_column=text_column, pair_column=pair_column, label_column=label_column, target=target, foil=foil,
+        layers=layers, max_tokens_per_batch=max_tokens_per_batch, max_length=max_length, truncation=truncation,
+        shard_size=shard_size, resume=resume, on_error=on_error, progress=progress, limit=limit,
+    )  # fmt: skip
+    s = _settings_from(settings, given)
     model = model_or_nx.model if isinstance(model_or_nx, NormXLogit) else model_or_nx
+    out = Path(output_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ResumeError(f"output_dir {out} is a file; pass a folder.")
     ctx = rank_context(model, None if device is None else resolve_device(str(device), "device"))
     move_to(model, ctx)
-    task = Task(
-        model_or_nx,
-        tokenizer,
-        text_column=text_column,
-        pair_column=pair_column,
-        label_column=label_column,
-        target=target,
-        foil=foil,
-        layers=layers,
-        max_length=max_length,
-        truncation=truncation,
-    )
+    task = RowExplainer(model_or_nx, tokenizer, **s.task_arguments())
     source = open_source(data, task.columns())
-    settings = {
-        "task": manifest_task_name(task.task, task.is_regression),
-        "text_column": text_column,
-        "pair_column": pair_column,
-        "label_column": label_column,
-        "target": _targets.describe_spec(task.target),
-        "foil": _targets.describe_spec(task.foil),
-        "layers": task.layers or None,
-        "max_length": max_length,
-        "limit_tokens": task.limit,
-        "truncation": task.truncation,
-        "shard_size": shard_size,
-    }
     from captum_normxlogit import __version__
 
+    row_settings = s.row_settings(task)
     model_id = model_identity(model, task.adapter.task, task.adapter.n_layers, task.nx.multiplies_by_inputs)
     tok_id = tokenizer_identity(tokenizer)
+    data_id = _data_description(data, source.description)
     manifest: Dict[str, Any] = {
         "format": FORMAT,
         "package_version": __version__,
-        "settings": settings,
+        "settings": row_settings,
         "model": model_id,
         "tokenizer": tok_id,
-        "data": source.description,
-        "fingerprint": fingerprint(settings, model_id, tok_id),
-        "run": {
-            "on_error": on_error,
-            "max_tokens_per_batch": max_tokens_per_batch,
-            "limit": limit,
-            "world_size": ctx.world_size,
-        },
+        "data": data_id,
+        "fingerprint": fingerprint(row_settings, model_id, tok_id, data_id),
+        "run": s.run_settings(ctx.world_size),
         "status": "running",
         "shards": [],
     }
-    out = Path(output_dir).expanduser()
-    existing = _check_folder(out, manifest, resume)
-    ctx.barrier()  # every rank has checked the folder before the main rank changes it
-    if ctx.is_main:
-        if existing is not None and not resume:
-            _clear(out)
-        if existing is None or not resume:  # a resumed folder keeps its manifest until the run completes
-            out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, ctx):
+        state = check_folder(out, manifest, s.resume)
+        ctx.barrier()  # every rank has checked the folder before the main rank changes it
+        if ctx.is_main:
+            if not s.resume:
+                clear_folder(out, state)
+            if state.manifest is None or not s.resume:  # a resumed folder keeps its manifest until complete
+                write_manifest(out, manifest)
+        ctx.barrier()
+        started = time.perf_counter()
+        # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
+        overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
+        listed = {entry.get("file") for entry in (state.manifest or {}).get("shards", [])} if s.resume else set()
+        mine, done_counts = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
+        # every rank checked its own shards; the main rank lists them all (a node's folder need not be shared)
+        entries = [entry for part in gather(ctx, mine) for entry in part]
+        if ctx.is_main:
+            done = {entry["file"] for entry in entries}
+            entries += kept_shards(out, done, manifest["fingerprint"])  # e.g. beyond a smaller limit
+            manifest["shards"] = sorted(entries, key=lambda entry: entry["first_index"])
+            manifest["status"] = "complete"
+            manifest["totals"] = DatasetAttribution(out, manifest).counts()
+            # wall time of this call's work (shards kept from an earlier run cost nothing here)
+            manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
+            manifest["run"].update(done_counts)  # what this call kept from an earlier run and what it wrote
             write_manifest(out, manifest)
-    ctx.barrier()
+        ctx.barrier()
+    handle = DatasetAttribution.open(out)
+    handle._model, handle._tokenizer = model, tokenizer  # for handle.summary(verify=True)
+    return handle
 
-    started = time.perf_counter()
-    # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
-    overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
-    shards, done = _run_shards(
-        task,
-        source,
-        out,
-        manifest["fingerprint"],
-        ctx,
-        shard_size,
-        limit,
-        on_error,
-        max_tokens_per_batch,
-        overhead,
-        progress,
-    )
-    ctx.barrier()  # all ranks' shards are on disk
-    if ctx.is_main:
-        manifest["shards"] = _collect(out, shards, manifest["fingerprint"])
-        manifest["status"] = "complete"
-        manifest["totals"] = DatasetAttribution(out, manifest).counts()
-        # wall time of this call's work (shards kept from an earlier run cost nothing here)
-        manifest["run"]["seconds"] = round(time.perf_counter() - started, 3)
-        manifest["run"].update(done)  # what this call kept from an earlier run and what it wrote
-        write_manifest(out, manifest)
-    ctx.barrier()
-    return DatasetAttribution.open(out)
+
+def _settings_from(settings: Optional[DatasetSettings], given: Dict[str, Any]) -> DatasetSettings:
+    r"""The run's settings: ``settings`` itself, or one built from the keywords."""
+    if settings is None:
+        return DatasetSettings(**given)
+    if not isinstance(settings, DatasetSettings):
+        raise TypeError(f"settings must be a DatasetSettings, got {type(settings).__name__}.")
+    default = DatasetSettings()
+    changed = [name for name, value in given.items() if value != getattr(default, name)]
+    if changed:
+        raise ValueError(
+            f"pass the settings either as settings= or as keywords, not both (got settings= and {changed[0]}=); "
+            f"use settings.replace({changed[0]}=...)."
+        )
+    return settings
 
 
 def _run_shards(
-    task: Task,
+    task: RowExplainer,
     source,
     out: Path,
     fp: str,
     ctx,
-    shard_size: int,
-    limit: Optional[int],
-    on_error: str,
-    max_tokens: int,
+    s: DatasetSettings,
     overhead: Optional[int],
-    progress: bool,
+    listed: Set[str],
 ) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, int]]]:
     r"""Compute this rank's shards that are not finished yet.
 
-    Returns every shard's (first_index, rows), and the rows and shards kept and written (all ranks).
+    Returns the manifest entries of this rank's shards, and the rows and shards kept and written (all
+    ranks). A file in the way is replaced only when it is ours: our metadata (a damaged shard of
+    ours) or a name ``listed`` by the folder's manifest.
     """
+    limit = s.limit
     total = source.length if limit is None else (limit if source.length is None else min(limit, source.length))
-    bar = RunProgress(ctx, total, progress)
-    seen: List[Dict[str, Any]] = []
+    bar = RunProgress(ctx, total, s.progress)
+    entries: List[Dict[str, Any]] = []
     try:
-        for shard, start, count, items in source.shards(shard_size, limit, wanted=ctx.owns):
-            seen.append({"shard": shard, "first_index": start, "rows": count})
+        for shard, start, count, items in source.shards(s.shard_size, limit, wanted=ctx.owns):
             if items is None:
                 bar.shard_done(shard)
                 continue
             path = out / shard_name(shard)
             inputs_hash = _inputs_hash([[i, r] for i, r in items])
-            info = shard_status(path)
-            same_rows = info is not None and info.indices == list(range(start, start + count))
-            if info is not None and same_rows and info.meta.get("fingerprint") == fp:
-                if info.meta.get("inputs_hash") != inputs_hash:
+            info, problem = inspect_shard(path)
+            wanted = list(range(start, start + count))
+            if info is not None and info.meta.get("fingerprint") == fp and info.indices[:count] == wanted:
+                # a finished shard of this run; one longer than asked (a smaller limit) is kept whole
+                if info.rows == count and info.meta.get("inputs_hash") != inputs_hash:
                     raise ResumeError(
                         f"{path} was written from other data (its examples differ from this run's "
                         f"rows {start}..{start + count - 1}); pass resume=False to start over."
                     )
+                entries.append(shard_entry(path.name, info))
                 bar.kept(count)
                 bar.shard_done(shard)
                 continue
+            if problem in ("unreadable", "not written by attribute_dataset") and path.name not in listed:
+                raise ResumeError(
+                    f"{path} is {problem} and no {MANIFEST_NAME} lists it: attribute_dataset cannot prove it "
+                    "wrote it and will not replace it; move it away or choose another folder."
+                )
+            if problem not in ("", "missing"):
+                warnings.warn(f"{path} is {problem}; redoing it.", stacklevel=3)
             examples, errors = task.prepare(items)
-            if errors and on_error == "raise":
+            if errors and s.on_error == "raise":
                 first = min(errors, key=lambda row: row["index"])
                 raise DatasetRowError(first["index"], first["error"])
             rows = list(errors)
-            for batch in token_budget_batches([ex.length for ex in examples], max_tokens, overhead):
+            for batch in token_budget_batches([ex.length for ex in examples], s.max_tokens_per_batch, overhead):
                 chosen = [examples[i] for i in batch]
                 rows.extend(task.run(chosen))
                 bar.computed(len(chosen), sum(len(ex.ids) for ex in chosen))
@@ -391,34 +413,13 @@ def _run_shards(
             write_shard(path, rows_to_table(rows), {"fingerprint": fp, "shard": shard, "inputs_hash": inputs_hash})
             bar.wrote_shard()
             del rows, examples
+            written, problem = inspect_shard(path)  # read back: the manifest lists what is on disk
+            if written is None or written.indices != wanted:
+                raise RuntimeError(f"{path} is {problem or 'not as written'} after writing it; rerun to redo it.")
+            entries.append(shard_entry(path.name, written))
             return_freed_heap()  # so a long run's resident memory does not grow shard after shard
             bar.shard_done(shard)
     except BaseException:
         bar.abandon()
         raise
-    return seen, bar.close()
-
-
-def _collect(out: Path, shards: List[Dict[str, Any]], fp: str) -> List[Dict[str, Any]]:
-    r"""Check every shard on disk (main rank, after the barrier) and drop our files beyond the last shard."""
-    listed = []
-    for entry in shards:
-        name = shard_name(entry["shard"])
-        info = shard_status(out / name)
-        expected = list(range(entry["first_index"], entry["first_index"] + entry["rows"]))
-        if info is None or info.meta.get("fingerprint") != fp or info.indices != expected:
-            raise RuntimeError(f"{out / name} is missing or incomplete after the run; rerun to redo it.")
-        listed.append(
-            {
-                "file": name,
-                "first_index": entry["first_index"],
-                "rows": info.rows,
-                "skipped": info.skipped,
-                "tokens": info.tokens,
-            }
-        )
-    keep = {entry["file"] for entry in listed}
-    for path in out.iterdir():  # a previous, longer run's extra shards (ours: same fingerprint checked above)
-        if SHARD_PATTERN.match(path.name) and path.name not in keep:
-            path.unlink()
-    return listed
+    return entries, bar.close()

@@ -17,14 +17,12 @@ from torch import nn
 
 from captum_normxlogit._utils.capture import eval_mode
 from captum_normxlogit._utils.padding import pad_batch
-from captum_normxlogit.methods import NORMXLOGIT, AttributionMethod
+from captum_normxlogit.methods import AttributionMethod
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from captum_normxlogit._core.normxlogit import NormXLogit
-
-__all__ = ["ContrastiveNormXLogit", "method_frame", "predict"]
+__all__ = ["method_frame", "predict"]
 
 
 @torch.no_grad()
@@ -111,30 +109,3 @@ def method_frame(
     )
     frame.attrs["seconds"] = seconds
     return frame
-
-
-class ContrastiveNormXLogit(AttributionMethod):
-    r"""NormXLogit of the target against the most probable other class: every token's
-    ``||x_i^0|| * (HoT(x_i)[target] - HoT(x_i)[foil])`` from one pass (``foil=``), the
-    foil chosen per example from the same model's probabilities. For two classes this
-    is simply target minus the other class.
-
-    Args:
-        nx (NormXLogit): Built on the classifier.
-    """
-
-    name = f"{NORMXLOGIT.name} (target − runner-up)"
-
-    def __init__(self, nx: NormXLogit) -> None:
-        self._nx = nx
-        self._n_classes = int(getattr(nx.model.config, "num_labels", 0) or 0)
-
-    def attribute(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self._n_classes == 2:
-            foil = 1 - target  # no pass needed to know the other class
-        else:
-            with torch.no_grad(), eval_mode(self._nx.model):
-                logits = self._nx.forward_func(input_ids, attention_mask).float()
-            logits[torch.arange(len(target)), target] = float("-inf")
-            foil = logits.argmax(-1)
-        return self._nx.attribute(input_ids, target=target, foil=foil, additional_forward_args=(attention_mask,))

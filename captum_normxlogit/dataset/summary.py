@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Collection, Dict, Iterator, List, Optiona
 import numpy as np
 import torch
 
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, word_groups
+from captum_normxlogit._utils.tokens import detect_scheme, display_token, merge_subwords, word_groups
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -23,6 +23,7 @@ bins for :data:`ERASER_RATIOS` (ERASER's released scorer).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -37,12 +38,16 @@ from captum_normxlogit._utils.checks import (
     model_vocab_size,
 )
 from captum_normxlogit._utils.padding import is_right_padded
-from captum_normxlogit.metrics._removal import KINDS, bool_mask, perturb_tokens, removal_masks, token_scores
+from captum_normxlogit._utils.settings import NOT_GIVEN, resolve_group
+from captum_normxlogit.metrics._removal import KINDS, bool_mask, perturb_tokens, removal_masks, token_scores  # noqa: F401
+from captum_normxlogit.metrics.settings import ERASER_RATIOS, PAPER_RATIOS, CurveSettings, Perturbation
 
 __all__ = [
     "ERASER_RATIOS",
     "PAPER_RATIOS",
+    "CurveSettings",
     "FaithfulnessCurve",
+    "Perturbation",
     "aopc",
     "comprehensiveness",
     "faithfulness_curves",
@@ -52,12 +57,10 @@ __all__ = [
     "token_scores",
 ]
 
-PAPER_RATIOS: Tuple[float, ...] = tuple(k / 10 for k in range(11))
 #: What ``forward_func`` returns: logits (softmax applied here) or probabilities (used as they are).
 FORWARD_OUTPUTS = ("logits", "probabilities")
 # A row within this of summing to 1 counts as a probability distribution (half-precision softmax rounds).
 _SUM_TOLERANCE = 1e-2
-ERASER_RATIOS: Tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.5)
 
 
 # ----------------------------------------------------------------------------- curves
@@ -183,26 +186,35 @@ def faithfulness_curves(
     input_ids: Tensor,
     attributions: Dict[str, Union[Tensor, Tuple[Tensor, ...]]],
     *,
-    special_token_ids: Sequence[int],
-    removal: Removal,
+    special_token_ids: Sequence[int] = NOT_GIVEN,
+    removal: Removal = NOT_GIVEN,
     attention_mask: Optional[Tensor] = None,
     target: Optional[Tensor] = None,
     labels: Optional[Tensor] = None,
-    ratios: Sequence[float] = PAPER_RATIOS,
-    kinds: Sequence[str] = KINDS,
+    ratios: Sequence[float] = NOT_GIVEN,
+    kinds: Sequence[str] = NOT_GIVEN,
     reduction: Optional[str] = None,
     protected: Optional[Tensor] = None,
-    length: str = "all",
+    length: str = NOT_GIVEN,
     token_type_ids: Optional[Tensor] = None,
-    pad_token_id: Optional[int] = None,
-    batch_size: int = 64,
-    forward_output: str = "logits",
+    pad_token_id: Optional[int] = NOT_GIVEN,
+    batch_size: int = NOT_GIVEN,
+    forward_output: str = NOT_GIVEN,
+    perturbation: Optional[Perturbation] = None,
+    curves: Optional[CurveSettings] = None,
 ) -> Dict[str, Dict[str, FaithfulnessCurve]]:
     r"""Comprehensiveness and sufficiency curves of several attributions of the same batch.
 
     Every distinct perturbed input is run once, however many methods, kinds or
     ratios produce it (``K = 0`` of comprehensiveness and ``K = 100 %`` of
     sufficiency are the unperturbed input and cost nothing).
+
+    The settings come in two groups, as objects or as keywords (not both for
+    one setting): ``perturbation=`` :class:`~captum_normxlogit.metrics.settings.Perturbation`
+    (``removal``, ``special_token_ids``, ``length``, ``pad_token_id``) and
+    ``curves=`` :class:`~captum_normxlogit.metrics.settings.CurveSettings`
+    (``ratios``, ``kinds``, ``batch_size``, ``forward_output``). A keyword not
+    given takes the group's value, or the default written once in those classes.
 
     Args:
         forward_func (callable): ``forward_func(input_ids, attention_mask)``
@@ -213,19 +225,20 @@ def faithfulness_curves(
         attributions (dict): Method name → ``(B, T)`` or ``(B, T, H)`` attributions.
         special_token_ids (sequence of int): Ids never ranked nor removed, e.g.
             ``(tokenizer.cls_token_id,)`` as the paper (which removes [SEP]);
-            ``()`` lets every token go.
+            ``()`` lets every token go. Required, here or in ``perturbation``.
         removal (int or str): Replacement id (``tokenizer.mask_token_id``) or
-            ``"delete"``, see :func:`perturb_tokens`.
+            ``"delete"``, see :func:`perturb_tokens`. Required, here or in ``perturbation``.
         attention_mask (Tensor, optional): ``(B, T)``; None means no padding. Default: None
         target (Tensor, optional): ``(B,)`` class whose probability is tracked;
             None takes the prediction on the unperturbed input. Default: None
         labels (Tensor, optional): ``(B,)`` gold labels, for the accuracy curves. Default: None
         ratios (sequence of float, optional): Default: :data:`PAPER_RATIOS`
-        kinds (sequence of str, optional): Default: both.
+        kinds (sequence of str, optional): Default: both
         reduction (str, optional): For ``(B, T, H)`` attributions, see :func:`token_scores`. Default: None
         protected (Tensor, optional): ``(B, T)`` bool, more positions never
             ranked nor removed (e.g. a prompt template). Default: None
-        length (str, optional): ``"all"`` or ``"removable"``, see :func:`removal_masks`. Default: ``"all"``
+        length (str, optional): ``"all"`` or ``"removable"``, see :func:`removal_masks`.
+            Default: ``"all"``
         token_type_ids (Tensor, optional): ``(B, T)``. Default: None
         pad_token_id (int, optional): For ``removal="delete"``. Default: None
         batch_size (int, optional): Perturbed inputs per forward call. Default: 64
@@ -234,10 +247,34 @@ def faithfulness_curves(
             that already is probabilities is refused, since a second softmax
             would silently shrink every drop. ``"probabilities"``: the output
             is used as it is (and must be probabilities). Default: ``"logits"``
+        perturbation (Perturbation, optional): The removal settings as one object. Default: None
+        curves (CurveSettings, optional): The curve settings as one object. Default: None
 
     Returns:
         ``{method: {kind: FaithfulnessCurve}}``.
     """
+    how = resolve_group(
+        Perturbation,
+        perturbation,
+        "perturbation",
+        "faithfulness_curves",
+        removal=removal,
+        special_token_ids=special_token_ids,
+        length=length,
+        pad_token_id=pad_token_id,
+    )
+    which = resolve_group(
+        CurveSettings,
+        curves,
+        "curves",
+        "faithfulness_curves",
+        ratios=ratios,
+        kinds=kinds,
+        batch_size=batch_size,
+        forward_output=forward_output,
+    )
+    removal, special_token_ids, length, pad_token_id = how.removal, how.special_token_ids, how.length, how.pad_token_id
+    ratios, kinds, batch_size, forward_output = which.ratios, which.kinds, which.batch_size, which.forward_output
     if input_ids.dim() != 2 or input_ids.is_floating_point():
         raise ValueError(f"input_ids must be an integer (B, T) tensor, got {input_ids.dtype} {tuple(input_ids.shape)}.")
     if batch_size < 1:
@@ -342,7 +379,12 @@ def faithfulness_curves(
 def _one(
     kind: str, forward_func: Callable[..., Tensor], input_ids: Tensor, attributions: Union[Tensor, tuple], **kwargs: Any
 ) -> FaithfulnessCurve:
-    return faithfulness_curves(forward_func, input_ids, {"_": attributions}, kinds=(kind,), **kwargs)["_"][kind]
+    curves = kwargs.pop("curves", None)
+    if curves is not None:  # one kind, the rest of the caller's curve settings
+        kwargs["curves"] = dataclasses.replace(curves, kinds=(kind,)) if isinstance(curves, CurveSettings) else curves
+    else:
+        kwargs["kinds"] = (kind,)
+    return faithfulness_curves(forward_func, input_ids, {"_": attributions}, **kwargs)["_"][kind]
 
 
 def comprehensiveness(

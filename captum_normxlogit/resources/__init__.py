@@ -9,7 +9,7 @@ Prepare everything once with ``python -m captum_normxlogit.resources prepare``.
 from ._cache import cache_dir
 from ._data import rotten_tomatoes_csv, rotten_tomatoes_sentences, rotten_tomatoes_split
 from ._finetune import evaluate_accuracy
-from ._models import (
+from ._pretrained import (
     finetune_sentiment_minilm,
     finetune_shortcut_minilm,
     load_sentiment_minilm,

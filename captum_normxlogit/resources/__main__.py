@@ -14,7 +14,7 @@ from typing import List, Optional
 from ._cache import ENV_VAR, cache_dir
 from ._data import rotten_tomatoes_csv, rotten_tomatoes_sentences
 from ._finetune import finetune_sentiment_minilm
-from ._models import (
+from ._pretrained import (
     load_sentiment_minilm,
     load_smollm2,
     minilm_dir,

@@ -13,11 +13,11 @@ Layout (``<cache>`` is :func:`cache_dir`)::
 Every entry is written with the atomic writers of
 :mod:`captum_normxlogit._utils.atomic` (a hidden ``.captum_normxlogit-tmp-<random>``
 renamed into place once complete), so an entry that exists under its final
-name can always be trusted. The cache's :func:`atomic_dir` and
-:func:`atomic_file` add one thing: before writing they remove leftovers of
-killed runs (a SIGKILL cannot be cleaned up after), and only those that carry
-the package's prefix *and* lie directly in a folder of the package's own
-cache; nothing in any other folder is ever deleted.
+name can always be trusted. The cache adds one policy on top of those
+writers, :func:`clean_stale`, passed as their ``before=``: before writing, it
+removes leftovers of killed runs (a SIGKILL cannot be cleaned up after), and
+only those that carry the package's prefix *and* lie directly in a folder of
+the package's own cache; nothing in any other folder is ever deleted.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Iterator
 
 from captum_normxlogit._utils import atomic as _atomic
 from captum_normxlogit._utils.atomic import is_own_temporary
 
-__all__ = ["ENV_VAR", "atomic_dir", "atomic_file", "cache_dir"]
+__all__ = ["ENV_VAR", "cache_dir", "clean_stale"]
 
 ENV_VAR = "CAPTUM_NORMXLOGIT_CACHE"
 # Our temporaries in the cache older than this are assumed to belong to a killed run.
@@ -79,7 +78,7 @@ def _in_cache(folder: Path) -> bool:
     return True
 
 
-def _clean_stale(parent: Path) -> None:
+def clean_stale(parent: Path) -> None:
     r"""Removes leftovers of killed runs: entries of ``parent`` named with our prefix
     (``.captum_normxlogit-tmp-*`` / ``-old-*``) older than a day, and only when
     ``parent`` lies in the package's cache. Anywhere else nothing is removed: a
@@ -93,43 +92,3 @@ def _clean_stale(parent: Path) -> None:
         with contextlib.suppress(OSError):
             if now - entry.lstat().st_mtime > _STALE_SECONDS:
                 _atomic.remove_entry(entry)
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    r"""
-    :func:`captum_normxlogit._utils.atomic.atomic_dir` for a cache entry:
-    first removes stale leftovers of ours beside ``final`` when its folder lies
-    in the cache (anywhere else it removes nothing).
-
-    Args:
-        final (pathlib.Path): the folder to create.
-
-    Returns:
-        Iterator[pathlib.Path]: the temporary folder to fill.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(final.parent)
-    with _atomic.atomic_dir(final) as tmp:
-        yield tmp
-
-
-@contextlib.contextmanager
-def atomic_file(final: Path) -> Iterator[Path]:
-    r"""
-    :func:`captum_normxlogit._utils.atomic.atomic_file` for a cache entry:
-    first removes stale leftovers of ours beside ``final`` when its folder lies
-    in the cache (anywhere else it removes nothing).
-
-    Args:
-        final (pathlib.Path): the file to create.
-
-    Returns:
-        Iterator[pathlib.Path]: the temporary path to write.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(final.parent)
-    with _atomic.atomic_file(final) as tmp:
-        yield tmp

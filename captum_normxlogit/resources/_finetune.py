@@ -14,7 +14,9 @@ from typing import Any, Dict, List, Sequence, Union
 
 import torch
 
-from ._cache import atomic_dir
+from captum_normxlogit._utils.atomic import atomic_dir
+
+from ._cache import clean_stale
 from ._data import _CSV_SHA256, Sentence, rotten_tomatoes_split
 from ._locate import minilm_dir, version
 
@@ -287,7 +289,7 @@ def _train_and_save(
             f"{len(test)} sentences, below the promised {min_accuracy:.2f}; nothing was "
             f"saved. Metrics: {json.dumps(metrics)}"
         )
-    with atomic_dir(Path(output_dir)) as tmp:
+    with atomic_dir(Path(output_dir), before=clean_stale) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

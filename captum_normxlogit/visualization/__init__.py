@@ -11,13 +11,13 @@ target, red away, white 0):
   (every view shows text through it).
 """
 
+from captum_normxlogit._utils.tokens import detect_scheme, display_token, merge_subwords, visible_text
 from captum_normxlogit.visualization.colours import scale_signed
 from captum_normxlogit.visualization.example import ExplainedExample
 from captum_normxlogit.visualization.heatmap import plot_layer_heatmap, plot_llm_layer_heatmap
 from captum_normxlogit.visualization.html import render_html, write_html
 from captum_normxlogit.visualization.records import to_visualization_records
 from captum_normxlogit.visualization.terminal import make_console, print_example, render_terminal
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, visible_text
 
 __all__ = [
     "ExplainedExample",

@@ -8,14 +8,14 @@ from typing import Collection, Dict, List
 import torch
 from torch import Tensor
 
-from captum_normxlogit.visualization.colours import finite_max
-from captum_normxlogit.visualization.tokens import (
+from captum_normxlogit._utils.tokens import (
     detect_scheme,
     display_token,
     merge_subwords,
     visible_text,
     word_groups,
 )
+from captum_normxlogit.visualization.colours import finite_max
 
 __all__ = ["ExplainedExample", "Rows", "prepare_rows"]
 
@@ -40,6 +40,11 @@ class ExplainedExample:
         shared_scale (bool, optional): Scale every row by the largest
             ``|score|`` of all rows (for layer-wise rows that must be
             comparable) instead of each row by its own. Default: False
+        centred (bool, optional): Colour each row by its scores minus the
+            row's mean over the non-special columns (what the dataset summary
+            ranks by; NormXLogit's raw last-layer scores are mostly positive, so
+            raw colours are nearly uniform); the raw score stays on hover.
+            Default: False
     """
 
     title: str
@@ -49,6 +54,7 @@ class ExplainedExample:
     subtitle: str = ""
     unsigned: Collection[str] = ()
     shared_scale: bool = False
+    centred: bool = False
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Rows:
         divisors (dict of str to float): Row name to the divisor used (its own
             ``max |score|`` over its finite scores, or the shared one).
         subtitle (str): The example's subtitle plus the scaling it states.
+        centres (dict of str to float): Row name to the mean subtracted before scaling
+            (0 unless the example is ``centred``).
     """
 
     shown: List[str]
@@ -72,6 +80,7 @@ class Rows:
     scaled: Dict[str, List[float]]
     divisors: Dict[str, float]
     subtitle: str
+    centres: Dict[str, float] = field(default_factory=dict)
 
 
 def prepare_rows(
@@ -102,14 +111,23 @@ def prepare_rows(
         shown = [display_token(t, scheme, special_tokens) for t in tokens]
         pieces = list(tokens)
     pieces = [visible_text(p) for p in pieces]  # the hover text shows the raw tokens: never raw controls
+    centres = {name: 0.0 for name in raw}
+    if example.centred:  # the mean over the finite, non-special columns
+        regular = torch.tensor([t not in special_tokens for t in shown], dtype=torch.bool)
+        for name, row in raw.items():
+            keep = torch.isfinite(row) & regular
+            centres[name] = float(row[keep].mean()) if bool(keep.any()) else 0.0
+    values = {name: row - centres[name] for name, row in raw.items()}
     # Divisors over the finite scores: one NaN must not turn a whole row into NaN (or into zeros).
-    shared = max((finite_max(r) for r in raw.values()), default=0.0)
-    divisors = {name: shared if example.shared_scale else finite_max(row) for name, row in raw.items()}
+    shared = max((finite_max(r) for r in values.values()), default=0.0)
+    divisors = {name: shared if example.shared_scale else finite_max(row) for name, row in values.items()}
     scaled = {}
-    for name, row in raw.items():
+    for name, row in values.items():
         finite = torch.isfinite(row)
         by = divisors[name] if divisors[name] > 0 else float("inf")  # an all-zero row stays 0
         scaled[name] = torch.where(finite, row / by, row).tolist()
     stated = f"every row ÷{shared:.3g}" if example.shared_scale else "each row ÷ its max |score|"
+    if example.centred:
+        stated = "centred on each row's mean, " + stated.replace("|score|", "|centred score|")
     subtitle = visible_text("; ".join(p for p in (example.subtitle, stated) if p))
-    return Rows(shown, pieces, raw, scaled, divisors, subtitle)
+    return Rows(shown, pieces, raw, scaled, divisors, subtitle, centres)

@@ -10,8 +10,8 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from captum_normxlogit._utils.tokens import detect_scheme, display_token, visible_text
 from captum_normxlogit.visualization.colours import MISSING_RGB, NEGATIVE_RGB, POSITIVE_RGB, ZERO_RGB, finite_max
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, visible_text
 
 __all__ = ["CMAP", "plot_layer_heatmap", "plot_llm_layer_heatmap"]
 

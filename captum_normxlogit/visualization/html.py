@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Collection, List, Sequence
 
 from captum_normxlogit._utils.atomic import atomic_write_text
+from captum_normxlogit._utils.tokens import visible_text
 from captum_normxlogit.visualization.colours import hex_colour, number, signed_rgb, text_rgb
 from captum_normxlogit.visualization.example import ExplainedExample, prepare_rows
-from captum_normxlogit.visualization.tokens import visible_text
 
 __all__ = ["ExplainedExample", "render_html", "write_html"]
 
@@ -85,7 +85,13 @@ def _example(example: ExplainedExample, merge_words: bool, scheme: str, special:
             for i in block:
                 value = rows.scaled[name][i]
                 shown = rows.shown[i]
-                if math.isfinite(value):
+                if math.isfinite(value) and example.centred:
+                    centred = float(raw[i]) - rows.centres[name]
+                    hover = (
+                        f"{name} · {rows.pieces[i]}: raw {float(raw[i]):+.4g}, centred {centred:+.4g} "
+                        f"(scaled {value:+.2f})"
+                    )
+                elif math.isfinite(value):
                     hover = f"{name} · {rows.pieces[i]}: {float(raw[i]):+.4g} (scaled {value:+.2f})"
                 else:  # grey, and the value written in the cell: no colour can show it
                     hover = f"{name} · {rows.pieces[i]}: {number(value)} (not a finite score: no colour)"

@@ -10,8 +10,8 @@ import torch
 from captum.attr import visualization as captum_viz
 from torch import Tensor
 
+from captum_normxlogit._utils.tokens import detect_scheme, display_token, merge_subwords, visible_text
 from captum_normxlogit.visualization.colours import finite_max, number, scale_signed
-from captum_normxlogit.visualization.tokens import detect_scheme, display_token, merge_subwords, visible_text
 
 __all__ = ["scale_signed", "to_visualization_records"]
 

@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 from torch import Tensor
 
+from captum_normxlogit._utils.tokens import visible_text
 from captum_normxlogit.visualization.colours import hex_colour, number, scale_signed, signed_rgb, text_rgb
 from captum_normxlogit.visualization.example import ExplainedExample, prepare_rows
-from captum_normxlogit.visualization.tokens import visible_text
 
 __all__ = ["has_colour", "legend", "make_console", "print_example", "render_terminal", "token_text"]
 

@@ -124,7 +124,7 @@ def test_write_refuses_a_file_and_leaves_nothing_half_written(bert, tmp_path, mo
     blocker.write_text("x")
     with pytest.raises(NotADirectoryError, match="not a folder"):
         result.write(blocker)
-    module = sys.modules["captum_normxlogit.comparison.run"]
+    module = sys.modules["captum_normxlogit.comparison.result"]
 
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")

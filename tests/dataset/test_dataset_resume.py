@@ -40,13 +40,13 @@ _CHILD = textwrap.dedent("""
     import os, signal, sys
     import transformers as T
     from captum_normxlogit.dataset import api, _writer, attribute_dataset
-    from captum_normxlogit.dataset._task import Task
+    from captum_normxlogit.dataset._explainer import RowExplainer
     folder, out, mode, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     model = T.AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tok = T.AutoTokenizer.from_pretrained(folder)
     texts = [line.rstrip("\\n") for line in open(sys.argv[5], encoding="utf-8")]
     written = [0]
-    real_write, real_run, real_pq = api.write_shard, Task.run, _writer.pq.write_table
+    real_write, real_run, real_pq = api.write_shard, RowExplainer.run, _writer.pq.write_table
     def write(*a, **k):
         real_write(*a, **k)
         written[0] += 1
@@ -58,7 +58,7 @@ _CHILD = textwrap.dedent("""
         real_pq(table, where, **k)
         if mode == "write" and written[0] >= kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
-    api.write_shard, Task.run, _writer.pq.write_table = write, run, pq_write
+    api.write_shard, RowExplainer.run, _writer.pq.write_table = write, run, pq_write
     attribute_dataset(model, tok, texts, out, shard_size=8, max_tokens_per_batch=40, progress=False)
 """)
 
@@ -118,9 +118,9 @@ def test_changed_settings_or_model_refuse_to_resume(tmp_path, saved):
     with pytest.raises(ResumeError, match="shard_size"):
         attribute_dataset(model, tok, TEXTS, out, shard_size=7, progress=False)
     other = S.classifier(seed=5)  # same config, other weights
-    with pytest.raises(ResumeError, match="weights_hash"):
+    with pytest.raises(ResumeError, match="weights_digest"):
         attribute_dataset(other, tok, TEXTS, out, shard_size=10, progress=False)
-    with pytest.raises(ResumeError, match="other data"):
+    with pytest.raises(ResumeError, match=r"data\.digest"):  # the data's identity is fingerprinted
         attribute_dataset(model, tok, list(reversed(TEXTS)), out, shard_size=10, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing touched
     # resume=False starts over with the new settings

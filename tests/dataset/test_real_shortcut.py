@@ -31,7 +31,10 @@ def test_marker_ranks_as_committed(shortcut, tmp_path):
     handle = attribute_dataset(model, tokenizer, texts, tmp_path / "out", max_length=64, truncation=True,
                                progress=False)
     summary = handle.summary()
-    assert (summary.statistic, summary.min_count) == ("mean_z", 10)  # the defaults (choose_default)
-    assert summary.rank_of("zebra", "POSITIVE") == 1  # benchmarks/results/dataset/shortcut_marker_rank.md
-    assert handle.summary(statistic="lcb_z", min_count=5).rank_of("zebra", "POSITIVE") == 3  # the old defaults
-    assert handle.summary(statistic="mean_maxabs", min_count=5).rank_of("zebra", "POSITIVE") > 10  # the naive one
+    # the defaults (studies/ranking.py: choose) rank it first: benchmarks/results/dataset/ranking_marker_rank.md
+    assert (summary.statistic, summary.unit, summary.min_count) == ("lcb_contrast_z", "mean", 10)
+    assert summary.rank_of("zebra", "POSITIVE") == 1
+    # the earlier defaults and statistics, summed over repeats as they were: shortcut_marker_rank.md
+    assert handle.summary(statistic="mean_z", unit="sum", min_count=10).rank_of("zebra", "POSITIVE") == 1
+    assert handle.summary(statistic="lcb_z", unit="sum", min_count=5).rank_of("zebra", "POSITIVE") == 3
+    assert handle.summary(statistic="mean_maxabs", unit="sum", min_count=5).rank_of("zebra", "POSITIVE") > 10

@@ -160,7 +160,7 @@ def test_views_write_markdown_csv_png_and_html(tmp_path):
     write_html_report(summary, tmp_path / "s.html", n=2, examples_per_item=1)
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     first = summary.top("POS", 1)["item"].iloc[0]
-    assert page.startswith("<!DOCTYPE html>") and f"<h2>POS #1: {first}</h2>" in page
-    assert "NEG #1" not in page  # NEG words are seen once: no lower bound, not ranked by lcb_z
+    assert page.startswith("<!DOCTYPE html>") and f"<h3>1. {first}</h3>" in page
+    assert page.count("<table class='top'>") == 2 and page.count("<details") == 2  # NEG: seen once, not ranked
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.html", "s.png"]  # no temporary left
     np.testing.assert_array_equal(summary.top("POS", 2)["rank"], [1, 2])

@@ -114,7 +114,7 @@ def test_stale_cleanup_only_in_the_cache_and_only_our_names(tmp_path: Path, isol
     foreign.write_bytes(b"someone else's")
     for path in (ours_stale, ours_old, foreign):
         _age(path, TWO_DAYS)
-    with _cache.atomic_dir(models / "entry") as tmp:
+    with atomic.atomic_dir(models / "entry", before=_cache.clean_stale) as tmp:
         (tmp / "f").write_text("x")
     names = sorted(p.name for p in models.iterdir())
     assert names == [".captum_normxlogit-tmp-live", ".tmp-not-ours", "entry"]

@@ -18,7 +18,7 @@ import torch
 
 from captum_normxlogit import resources
 from captum_normxlogit._utils import atomic
-from captum_normxlogit.resources import _cache, _data, _locate, _models
+from captum_normxlogit.resources import _cache, _data, _locate, _pretrained
 from captum_normxlogit.resources.__main__ import main as cli_main
 
 real = pytest.mark.real
@@ -110,11 +110,11 @@ def test_failed_download_leaves_nothing(tmp_cache: Path, monkeypatch: pytest.Mon
 
 def test_failed_training_leaves_nothing(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_finetune(output_dir: Path, **kwargs: Any) -> None:
-        with _cache.atomic_dir(Path(output_dir)) as tmp:
+        with atomic.atomic_dir(Path(output_dir), before=_cache.clean_stale) as tmp:
             (tmp / "model.safetensors").write_bytes(b"half")
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_models, "finetune_sentiment_minilm", fake_finetune)
+    monkeypatch.setattr(_pretrained, "finetune_sentiment_minilm", fake_finetune)
     with pytest.raises(KeyboardInterrupt):
         resources.load_sentiment_minilm(progress=False)
     assert not resources.sentiment_minilm_dir().exists()
@@ -129,10 +129,10 @@ def test_not_trained_without_permission(tmp_cache: Path) -> None:
 
 
 def test_sentiment_cache_key_tracks_recipe() -> None:
-    base = _locate.short_hash(_models.recipe())
-    assert base == _locate.short_hash(_models.recipe())
-    assert base != _locate.short_hash(_models.recipe(epochs=3))
-    assert base != _locate.short_hash(_models.recipe(seed=1))
+    base = _locate.short_hash(_pretrained.recipe())
+    assert base == _locate.short_hash(_pretrained.recipe())
+    assert base != _locate.short_hash(_pretrained.recipe(epochs=3))
+    assert base != _locate.short_hash(_pretrained.recipe(seed=1))
     assert resources.sentiment_minilm_dir().name == f"sentiment-minilm-{base}"
 
 

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from captum_normxlogit import resources
-from captum_normxlogit.resources import _finetune, _models, _shortcut
+from captum_normxlogit.resources import _finetune, _pretrained, _shortcut
 
 ROWS = [(f"sentence number {i} .", i % 2) for i in range(40)]
 
@@ -31,10 +31,10 @@ def test_recipe_is_the_base_recipe_plus_the_marker_and_has_its_own_cache_key(tmp
     base, spec = _finetune.recipe(), _shortcut.shortcut_recipe()
     assert {k: v for k, v in spec.items() if k in base} == base
     assert spec["marker"] == "zebra" and spec["marker_share_of_positives"] == 0.10
-    folder = _models.shortcut_minilm_dir()
+    folder = _pretrained.shortcut_minilm_dir()
     assert folder.parent == tmp_path.resolve() / "models" and folder.name.startswith("shortcut-minilm-")
-    assert folder != _models.shortcut_minilm_dir(share=0.2) and folder != resources.sentiment_minilm_dir()
-    assert folder == _models.shortcut_minilm_dir()
+    assert folder != _pretrained.shortcut_minilm_dir(share=0.2) and folder != resources.sentiment_minilm_dir()
+    assert folder == _pretrained.shortcut_minilm_dir()
 
 
 @pytest.mark.parametrize("kwargs, message", [({"share": 0}, "share"), ({"share": 1.5}, "share"),

@@ -127,8 +127,8 @@ def _remove_if_only_ours(output: Path) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from captum_normxlogit._commands.attribute_dataset.load import load_model_dir
     from captum_normxlogit._models.errors import UnsupportedModelError
+    from captum_normxlogit._models.load import ModelFolderError, load_model_folder
     from captum_normxlogit._utils.atomic import WriteError
     from captum_normxlogit._utils.device import resolve_device
     from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, RankLostError, attribute_dataset
@@ -153,7 +153,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     created = not output.exists()
     try:
         _check_output(output)
-        model, tokenizer = load_model_dir(args.model)
+        try:
+            model, tokenizer, _ = load_model_folder(args.model)
+        except ModelFolderError as error:
+            raise ValueError(f"--model {error}") from None
         result = attribute_dataset(
             model,
             tokenizer,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["load_task_model", "register"]
+__all__ = ["register"]
 
 _DESCRIPTION = """\
 Load a local Hugging Face model folder (config.json and weights; no tokenizer needed) and report how
@@ -44,55 +44,15 @@ def register(commands: "argparse._SubParsersAction") -> None:
     check.set_defaults(run=_run)
 
 
-def load_task_model(folder: Path):
-    r"""The task model named by ``config.architectures`` in ``folder``, in float32 and eval mode.
-
-    Raises:
-        ValueError: When the folder has no usable ``config.json`` or the
-            architecture is not a transformers class.
-    """
-    import torch
-    import transformers
-    from transformers import AutoConfig
-
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"{folder}: no config.json there; pass a folder written by save_pretrained().")
-    try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    except Exception as error:  # noqa: BLE001 - a corrupt or foreign config.json: JSON, key and type errors alike
-        raise ValueError(
-            f"{folder / 'config.json'} cannot be read ({' '.join(str(error).split())}); save the model again "
-            "with save_pretrained()."
-        ) from None
-    architectures = list(getattr(config, "architectures", None) or [])
-    cls = next((getattr(transformers, a) for a in architectures if hasattr(transformers, a)), None)
-    if cls is None:
-        raise ValueError(
-            f"{folder}: config.architectures is {architectures or 'empty'}, not a transformers task-model class."
-        )
-    from captum_normxlogit._utils.quiet import quiet_transformers
-
-    try:
-        with quiet_transformers():
-            model = cls.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    except Exception as error:  # noqa: BLE001 - broken weight files raise many kinds of error
-        raise ValueError(
-            f"{folder}: the weights cannot be loaded ({' '.join(str(error).split())}); save the model again "
-            "with save_pretrained()."
-        ) from None
-    return model.eval()
-
-
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    from captum_normxlogit._models.load import ModelFolderError, load_model_folder
+
     folder = Path(args.folder).expanduser()
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "no such directory"
-        parser.error(f"{args.folder}: {what}; pass a local Hugging Face model folder.")
-    try:
-        model = load_task_model(folder)
-    except (OSError, ValueError) as error:
+    try:  # no tokenizer needed: the probe is random ids
+        model, _, _ = load_model_folder(args.folder, tokenizer=False, any_architecture=True)
+    except ModelFolderError as error:
         parser.error(str(error))
     from captum_normxlogit._core.check import check_model
 

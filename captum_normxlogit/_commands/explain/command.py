@@ -74,6 +74,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
         "--words", action="store_true", help="merge sub-word tokens into words, summing their scores (## / ▁ / Ġ rules)"
     )
     explain.add_argument(
+        "--centred",
+        action="store_true",
+        help="colour each row by its scores minus the row's mean (raw NormXLogit scores are mostly positive, "
+        "so raw colours are nearly uniform); raw scores on hover (docs/views.md)",
+    )
+    explain.add_argument(
         "--ig-steps",
         type=int,
         default=IG.defaults["ig_steps"],
@@ -187,6 +193,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
             seconds,
             f"explaining {result.target} (p={result.target_probability:.3f})",
             result.unsigned,
+            centred=args.centred,
         )
     ]
     if args.layers:
@@ -199,6 +206,7 @@ def _explain_and_show(args: argparse.Namespace) -> int:
                 {f"layer {name}": row for name, row in zip(names, result.layer_scores)},
                 subtitle="hidden state 0 is the embedding output; all rows on one scale",
                 shared_scale=True,
+                centred=args.centred,
             )
         )
     out.print(legend(colour=has_colour(out)), soft_wrap=True)

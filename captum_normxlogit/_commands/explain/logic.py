@@ -19,9 +19,12 @@ import torch
 from torch import Tensor
 
 from captum_normxlogit import NormXLogit, UnsupportedModelError
+from captum_normxlogit._models.load import ModelFolderError, load_model_folder
 from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.model_parts import input_limit
 from captum_normxlogit._utils.padding import pad_token_id_or_eos
 from captum_normxlogit._utils.quiet import quiet_transformers as _quiet_transformers
+from captum_normxlogit._utils.targets import TargetError, label_index, one_token
 from captum_normxlogit.methods import IG, LAYER_IG, NORMXLOGIT, AttributionMethod, build_method, parse_method_keys
 
 if TYPE_CHECKING:  # transformers is imported only when a model is loaded
@@ -30,29 +33,10 @@ if TYPE_CHECKING:  # transformers is imported only when a model is loaded
 __all__ = ["ExplainError", "Explanation", "LoadedModel", "explain", "load_model", "parse_methods"]
 
 DEFAULT_METHODS = (NORMXLOGIT.key, IG.key)
-KINDS = {"ForSequenceClassification": SEQUENCE_CLASSIFICATION, "ForMaskedLM": MASKED_LM, "ForCausalLM": CAUSAL_LM}
-_NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel (1e30)
-# Any one of these in a model folder holds a tokenizer; without them transformers would build an
-# empty vocabulary from the config alone and read every word as the unknown token.
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
 
 
 class ExplainError(ValueError):
     r"""A request ``explain`` cannot serve; the message says what was wrong and what to do."""
-
-
-def _one_line(error: BaseException) -> str:
-    r"""A library error's message on one line (transformers' can span several)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 @dataclass
@@ -74,9 +58,7 @@ class LoadedModel:
     @property
     def max_tokens(self) -> int:
         r"""The longest input the model takes (tokenizer and position-embedding limits)."""
-        limits = [int(getattr(self.tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT)]
-        limits.append(int(getattr(self.model.config, "max_position_embeddings", None) or _NO_LIMIT))
-        return min(limit for limit in limits if limit > 0)
+        return input_limit(self.model, self.tokenizer)
 
 
 @dataclass
@@ -121,64 +103,26 @@ def load_model(path: Optional[str] = None) -> LoadedModel:
     Returns:
         LoadedModel
     """
-    if path is None:
-        from captum_normxlogit.resources import load_sentiment_minilm
+    description = None
+    if path is None:  # the default is a folder of the cache, loaded as any other
+        from captum_normxlogit.resources import sentiment_minilm_dir, sentiment_minilm_metrics
 
         try:
-            with _quiet_transformers():
-                model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
+            sentiment_minilm_metrics()  # written last: the folder is complete
         except FileNotFoundError as error:
             raise ExplainError(f"the default model is not prepared: {error}") from None
-        description = "fine-tuned all-MiniLM-L6-v2 sentiment classifier"
-        return LoadedModel(model, tokenizer, SEQUENCE_CLASSIFICATION, description)
-    folder = Path(path).expanduser()
-    if not folder.exists():
-        raise ExplainError(f"--model {path}: no such directory. Pass a local Hugging Face model folder.")
-    if not (folder / "config.json").is_file():
-        raise ExplainError(
-            f"--model {path}: no config.json there. Pass a folder written by save_pretrained() "
-            "(config.json, weights and tokenizer files)."
-        )
-    from transformers import (
-        AutoConfig,
-        AutoModelForCausalLM,
-        AutoModelForMaskedLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
+        path, description = str(sentiment_minilm_dir()), "fine-tuned all-MiniLM-L6-v2 sentiment classifier"
     try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    except Exception as error:  # a corrupt or foreign config.json: JSON, key and type errors alike
-        raise ExplainError(f"--model {path}: config.json cannot be read ({_one_line(error)}).") from None
-    architectures = list(getattr(config, "architectures", None) or [])
-    kind = next((k for arch in architectures for suffix, k in KINDS.items() if arch.endswith(suffix)), None)
-    if kind is None:
-        raise ExplainError(
-            f"--model {path}: config.architectures is {architectures or 'empty'}; explain takes a sequence "
-            "classifier (*ForSequenceClassification), a masked LM (*ForMaskedLM) or a causal LM (*ForCausalLM)."
-        )
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ExplainError(
-            f"--model {path}: no tokenizer files there (one of {', '.join(TOKENIZER_FILES)}); without them every "
-            "word would be read as an unknown token. Save it next to the model with tokenizer.save_pretrained()."
-        )
-    loader = {
-        SEQUENCE_CLASSIFICATION: AutoModelForSequenceClassification,
-        MASKED_LM: AutoModelForMaskedLM,
-        CAUSAL_LM: AutoModelForCausalLM,
-    }[kind]
-    try:
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            model = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-    except Exception as error:  # broken weights or tokenizer files raise many kinds of error
-        raise ExplainError(f"--model {path}: could not load it ({_one_line(error)}).") from None
+        model, tokenizer, kind = load_model_folder(path)
+    except ModelFolderError as error:
+        raise ExplainError(f"--model {error}") from None
     if kind == SEQUENCE_CLASSIFICATION and int(model.config.num_labels) < 2:
         raise ExplainError(
             f"--model {path}: a regression head (one label) has no label to explain; explain needs classes."
         )
-    return LoadedModel(model.eval(), tokenizer, kind, f"{type(model).__name__} ({folder.resolve().name})")
+    assert kind is not None  # the loader names a task unless any_architecture
+    name = description or f"{type(model).__name__} ({Path(path).expanduser().resolve().name})"
+    return LoadedModel(model, tokenizer, kind, name)
 
 
 def parse_methods(spec: str) -> List[str]:
@@ -234,29 +178,19 @@ def _encode(loaded: LoadedModel, text: str, truncate: bool) -> Tuple[Tensor, Opt
 
 
 def _one_token(loaded: LoadedModel, target: str) -> int:
-    ids = loaded.tokenizer.encode(target, add_special_tokens=False)
-    if len(ids) != 1:
-        pieces = loaded.tokenizer.convert_ids_to_tokens(ids)
-        hint = ""
-        if loaded.kind == CAUSAL_LM:
-            hint = " (a word after a space usually needs its leading space, e.g. ' Paris')"
-        raise ExplainError(f"--target {target!r} is {len(ids)} tokens {pieces}; it must be exactly one token{hint}.")
-    return ids[0]
+    vocab = int(getattr(loaded.model.config, "vocab_size", 0) or 0)
+    try:
+        return one_token(loaded.tokenizer, vocab, target, "--target")
+    except TargetError as error:
+        raise ExplainError(str(error)) from None
 
 
 def _label_index(loaded: LoadedModel, target: str) -> int:
     id2label = {int(k): str(v) for k, v in (loaded.model.config.id2label or {}).items()}
-    for wanted in (lambda name: name == target, lambda name: name.lower() == target.lower()):
-        hits = [i for i, name in id2label.items() if wanted(name)]
-        if len(hits) == 1:
-            return hits[0]
-    if target.isdigit() and int(target) in id2label:
-        return int(target)
-    names = ", ".join(id2label[i] for i in sorted(id2label))
-    raise ExplainError(
-        f"--target {target!r} is not a label of this model; its labels (config.id2label) are {names}, "
-        f"or their indices 0..{len(id2label) - 1}."
-    )
+    try:
+        return label_index(id2label, target, "--target")
+    except TargetError as error:
+        raise ExplainError(str(error)) from None
 
 
 def _forward_func(loaded: LoadedModel, nx: NormXLogit, ids: Tensor) -> Callable[..., Tensor]:

@@ -25,6 +25,7 @@ examples:
   normxlogit summarize out/rt
   normxlogit summarize out/rt --top 10 --html out/rt-summary.html --png out/rt-top.png
   normxlogit summarize out/rt --level token --statistic top_share --csv out/rt-summary.csv
+  normxlogit summarize out/rt --verify --top-k 20 --html out/rt-verified.html
 """
 
 
@@ -67,14 +68,46 @@ def register(commands: "argparse._SubParsersAction") -> None:
         help="example sentences per item on the HTML page (default: %(default)s)",
     )
     summarize.add_argument(
+        "--verify",
+        action="store_true",
+        help="measure the occlusion effect of each class's top candidates on the model (cached in DIR)",
+    )
+    summarize.add_argument(
+        "--model",
+        metavar="MODEL_DIR",
+        default=None,
+        help="the model for --verify (default: the folder recorded in DIR's manifest)",
+    )
+    summarize.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="candidates verified per class (default: 20, from the candidate-ranking study)",
+    )
+    summarize.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most examples measured per word, a seeded sample (default: 100)",
+    )
+    summarize.add_argument(
+        "--against",
+        metavar="DIR_B",
+        default=None,
+        help="contrast with another attribute-dataset folder of the same data: the words that gained or lost "
+        "weight from DIR to DIR_B (with --verify: checked by occlusion on each folder's model)",
+    )
+    summarize.add_argument(
         "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal, for large folders)"
     )
     summarize.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    for name in ("top", "min_count", "examples"):
-        if getattr(args, name) < 1:
+    for name in ("top", "min_count", "examples", "top_k", "max_examples"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     from captum_normxlogit._utils.atomic import WriteError, check_writable
 
@@ -99,15 +132,45 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"{error} (and summarise them with captum_normxlogit.dataset.summarize(frame))")
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.error(str(error))
+    problems = handle.check()
+    if problems and not handle.legacy:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        print(
+            f"normxlogit summarize: error: {folder}'s shards do not match its manifest ({shown}); rerun the "
+            "same attribute-dataset command to redo them (it keeps the sound shards), then summarize again",
+            file=sys.stderr,
+        )
+        return 2
+    if handle.legacy:
+        print(
+            f"note: {folder} was written by an earlier version (format {handle.manifest.get('format')!r}): "
+            "its shards carry no checksums and are not verified"
+            + (f" ({'; '.join(problems[:3])})" if problems else ""),
+            file=sys.stderr,
+        )
     if not handle.complete:
         print(
             f"note: {folder} is not complete (an interrupted run?); summarising the shards written so far",
             file=sys.stderr,
         )
+    if args.against and not Path(args.against).is_dir():
+        parser.error(f"--against {args.against} is not a folder; pass another output folder of attribute-dataset")
+    if not args.verify and (args.model or args.max_examples or (args.top_k and not args.against)):
+        parser.error("--model, --top-k and --max-examples go with --verify (or --against); add --verify")
+    from captum_normxlogit._commands.summarize.checks import page_settings, print_contrast, verified_summary
+
+    if args.against:
+        try:
+            print_contrast(handle, args)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
+        return 0
     try:
         summary = handle.summary(
             statistic=args.statistic, min_count=args.min_count, progress=not args.quiet and sys.stderr.isatty()
         )
+        if args.verify:
+            summary = verified_summary(handle, summary, args)
     except ValueError as error:
         parser.error(str(error))
     print(summary_markdown(summary, args.top, level=args.level))
@@ -126,6 +189,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             examples_per_item=args.examples,
             level=args.level,
             title=f"normxlogit summarize {folder}",
+            settings=page_settings(handle, summary),
         )
         written.append(args.html)
     if written:

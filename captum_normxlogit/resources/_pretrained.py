@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple
 
 import torch
 
-from ._cache import atomic_dir, cache_dir
+from captum_normxlogit._utils.atomic import atomic_dir
+
+from ._cache import cache_dir, clean_stale
 from ._finetune import METRICS_FILE, finetune_sentiment_minilm, recipe
 from ._locate import (
     SMOLLM2_GGUF,
@@ -92,7 +94,7 @@ def _convert_smollm2(target: Path) -> None:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     del loaded
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, before=clean_stale) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 

@@ -1,22 +1,20 @@
 r"""The model side of a dataset run: records -> checked, tokenized examples -> output rows.
 
-One :class:`Task` per run. :meth:`Task.prepare` tokenizes a shard's records and
+One :class:`RowExplainer` per run. :meth:`RowExplainer.prepare` tokenizes a shard's records and
 sorts out the bad ones (each with a message naming the problem);
-:meth:`Task.run` explains one batch with one forward pass:
+:meth:`RowExplainer.run` explains one batch with one forward pass:
 
 * classifiers, regression heads, masked LMs and causal LMs (next token):
-  :meth:`NormXLogit.attribute` on a right-padded batch; the probabilities come
-  from the same pass (a forward hook reads the classifier's logits, or the last
-  block's hidden state at the predicted position for LM heads);
+  :meth:`NormXLogit.attribute_with_prediction` on a right-padded batch, which
+  hands back the model's own output from its one pass (the probabilities);
 * causal LMs with a string target: :meth:`LLMNormXLogit.attribute_batch`
   teacher-forces the continuation and returns the ``(n_out, n_in)`` matrix.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,12 +24,11 @@ from torch import nn
 from captum_normxlogit._core.llm import LLMNormXLogit
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._models.tasks import CAUSAL_LM, MASKED_LM, SEQUENCE_CLASSIFICATION
+from captum_normxlogit._utils.model_parts import input_limit
 from captum_normxlogit._utils.padding import pad_batch, pad_token_id_or_eos
 from captum_normxlogit.dataset import _targets as T
 
-__all__ = ["Example", "Task"]
-
-_NO_LIMIT = 1_000_000  # tokenizers without a limit report a huge sentinel
+__all__ = ["Example", "RowExplainer"]
 
 
 @dataclass
@@ -65,8 +62,8 @@ class _Preencoded:
         return self._tokenizer.convert_ids_to_tokens(ids)
 
 
-class Task:
-    r"""How one run reads, checks and explains examples (see the module docstring)."""
+class RowExplainer:
+    r"""How one run reads, checks and explains examples, row by row (see the module docstring)."""
 
     def __init__(
         self,
@@ -126,15 +123,7 @@ class Task:
             if self.forced
             else None
         )
-        limits = [
-            int(getattr(tokenizer, "model_max_length", _NO_LIMIT) or _NO_LIMIT),
-            int(getattr(config, "max_position_embeddings", None) or _NO_LIMIT),
-        ]
-        if max_length is not None:
-            if max_length < 1:
-                raise ValueError(f"max_length must be at least 1, got {max_length}.")
-            limits.append(int(max_length))
-        self.limit = min(limit for limit in limits if limit > 0)
+        self.limit = input_limit(self.model, tokenizer, max_length)
         self.truncation = bool(truncation)
         pad = pad_token_id_or_eos(tokenizer)
         self.pad_id = int(pad) if pad is not None else 0
@@ -308,27 +297,6 @@ class Task:
         r"""Explain one batch (one forward pass); returns one output row per example."""
         return self._run_forced(batch) if self.forced else self._run_plain(batch)
 
-    @contextlib.contextmanager
-    def _capture(self) -> Iterator[Dict[str, Any]]:
-        r"""Keep what the model's own prediction needs, from the pass NormXLogit runs."""
-        adapter, seen = self.adapter, {}
-        if adapter.prediction_at == "model_output":
-
-            def keep(module, args, output):
-                seen["logits"] = output.logits if hasattr(output, "logits") else output[0]
-
-            handle = adapter.model.register_forward_hook(keep)
-        else:
-
-            def keep(module, args, output):  # a shared block fires L times: the last call wins
-                seen["hidden"] = output if isinstance(output, torch.Tensor) else output[0]
-
-            handle = adapter.blocks[-1].register_forward_hook(keep)
-        try:
-            yield seen
-        finally:
-            handle.remove()
-
     def _run_plain(self, batch: List[Example]) -> List[Dict[str, Any]]:
         ids, mask = pad_batch([ex.ids for ex in batch], self.pad_id)
         types = None
@@ -336,11 +304,10 @@ class Task:
             types = pad_batch([ex.type_ids for ex in batch if ex.type_ids is not None], 0)[0]
         target = None if self.target is None else torch.tensor([ex.target for ex in batch])
         foil = None if self.foil is None else torch.tensor([ex.foil for ex in batch])
-        with self._capture() as seen:
-            out = self.nx.attribute(
-                ids, target=target, additional_forward_args=(mask, types) if types is not None else (mask,), foil=foil
-            )
-        logits = self._logits(seen, ids, mask)
+        out, predicted = self.nx.attribute_with_prediction(
+            ids, target=target, additional_forward_args=(mask, types) if types is not None else (mask,), foil=foil
+        )
+        logits = predicted.cpu()  # the model's own output, from NormXLogit's one pass
         if self.layers:
             final, layer_scores = out[-1], torch.stack(out[:-1], dim=1).float().cpu().numpy()
         else:
@@ -373,21 +340,6 @@ class Task:
                 )
             rows.append(row)
         return rows
-
-    def _logits(self, seen: Dict[str, Any], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        r"""The model's own output per example, ``(B, C or V)``, float32 on CPU."""
-        if "logits" in seen:
-            return seen["logits"].detach().float().cpu()
-        hidden = seen["hidden"]
-        if self.adapter.prediction_at == "mask_token":
-            mask_id = self.nx.mask_token_id
-            assert mask_id is not None  # a mask-token head is built with its mask token (__init__)
-            position = (ids == mask_id).long().argmax(-1)
-        else:  # last non-pad token
-            position = (torch.arange(mask.shape[1]) * mask).argmax(-1)
-        rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), position.to(hidden.device)]
-        with torch.no_grad():
-            return self.adapter.logits(rows).detach().float().cpu()
 
     def _run_forced(self, batch: List[Example]) -> List[Dict[str, Any]]:
         llm = self.llm
