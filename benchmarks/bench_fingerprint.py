@@ -77,7 +77,8 @@ def main() -> int:
         for r in range(args.repeats):
             times["digest"].append(_timed(partial(digest, model)))
             times["fixed"].append(
-                _timed(partial(attribute_dataset, model, tok, str(data), work / f"f{label}{r}", limit=0, progress=False))
+                _timed(partial(attribute_dataset, model, tok, str(data), work / f"f{label}{r}", limit=0,
+                               progress=False))
             )
             with torch.no_grad():
                 times["forward"].append(_timed(partial(model, **batch)))
