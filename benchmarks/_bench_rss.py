@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 HERE = Path(__file__).resolve().parent
 ABLATIONS = ("python-old", "python-no-mallopt", "python-no-arrow", "python-no-mkldnn")

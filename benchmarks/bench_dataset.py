@@ -58,7 +58,7 @@ def _model():
 
 def _length_aware_batches(tokenizer, texts: List[str]):
     r"""The batches attribute_dataset runs, padded ahead of time (same sort window, same budget)."""
-    from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
+    from captum_normxlogit.dataset import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 
     batches = []
     for start in range(0, len(texts), SHARD):
@@ -82,19 +82,20 @@ def _write_jsonl(path: Path, texts: List[str], times: int) -> None:
 
 
 def _time_child(data: str, out: str) -> None:
+    import torch.distributed as dist
+
     from captum_normxlogit.dataset import attribute_dataset
-    from captum_normxlogit.dataset._distributed import rank_context
 
     model, tokenizer, texts = _model()
-    ctx = rank_context(model)
-    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)
-    ctx.barrier()
+    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)  # joins torchrun's group
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
     start = time.perf_counter()
     res = attribute_dataset(model, tokenizer, data, out, progress=False)
     elapsed = time.perf_counter() - start
-    if ctx.is_main:
+    if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"seconds": elapsed, "rows": res.counts()["rows"], "threads": torch.get_num_threads(),
-                          "world_size": ctx.world_size}))
+                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
 
 
 def _child(cmd: List[str], env: Dict[str, str]) -> dict:
