@@ -8,7 +8,7 @@ median is kept. Per width, a least-squares line ``seconds = overhead +
 per_token * padded_tokens`` over the batches of up to 1,024 padded tokens
 gives the fixed cost of a batch;
 ``overhead / per_token`` is that cost in padded tokens, the constant the
-length-aware batching (``captum_normxlogit.dataset._batching``) weighs
+length-aware batching (``captum_normxlogit.dataset.token_budget_batches``) weighs
 against padding. Seconds per padded token by batch size show whether large
 batches pay (they need not on a CPU, where a big batch's activations leave the
 cache).
@@ -42,7 +42,7 @@ MEASURED_OVERHEAD = (22, 95)  # the range this script's fit gave (benchmarks/res
 
 def _cuts(tokenizer, texts) -> None:
     r"""Padded tokens and batches of the sentences by overhead, the programme's time, the modelled cost."""
-    from captum_normxlogit.dataset._batching import token_budget_batches
+    from captum_normxlogit.dataset import token_budget_batches
 
     lengths = [len(x) for x in tokenizer(texts)["input_ids"]]
     shards = [lengths[s:s + SHARD] for s in range(0, len(lengths), SHARD)]

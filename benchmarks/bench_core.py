@@ -28,7 +28,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 BATCH, SEQ = 16, 128
 METHODS = ("forward", "normxlogit", "normxlogit_all_layers", "ig", "saliency", "input_x_gradient")
@@ -46,7 +46,9 @@ def _inputs(tokenizer):
     from captum_normxlogit.resources import rotten_tomatoes_split
 
     _, held_out = rotten_tomatoes_split()
-    texts, row, i = [], [], 0
+    texts: list[str] = []
+    row: list[str] = []
+    i = 0
     while len(texts) < BATCH:
         row.append(held_out[i][0])
         i += 1
@@ -121,7 +123,8 @@ def main() -> int:
                         help="IG internal_batch_size (default: %(default)s of the 16 x n_steps rows)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--memory-repeats", type=int, default=3,
-                        help="fresh processes per method for peak memory; the median is reported (default: %(default)s)")
+                        help="fresh processes per method for peak memory; the median is reported "
+                             "(default: %(default)s)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-method memory subprocesses")
     parser.add_argument("--memory-child", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -146,23 +149,32 @@ def main() -> int:
 
     memory = {} if args.no_memory else {m: _peak_memory(args, m) for m in METHODS}
     median = {m: statistics.median(t) for m, t in times.items()}
-    print(f"\nMiniLM-L6 (fine-tuned), batch {BATCH} x {SEQ} tokens, torch {torch.__version__}, "
-          f"{args.threads} threads; IG n_steps={args.ig_steps}, internal_batch_size={args.ig_internal_batch}; "
-          f"time: medians of {args.repeats} runs ({args.ig_repeats} for IG); "
-          f"memory: medians of {args.memory_repeats} processes\n")
-    print("| method | median time (s) | time / bare forward | time / NormXLogit | peak memory (MiB) | memory / NormXLogit |")
+    print(
+        f"\nMiniLM-L6 (fine-tuned), batch {BATCH} x {SEQ} tokens, torch {torch.__version__}, "
+        f"{args.threads} threads; IG n_steps={args.ig_steps}, internal_batch_size={args.ig_internal_batch}; "
+        f"time: medians of {args.repeats} runs ({args.ig_repeats} for IG); "
+        f"memory: medians of {args.memory_repeats} processes\n"
+    )
+    print(
+        "| method | median time (s) | time / bare forward | time / NormXLogit "
+        "| peak memory (MiB) | memory / NormXLogit |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for m in METHODS:
         mem = memory.get(m)
         mem_cells = f"{mem:.0f} | {mem / memory['normxlogit']:.1f}x" if mem is not None else "n/a | n/a"
-        print(f"| {LABELS[m]} | {median[m]:.3f} | {median[m] / median['forward']:.3f}x | "
-              f"{median[m] / median['normxlogit']:.1f}x | {mem_cells} |")
+        print(
+            f"| {LABELS[m]} | {median[m]:.3f} | {median[m] / median['forward']:.3f}x | "
+            f"{median[m] / median['normxlogit']:.1f}x | {mem_cells} |"
+        )
     print(f"\nNormXLogit / bare forward: {median['normxlogit'] / median['forward']:.3f}x (target <= 1.10)")
     print(f"all layers / bare forward: {median['normxlogit_all_layers'] / median['forward']:.3f}x (target <= 1.25)")
     print(f"IG / NormXLogit time: {median['ig'] / median['normxlogit']:.0f}x (target >= 100)")
     if memory:
-        print(f"IG / NormXLogit peak memory: {memory['ig'] / memory['normxlogit']:.0f}x (target >= 50); "
-              f"IG / bare forward: {memory['ig'] / memory['forward']:.0f}x")
+        print(
+            f"IG / NormXLogit peak memory: {memory['ig'] / memory['normxlogit']:.0f}x (target >= 50); "
+            f"IG / bare forward: {memory['ig'] / memory['forward']:.0f}x"
+        )
     return 0
 
 

@@ -16,18 +16,16 @@ Data: the 4,000 Rotten-Tomatoes sentences, in file order.
   extrapolated linearly to 4,000 (said so in the table).
 
 (a), (b) and (c) run ``--repeats`` times, interleaved round by round (load on
-a shared machine hits each alike); the table gives medians. Peak RSS of (b)
-streaming a ``.jsonl`` file of 4,000 and of 40,000 examples (the 4,000
-repeated) is measured in fresh processes (peak above the RSS just before
-the call, after a small warm-up run), with glibc's defaults and with its mmap
-threshold fixed (``MALLOC_MMAP_THRESHOLD_``), ``--rss-repeats`` processes per
-case (medians; the range when more than one). The memory children run at the
-same time: one process's peak RSS does not depend on the others' (the machine
-must not swap), only their time does. 2 processes (``torchrun
---nproc_per_node 2``, gloo, 1 thread each, torchrun's default) against 1
-process (all threads) time (b) on the 4,000 sentences in fresh processes.
+a shared machine hits each alike); the table gives medians. ``--parts rss``:
+peak RSS and time per 100k rows of streaming runs of 4,000, 40,000 and
+400,000 examples in fresh processes, through the CLI as shipped and from
+Python with defaults (``benchmarks/_bench_rss.py`` says what is measured; by
+default a small random BERT with MiniLM's tokenizer, ``--rss-model minilm``
+for the real one). 2 processes (``torchrun --nproc_per_node 2``, gloo, 1
+thread each, torchrun's default) against 1 process (all threads) time (b) on
+the 4,000 sentences in fresh processes.
 
-Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--rss-repeats 3] [--markdown benchmarks/results/bench_dataset_cpu.md]
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--parts rss --rss-repeats 3 --rss-ablate] [--markdown FILE]
 """
 from __future__ import annotations
 
@@ -45,12 +43,10 @@ from typing import Dict, List
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+import _bench_rss  # benchmarks/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
-MMAP_THRESHOLD = 128 * 1024  # glibc's default starting value, kept fixed
-RSS_CASES = {"all": ("", "-fixed", "-system"), "defaults": ("",), "fixed": ("-fixed",), "system": ("-system",)}
 
 
 def _model():
@@ -62,7 +58,7 @@ def _model():
 
 def _length_aware_batches(tokenizer, texts: List[str]):
     r"""The batches attribute_dataset runs, padded ahead of time (same sort window, same budget)."""
-    from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
+    from captum_normxlogit.dataset import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 
     batches = []
     for start in range(0, len(texts), SHARD):
@@ -85,32 +81,21 @@ def _write_jsonl(path: Path, texts: List[str], times: int) -> None:
                 handle.write(json.dumps({"text": text}) + "\n")
 
 
-def _rss_child(data: str, out: str) -> None:
-    from captum_normxlogit.dataset import attribute_dataset
-
-    model, tokenizer, texts = _model()
-    warm = Path(out + "-warm")
-    _write_jsonl(Path(out + "-warm.jsonl"), texts[:64], 1)
-    attribute_dataset(model, tokenizer, out + "-warm.jsonl", warm, progress=False)  # library initialisation
-    before = reset_peak()
-    attribute_dataset(model, tokenizer, data, out, progress=False)
-    print(json.dumps({"delta_mib": peak_above(before)}))
-
-
 def _time_child(data: str, out: str) -> None:
+    import torch.distributed as dist
+
     from captum_normxlogit.dataset import attribute_dataset
-    from captum_normxlogit.dataset._distributed import rank_context
 
     model, tokenizer, texts = _model()
-    ctx = rank_context(model)
-    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)
-    ctx.barrier()
+    attribute_dataset(model, tokenizer, texts[:64], out + "-warm", progress=False)  # joins torchrun's group
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
     start = time.perf_counter()
     res = attribute_dataset(model, tokenizer, data, out, progress=False)
     elapsed = time.perf_counter() - start
-    if ctx.is_main:
+    if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"seconds": elapsed, "rows": res.counts()["rows"], "threads": torch.get_num_threads(),
-                          "world_size": ctx.world_size}))
+                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
 
 
 def _child(cmd: List[str], env: Dict[str, str]) -> dict:
@@ -137,18 +122,37 @@ def main() -> int:
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument("--parts", default="time,rss,ranks",
                         help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
-    parser.add_argument("--rss-cases", choices=tuple(RSS_CASES), default="all",
-                        help="allocator settings of the memory children: glibc defaults, the mmap threshold fixed, "
-                             "and that plus ARROW_DEFAULT_MEMORY_POOL=system (default: all)")
-    parser.add_argument("--rss-repeats", type=int, default=1,
-                        help="fresh processes per memory case (medians reported) (default: %(default)s)")
+    parser.add_argument("--rss-model", choices=("tiny", "minilm"), default="tiny",
+                        help="model of the memory runs (default: %(default)s; see benchmarks/_bench_rss.py)")
+    parser.add_argument("--rss-sizes", default="4000,40000,400000", help="rows per memory run (default: %(default)s)")
+    parser.add_argument("--rss-cases", default="cli,python", help="cli, python (default: %(default)s)")
+    parser.add_argument("--rss-repeats", type=int, default=3,
+                        help="fresh processes per memory case and size (medians reported) (default: %(default)s)")
+    parser.add_argument("--rss-largest-repeats", type=int, default=0,
+                        help="fresh processes at the largest size (default: --rss-repeats)")
+    parser.add_argument("--rss-ablate", nargs="?", const=",".join(_bench_rss.ABLATIONS), default="",
+                        help="also these cases (default: all of %(const)s), at the two smallest sizes")
+    parser.add_argument("--rss-jobs", type=int, default=3, help="memory processes at a time (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of the timed runs (default: torch's; 1 is steadier on a shared machine)")
-    parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--time-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        _rss_child(*args.rss_child)
+        _bench_rss.child(*args.rss_child)
+        return 0
+    if set(args.parts.split(",")) == {"rss"}:  # no need for the timing part's model and batches
+        work = Path(tempfile.mkdtemp(prefix="bench-dataset-rss-"))
+        try:
+            lines = _bench_rss.measure(work, args.rss_model, [int(x) for x in args.rss_sizes.split(",")],
+                                       args.rss_repeats, args.rss_cases.split(","), [c for c in args.rss_ablate.split(',') if c], args.rss_jobs,
+                                       args.rss_largest_repeats)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        text = "\n".join(lines)
+        print("\n" + text)
+        if args.markdown:
+            Path(args.markdown).write_text(text + "\n", encoding="utf-8")
         return 0
     if args.time_child:
         _time_child(*args.time_child)
@@ -218,24 +222,12 @@ def main() -> int:
         print("IG done", file=sys.stderr, flush=True)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
-    data4, data40 = work / "rt4k.jsonl", work / "rt40k.jsonl"
+    data4 = work / "rt4k.jsonl"
     _write_jsonl(data4, texts, 1)
-    _write_jsonl(data40, texts, 10)
-    rss, one, one_1t, two = {}, None, None, None
-    if "rss" in parts:
-        # Also with glibc's mmap threshold fixed (its default rises after each freed large block, so later
-        # activation buffers come from a fragmenting heap): tells allocator growth from growth of our own.
-        fixed = {**env, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
-        # and with Arrow on the system allocator too (the CLI's default): mimalloc keeps freed shard buffers
-        system = {**fixed, "ARROW_DEFAULT_MEMORY_POOL": "system"}
-        cases = {tag: e for tag, e in (("", env), ("-fixed", fixed), ("-system", system)) if tag in RSS_CASES[args.rss_cases]}
-        jobs = {(f"{label}{tag}", rep): ([sys.executable, __file__, "--rss-child", str(path),
-                                          str(work / f"rss{label}{tag}-{rep}")], child_env)
-                for tag, child_env in cases.items() for label, path in (("4k", data4), ("40k", data40))
-                for rep in range(args.rss_repeats)}
-        for (case, _), result in _children_at_once(jobs).items():
-            rss.setdefault(case, []).append(result["delta_mib"])
-        print("RSS done", file=sys.stderr, flush=True)
+    one, one_1t, two = None, None, None
+    rss = _bench_rss.measure(work, args.rss_model, [int(x) for x in args.rss_sizes.split(",")], args.rss_repeats,
+                             args.rss_cases.split(","), [c for c in args.rss_ablate.split(',') if c], args.rss_jobs,
+                             args.rss_largest_repeats) if "rss" in parts else []
     if "ranks" in parts:
         one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
         one_1t = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one1")],
@@ -264,19 +256,7 @@ def main() -> int:
         lines += ["", f"(b) / (a) throughput: {median['a'] / median['b']:.3f}x (target >= 0.90)",
                   f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
                   f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
-    if rss:
-        for tag, how in (("", "glibc defaults"), ("-fixed", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}"),
-                         ("-system", f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD} and ARROW_DEFAULT_MEMORY_POOL=system")):
-            if f"4k{tag}" not in rss:
-                continue
-            small, large = statistics.median(rss[f"4k{tag}"]), statistics.median(rss[f"40k{tag}"])
-            spread = "" if args.rss_repeats == 1 else (
-                f" (range {min(rss[f'4k{tag}']):.0f}-{max(rss[f'4k{tag}']):.0f} and "
-                f"{min(rss[f'40k{tag}']):.0f}-{max(rss[f'40k{tag}']):.0f} MiB)")
-            what = "fresh process" if args.rss_repeats == 1 else f"median of {args.rss_repeats} fresh processes"
-            lines.append(f"peak RSS above the start of the call, streaming a .jsonl ({what}, {how}): "
-                         f"4,000 examples {small:.0f} MiB, 40,000 examples {large:.0f} MiB{spread}: ratio "
-                         f"{large / max(small, 1e-9):.2f} (target <= 1.10)")
+    lines += [""] + rss if rss else []
     if one is not None:
         lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
                      f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -74,14 +75,15 @@ def main() -> int:
         batch = tok(texts[: args.batch], padding=True, return_tensors="pt")
         times = {"digest": [], "fixed": [], "forward": [], "run": []}
         for r in range(args.repeats):
-            times["digest"].append(_timed(lambda: digest(model)))
+            times["digest"].append(_timed(partial(digest, model)))
             times["fixed"].append(
-                _timed(lambda: attribute_dataset(model, tok, str(data), work / f"f{label}{r}", limit=0, progress=False))
+                _timed(partial(attribute_dataset, model, tok, str(data), work / f"f{label}{r}", limit=0,
+                               progress=False))
             )
             with torch.no_grad():
-                times["forward"].append(_timed(lambda: model(**batch)))
+                times["forward"].append(_timed(partial(model, **batch)))
             times["run"].append(
-                _timed(lambda: attribute_dataset(model, tok, str(data), work / f"r{label}{r}", progress=False))
+                _timed(partial(attribute_dataset, model, tok, str(data), work / f"r{label}{r}", progress=False))
             )
         med = {k: statistics.median(v) for k, v in times.items()}
         params = sum(p.numel() for p in model.parameters())

@@ -39,7 +39,7 @@ from typing import Dict, List
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 METHODS = ("forward", "normxlogit", "layer_ig", "feature_ablation")
 LABELS = {
@@ -68,7 +68,11 @@ def _prompt(tokenizer, n_tokens: int) -> str:
 
 def _child(args) -> None:
     from captum.attr import (
-        FeatureAblation, LayerIntegratedGradients, LLMAttribution, LLMGradientAttribution, TextTokenInput,
+        FeatureAblation,
+        LayerIntegratedGradients,
+        LLMAttribution,
+        LLMGradientAttribution,
+        TextTokenInput,
     )
 
     from captum_normxlogit import LLMNormXLogit, NormXLogit
@@ -215,7 +219,7 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:
-        from captum_normxlogit._utils.atomic import atomic_write_text
+        from captum_normxlogit.utils import atomic_write_text
 
         atomic_write_text(args.out, report)
     return 0

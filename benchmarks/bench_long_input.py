@@ -31,7 +31,7 @@ from typing import Dict
 
 import torch
 
-from captum_normxlogit._utils.memory import peak_above, reset_peak
+from captum_normxlogit.utils import peak_above, reset_peak
 
 CALLS = ("backbone", "llm_final", "llm_layers", "llm_all_layers", "hf_logits", "hf_hidden")
 
@@ -65,7 +65,7 @@ def _child(args) -> None:
     inp = TextTokenInput(prompt, tok)
     ids = inp.inp_tensor
     llm = LLMNormXLogit(NormXLogit(lm), tok)
-    summary = {}
+    summary: dict[str, object] = {}
 
     def run():
         with torch.no_grad():
@@ -114,8 +114,7 @@ def main() -> int:
 
     from transformers import AutoTokenizer
 
-    from captum_normxlogit.resources import load_smollm2
-    from captum_normxlogit.resources._pretrained import smollm2_dir
+    from captum_normxlogit.resources import load_smollm2, smollm2_dir
 
     load_smollm2()  # converts the weights once if they are not cached yet
     tok = AutoTokenizer.from_pretrained(smollm2_dir(), local_files_only=True)
@@ -166,7 +165,7 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:
-        from captum_normxlogit._utils.atomic import atomic_write_text
+        from captum_normxlogit.utils import atomic_write_text
 
         atomic_write_text(args.out, report)
     return 0

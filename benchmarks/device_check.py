@@ -27,7 +27,7 @@ from accelerate import dispatch_model
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 
 from captum_normxlogit import NormXLogit
-from captum_normxlogit._utils.padding import pad_batch
+from captum_normxlogit.utils import pad_batch
 
 
 def _left_padded(vocab: int, lengths=(24, 17, 30), seed: int = 0):
@@ -68,7 +68,7 @@ def check_sharded() -> dict:
 
 def bench_gpu(repeats: int = 20) -> dict:
     torch.manual_seed(0)
-    config = T.BertConfig(num_labels=2)  # bert-base sizes, random weights
+    config = T.BertConfig(num_labels=2)  # type: ignore[call-arg]  # bert-base sizes, random weights
     model = T.BertForSequenceClassification(config).eval().cuda()
     ids = torch.randint(1000, 30000, (16, 128), device="cuda")
     mask = torch.ones_like(ids)
@@ -116,15 +116,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "out"))
     args = parser.parse_args()
+    sharded = check_sharded()
+    cost = bench_gpu()
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "transformers": T.__version__, "sharded": check_sharded(), "gpu_cost": bench_gpu()}
-    cost = report["gpu_cost"]
+              "transformers": T.__version__, "sharded": sharded, "gpu_cost": cost}
     lines = [f"{report['device']}, torch {report['torch']}, transformers {report['transformers']}", "",
              "| method | median time (ms) | / bare forward | peak CUDA memory above resident (MiB) | / NormXLogit |",
              "|---|---:|---:|---:|---:|"]
     for name, row in cost.items():
-        lines.append(f"| {name} | {row['median_s'] * 1000:.2f} | {row['median_s'] / cost['forward']['median_s']:.2f}x | "
-                     f"{row['peak_mib']:.1f} | {row['peak_mib'] / cost['normxlogit']['peak_mib']:.1f}x |")
+        lines.append(
+            f"| {name} | {row['median_s'] * 1000:.2f} | {row['median_s'] / cost['forward']['median_s']:.2f}x | "
+            f"{row['peak_mib']:.1f} | {row['peak_mib'] / cost['normxlogit']['peak_mib']:.1f}x |"
+        )
     text = json.dumps(report, indent=2) + "\n\n" + "\n".join(lines)
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -154,7 +154,8 @@ def _markdown(eq: dict, cost: dict, device: str) -> str:
     for name, r in rows.items():
         lines.append(
             f"| {name} | {r['seconds'] * 1000:.1f} | {r['seconds'] / fwd['seconds']:.2f}x | "
-            f"{r['seconds'] / nx['seconds']:.1f}x | {r['peak_mib']:.0f} | {r['peak_mib'] / max(nx['peak_mib'], 1e-9):.1f}x |"
+            f"{r['seconds'] / nx['seconds']:.1f}x | {r['peak_mib']:.0f} | "
+            f"{r['peak_mib'] / max(nx['peak_mib'], 1e-9):.1f}x |"
         )
     return "\n".join(lines) + "\n"
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import torch
 
-from _peak_rss import reset_peak, status_mib  # benchmarks/ is on sys.path when run as a script
+from captum_normxlogit.utils import reset_peak, status_mib
 
 MIB = 2 ** 20
 
@@ -76,7 +76,7 @@ def main() -> int:
         from transformers import BertConfig, BertForSequenceClassification
 
         torch.manual_seed(0)
-        model = BertForSequenceClassification(BertConfig(
+        model = BertForSequenceClassification(BertConfig(  # type: ignore[call-arg]  # num_labels
             vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
             intermediate_size=64, num_labels=2)).eval()
     if args.default_chunks:

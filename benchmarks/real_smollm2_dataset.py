@@ -14,8 +14,10 @@ mean NormXLogit score in run 1 (at least 30 occurrences). Weights: the GGUF
 Q4_1 release dequantised to float32 (see ``captum_normxlogit.resources``), so
 the numbers describe that model, not the original bf16 one.
 
-Usage: OMP_NUM_THREADS=1 nice python benchmarks/real_smollm2_dataset.py [--examples 2000] [--markdown benchmarks/results/dataset_smollm2_cpu.md]
+Usage: OMP_NUM_THREADS=1 nice python benchmarks/real_smollm2_dataset.py [--examples 2000]
+           [--markdown benchmarks/results/dataset_smollm2_cpu.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +54,20 @@ def _examples(limit: int):
 def _cli(output: Path, *args) -> float:
     r"""Run the command; returns the run's own wall time from the manifest (model loading excluded)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
-    subprocess.run([sys.executable, "-m", "captum_normxlogit.cli", "attribute-dataset", *args, "--output",
-                    str(output), "--no-progress"], check=True, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "captum_normxlogit.cli",
+            "attribute-dataset",
+            *args,
+            "--output",
+            str(output),
+            "--no-progress",
+        ],
+        check=True,
+        env=env,
+    )
     return json.loads((output / ".manifest.json").read_text())["run"]["seconds"]
 
 
@@ -72,8 +86,9 @@ def main() -> int:
     rows = _examples(args.examples)
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     t_next = _cli(work / "next", str(data), "--model", model_dir, "--max-tokens-per-batch", "4096")
-    t_forced = _cli(work / "forced", str(data), "--model", model_dir, "--target", "column:next",
-                    "--max-tokens-per-batch", "4096")
+    t_forced = _cli(
+        work / "forced", str(data), "--model", model_dir, "--target", "column:next", "--max-tokens-per-batch", "4096"
+    )
     nxt, forced = pd.read_parquet(work / "next"), pd.read_parquet(work / "forced")
     n, tokens = len(nxt), int(nxt.input_ids.map(len).sum())
     hit = float(np.mean([p == o[0] for p, o in zip(nxt.predicted, forced.output_ids)]))
@@ -89,16 +104,22 @@ def main() -> int:
         f"SmolLM2-135M-Instruct (GGUF Q4_1 dequantised to float32), {n:,} Rotten-Tomatoes sentences cut before their "
         f"last word ({tokens:,} prompt tokens); CPU, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, run "
         "under `nice` on a 2-core machine shared with other jobs; "
-        "wall time of each run as its manifest records it (model loading excluded), one run each.", "",
-        "| run | seconds | examples/s | prompt tokens/s |", "|---|---:|---:|---:|",
+        "wall time of each run as its manifest records it (model loading excluded), one run each.",
+        "",
+        "| run | seconds | examples/s | prompt tokens/s |",
+        "|---|---:|---:|---:|",
         f"| next token (model's prediction) | {t_next:.1f} | {n / t_next:.1f} | {tokens / t_next:,.0f} |",
         f"| teacher-forced real last word (`--target column:next`) | {t_forced:.1f} | {n / t_forced:.1f} | "
-        f"{tokens / t_forced:,.0f} |", "",
+        f"{tokens / t_forced:,.0f} |",
+        "",
         f"model's next token = the real word's first token: {hit:.1%}; median P(first token of the real word) "
         f"{first_prob.median():.3f}; median P(whole word) {word_prob.median():.4f}; multi-token words: "
-        f"{(forced.output_ids.map(len) > 1).mean():.1%}", "",
-        "| most frequent predicted next tokens | count |", "|---|---:|",
-        *[f"| {label!r} | {count} |" for label, count in predicted.items()], "",
+        f"{(forced.output_ids.map(len) > 1).mean():.1%}",
+        "",
+        "| most frequent predicted next tokens | count |",
+        "|---|---:|",
+        *[f"| {label!r} | {count} |" for label, count in predicted.items()],
+        "",
         "| prompt token (>= 30 occurrences) | mean NormXLogit score (next-token run) | occurrences |",
         "|---|---:|---:|",
         *[f"| {t!r} | {m:.2f} | {c} |" for m, c, t in top],

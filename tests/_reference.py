@@ -98,6 +98,7 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
     m = model
     # --- encoders: sequence classification heads
     if isinstance(m, T.BertForSequenceClassification):
+        assert m.bert.pooler is not None  # the classifier reads the pooled [CLS]
         return m.classifier(m.dropout(m.bert.pooler(x)))[0]
     if isinstance(m, T.AlbertForSequenceClassification):
         return m.classifier(m.dropout(m.albert.pooler_activation(m.albert.pooler(x[:, 0]))))[0]
@@ -136,7 +137,7 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
         if not last_layer:
             x = _final_norm(m, x)
         if type(m).__name__.endswith("ForSequenceClassification"):   # every decoder classifier: `score`
-            return m.score(x)[0, 0]
+            return m.get_submodule("score")(x)[0, 0]
         logits = m.lm_head(x)[0, 0]   # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
         if scaling and isinstance(m, T.GraniteForCausalLM):
             logits = logits / m.config.logits_scaling
@@ -219,14 +220,14 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
                 norm0[b, i] = H[0][b][i].float().norm(p=2)
 
     scores, logat = [None] * (L + 1), [None] * (L + 1)
-    for l in layers:
+    for layer in layers:
         s = torch.zeros(B, Tn)
         g = torch.zeros(B, Tn)
         for b in range(B):
             for i in range(Tn):
                 if not mask[b, i]:
                     continue
-                tok = head_on_token(model, H[l][b][i:i + 1].unsqueeze(0), last_layer=(l == L), softcap=softcap,
+                tok = head_on_token(model, H[layer][b][i:i + 1].unsqueeze(0), last_layer=(layer == L), softcap=softcap,
                                     scaling=scaling)
                 if kind == "reg":
                     value = (tok[0] - out.logits[b, 0]).abs()
@@ -234,5 +235,5 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
                     value = tok[targets[b]]
                 g[b, i] = value
                 s[b, i] = value * norm0[b, i]
-        scores[l], logat[l] = s, g
+        scores[layer], logat[layer] = s, g
     return RefResult(scores, logat, norm0, targets, out.logits)

@@ -24,7 +24,7 @@ def test_each_command_is_one_package_under_commands():
 
     for name in COMMANDS:
         package = importlib.import_module(f"captum_normxlogit._commands.{name.replace('-', '_')}")
-        assert Path(package.__file__).name == "__init__.py", f"{name} is not a package"
+        assert Path(str(package.__file__)).name == "__init__.py", f"{name} is not a package"
         assert callable(package.register)
     # no command logic beside the package's public modules (it moved into _commands/<name>/)
     top = {path.stem for path in Path(captum_normxlogit.__file__).parent.glob("*.py")}
@@ -72,10 +72,19 @@ def test_prepare_has_the_options_of_resources_prepare_and_calls_the_same_code(mo
     import captum_normxlogit.resources.__main__ as resources_main
     from captum_normxlogit.cli import _parser
 
-    sub = _parser()._subparsers._group_actions[0].choices["prepare"]
+    commands = _parser()._subparsers
+    assert commands is not None
+    choices = commands._group_actions[0].choices
+    assert isinstance(choices, dict)
+    sub = choices["prepare"]
     assert _options(sub) == _options(resources_main._parser())
-    seen = []
-    monkeypatch.setattr(resources_main, "prepare", lambda args: seen.append(args) or 0)
+    seen: list = []
+
+    def prepare(args) -> int:
+        seen.append(args)
+        return 0
+
+    monkeypatch.setattr(resources_main, "prepare", prepare)
     assert main(["prepare", "--no-smollm2", "--quiet"]) == 0
     assert [(a.no_smollm2, a.force, a.quiet) for a in seen] == [(True, False, True)]
 

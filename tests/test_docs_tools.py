@@ -11,6 +11,7 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 
 def _load(name):
     spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    assert spec is not None and spec.loader is not None, name
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

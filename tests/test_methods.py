@@ -1,6 +1,7 @@
 """The shared method registry: each method checked against an independent computation."""
 import pytest
 import torch
+from captum.attr import IntegratedGradients
 
 from captum_normxlogit import NormXLogit
 from captum_normxlogit.methods import (
@@ -13,8 +14,6 @@ from captum_normxlogit.methods import (
     keep_specials_baseline,
     parse_method_keys,
 )
-from captum.attr import IntegratedGradients
-
 from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, SEP = 1, 2
@@ -195,22 +194,25 @@ def test_every_row_of_the_table_builds_its_method(bert, data):
         assert spec.build(nx, pad_token_id=PAD, ig_steps=3).name == spec.name
         if spec.captum is not None:  # the display name is Captum's class, not a second spelling of it
             assert issubclass(spec.captum, Attribution) and spec.name == spec.captum.__name__
-            assert isinstance(method.attribution, spec.captum)
+            assert isinstance(method, CaptumMethod) and isinstance(method.attribution, spec.captum)
     assert METHODS["normxlogit"].name == NormXLogit.get_name()
 
 
 def test_settings_left_out_come_from_the_table(bert):
     nx = NormXLogit(bert)
     ig = build_method("ig", nx)
+    assert isinstance(ig, CaptumMethod)
     assert ig.attribute_kwargs["n_steps"] == METHODS["ig"].defaults["ig_steps"] == 50
     assert ig.reduction == METHODS["ig"].defaults["reduction"] == "l1" and ig.baselines == "zero"
-    assert build_method("random", nx).seed == METHODS["random"].defaults["seed"] == 12
-    assert build_method("ig", nx, ig_steps=7, reduction="sum").attribute_kwargs["n_steps"] == 7
+    random_method, ig7 = build_method("random", nx), build_method("ig", nx, ig_steps=7, reduction="sum")
+    assert isinstance(random_method, RandomMethod) and isinstance(ig7, CaptumMethod)
+    assert random_method.seed == METHODS["random"].defaults["seed"] == 12
+    assert ig7.attribute_kwargs["n_steps"] == 7
     assert METHODS["ig"].describe(ig_steps=7).endswith("7 steps")
     with pytest.raises(TypeError):  # the table cannot be changed by accident
-        METHODS["ig"] = METHODS["saliency"]
+        METHODS["ig"] = METHODS["saliency"]  # type: ignore[index]  # the mutation under test
     with pytest.raises(AttributeError):
-        METHODS["ig"].name = "IG"
+        METHODS["ig"].name = "IG"  # type: ignore[misc]  # the mutation under test
 
 
 def test_keys_are_case_insensitive_in_the_library(bert, data):
@@ -228,8 +230,8 @@ def test_keys_are_case_insensitive_in_the_library(bert, data):
 
 
 def test_an_unknown_key_is_one_error_listing_every_key(bert):
-    from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
     from captum_normxlogit._commands.evaluate.sentiment import _check_methods
+    from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
 
     nx = NormXLogit(bert)
     for call in (lambda: build_method("gradcam", nx), lambda: method_key("gradcam"),
@@ -325,7 +327,8 @@ def test_runner_up_contrast_is_target_minus_the_most_probable_other_class(bert, 
         logits = bert(input_ids=ids, attention_mask=mask).logits
     foil = [max((c for c in range(logits.shape[1]) if c != int(t)), key=lambda c: float(logits[b, c]))
             for b, t in enumerate(target)]
-    want = reference(bert, ids, mask, target=target.tolist()).scores[-1] - reference(bert, ids, mask, target=foil).scores[-1]
+    want = (reference(bert, ids, mask, target=target.tolist()).scores[-1]
+            - reference(bert, ids, mask, target=foil).scores[-1])
     torch.testing.assert_close(got, want * mask, rtol=1e-4, atol=1e-5)
 
 

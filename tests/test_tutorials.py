@@ -41,7 +41,9 @@ def test_sentiment_notebook_runs(tmp_path):
     assert "POSITIVE (p=" in text and "BertForSequenceClassification" in text
     # visualize_text's table, with both methods and the stated scaling, then the standalone page.
     assert "Word Importance" in html and "NormXLogit · ÷" in html and "IntegratedGradients · ÷" in html
-    written = re.search(r"open (\S+sentiment_minilm\.html) in a browser", text).group(1)
+    opened = re.search(r"open (\S+sentiment_minilm\.html) in a browser", text)
+    assert opened is not None, text
+    written = opened.group(1)
     assert "seductive" in pathlib.Path(written).read_text(encoding="utf-8")
     assert "comp_aopc" in html and "Random" in html  # the faithfulness table from compare()
     assert len(images) == 2  # the layer heatmap and the faithfulness curves

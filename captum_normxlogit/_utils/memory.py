@@ -19,17 +19,32 @@ Two ways to measure, for two settings:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["PeakMeter", "peak_above", "release_memory", "reset_peak", "rss_bytes", "status_mib"]
+__all__ = [
+    "PeakMeter",
+    "fix_glibc_mmap_threshold",
+    "peak_above",
+    "release_memory",
+    "reset_peak",
+    "rss_bytes",
+    "status_mib",
+    "steady_memory",
+]
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+#: glibc's own starting value of the mmap threshold, kept fixed by :func:`fix_glibc_mmap_threshold`.
+MMAP_THRESHOLD = 128 * 1024
+_THRESHOLD_FIXED = False
 
 
 def rss_bytes() -> Optional[int]:
@@ -50,6 +65,81 @@ def return_freed_heap() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):
             pass
+
+
+def fix_glibc_mmap_threshold() -> bool:
+    r"""Keeps glibc's mmap threshold at its starting 128 KiB for the rest of the process (``mallopt``).
+
+    glibc raises the threshold after each freed large block, up to 32 MiB, so that
+    later activation buffers come from the heap instead of fresh mappings; batches
+    of ever-changing shapes then fragment the heap, and a long run's resident
+    memory grows with the rows. With the threshold fixed, every block of 128 KiB
+    or more is its own mapping, returned to the system when freed.
+
+    Safe at any time: ``mallopt`` changes only where later blocks come from, and
+    every block is freed the way it was allocated. Done once per process, only on
+    glibc, and not when the user chose for themselves (any ``MALLOC_*`` variable,
+    or ``malloc`` in ``GLIBC_TUNABLES``).
+
+    Returns:
+        *bool*: whether the threshold is fixed (by this call or an earlier one).
+    """
+    global _THRESHOLD_FIXED
+    if _THRESHOLD_FIXED:
+        return True
+    if not sys.platform.startswith("linux") or any(key.startswith("MALLOC_") for key in os.environ):
+        return False
+    if "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        if not hasattr(libc, "gnu_get_libc_version"):  # only glibc has it (musl and others: leave them alone)
+            return False
+        _THRESHOLD_FIXED = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    except (OSError, AttributeError):
+        return False
+    return _THRESHOLD_FIXED
+
+
+@contextlib.contextmanager
+def steady_memory(cpu_float32: bool) -> Iterator[None]:
+    r"""Allocator settings under which a long streaming run's resident memory stays flat.
+
+    Measured one at a time by ``benchmarks/bench_dataset.py --parts rss``:
+
+    - glibc's mmap threshold fixed (:func:`fix_glibc_mmap_threshold`; kept after
+      the block, it cannot be undone);
+    - Arrow's default pool set to the system allocator inside the block
+      (mimalloc keeps the pages of every shard's freed buffers), unless the user
+      set ``ARROW_DEFAULT_MEMORY_POOL``; the previous pool is restored after (a
+      buffer remembers its pool, so it is freed correctly either way);
+    - ``cpu_float32``: oneDNN switched off inside the block
+      (``torch.backends.mkldnn``, restored after). On a CPU in float32 it serves
+      only GELU in the BERT models measured, and caches a compiled kernel for every input shape (up to
+      1,024); the batches' many shapes made that cache grow with the rows. For
+      other dtypes it is left on (oneDNN is the fast path for bfloat16 on CPUs).
+
+    Args:
+        cpu_float32 (bool): The model runs on a CPU in float32.
+    """
+    fix_glibc_mmap_threshold()
+    previous_pool = None
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        previous_pool = pa.default_memory_pool()
+        pa.set_memory_pool(pa.system_memory_pool())
+    mkldnn = torch.backends.mkldnn.enabled
+    if cpu_float32:
+        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = mkldnn
+        if previous_pool is not None:
+            import pyarrow as pa
+
+            pa.set_memory_pool(previous_pool)
 
 
 def release_memory() -> None:

@@ -76,6 +76,7 @@ done, so the folder is the same as with one process. A model too large for one
 device is instead loaded with ``device_map="auto"`` and run in one process.
 """
 
+from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import RankLostError
 from captum_normxlogit.dataset._lock import FolderBusyError
 from captum_normxlogit.dataset._manifest import MANIFEST_NAME, ManifestError, ResumeError
@@ -117,4 +118,7 @@ __all__ = [
     "compare_summaries",
     "summarize",
     "verify_summary",
+    # the batching rule attribute_dataset applies (for benchmarks and callers batching alike)
+    "CPU_BATCH_OVERHEAD_TOKENS",
+    "token_budget_batches",
 ]

@@ -3,16 +3,17 @@ r""":func:`attribute_dataset` and the handle it returns, :class:`DatasetAttribut
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
+import torch
+
 from captum_normxlogit._core.normxlogit import NormXLogit
 from captum_normxlogit._utils.device import resolve_device
-from captum_normxlogit._utils.memory import return_freed_heap
+from captum_normxlogit._utils.memory import return_freed_heap, steady_memory
 from captum_normxlogit.dataset._batching import CPU_BATCH_OVERHEAD_TOKENS, token_budget_batches
 from captum_normxlogit.dataset._distributed import move_to, rank_context
 from captum_normxlogit.dataset._explainer import RowExplainer
@@ -122,8 +123,7 @@ class DatasetAttribution:
         r"""The dataset-level summary, verified by occlusion on request.
 
         Calls ``captum_normxlogit.dataset.summary.summarize(self.to_pandas(), **kwargs)``
-        (special tokens taken from the manifest's tokenizer) when that module is
-        installed; until then it returns :meth:`counts`.
+        (special tokens taken from the manifest's tokenizer).
 
         Args:
             verify (bool, optional): Also measure the occlusion effect of each class's top
@@ -137,8 +137,6 @@ class DatasetAttribution:
         Returns:
             DatasetSummary, or VerifiedSummary with ``verify``
         """
-        if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
-            return self.counts()
         from captum_normxlogit.dataset.summary import summarize
 
         checks = {k: kwargs.pop(k) for k in ("top_k", "max_examples", "seed", "max_tokens_per_batch") if k in kwargs}
@@ -317,9 +315,12 @@ def attribute_dataset(
         ctx.barrier()
         started = time.perf_counter()
         # on a CPU a batch costs its padded tokens plus a little; elsewhere (launch-bound) about a whole batch
-        overhead = CPU_BATCH_OVERHEAD_TOKENS if all(p.device.type == "cpu" for p in model.parameters()) else None
+        on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+        overhead = CPU_BATCH_OVERHEAD_TOKENS if on_cpu else None
         listed = {entry.get("file") for entry in (state.manifest or {}).get("shards", [])} if s.resume else set()
-        mine, done_counts = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
+        # allocator settings that keep a long run's memory flat (see steady_memory)
+        with steady_memory(cpu_float32=on_cpu and all(p.dtype == torch.float32 for p in model.parameters())):
+            mine, done_counts = _run_shards(task, source, out, manifest["fingerprint"], ctx, s, overhead, listed)
         # every rank checked its own shards; the main rank lists them all (a node's folder need not be shared)
         entries = [entry for part in gather(ctx, mine) for entry in part]
         if ctx.is_main:

@@ -188,7 +188,7 @@ def weights_fingerprint(model: nn.Module) -> str:
     (``manifest["model"]["weights_digest"]``): to check a model is the one that wrote a folder.
 
     Returns:
-        str: 16 hex digits.
+        str: 64 hex digits (BLAKE2b-256 over every tensor).
     """
     return weights_digest(model)
 

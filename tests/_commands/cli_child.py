@@ -31,7 +31,7 @@ def run(cases):
             try:
                 code = main(case["argv"])
             except SystemExit as stop:
-                code = stop.code
+                code = stop.code  # type: ignore[assignment]  # main exits with an int code
             except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
                 code, _ = None, err.write(traceback.format_exc())
             finally:

@@ -8,8 +8,8 @@ import torch
 from captum_normxlogit import NormXLogit
 from captum_normxlogit._commands.evaluate.agreement import evaluate_agreement
 from captum_normxlogit._commands.evaluate.agreement_items import build_items, encode_items, interleave
-from captum_normxlogit.metrics import average_precision
 from captum_normxlogit._utils.atomic import is_own_temporary
+from captum_normxlogit.metrics import average_precision
 from tests._support.tiny import VOCAB, llama_lm
 
 PLURAL_VERBS = {"are", "were", "have"}

@@ -92,15 +92,16 @@ def in_children(shared, tmp_path_factory):
     chosen = [case for case in E.CASES if case.limit and (drop or case.limit != "unreadable")]
     built = []
     for case in chosen:
+        assert case.limit is not None  # chosen above
         root = tmp_path_factory.mktemp(f"errors-{case.id}")
         os.chmod(root, 0o755)
         world = _world(shared, root / "w")
         argv, path = case.build(world)
-        built.append((case, world, path, _snapshot(world.root)))
+        before = _snapshot(world.root)
         fsize = int(case.limit.split("=")[1]) if case.limit.startswith("fsize=") else None
-        built[-1] += ({"argv": argv, "fsize": fsize},)
+        built.append((case, world, path, before, {"argv": argv, "fsize": fsize}))
     got = _child([spec for *_, spec in built], drop) if built else []
-    results = {case.id: None for case in E.CASES if case.limit}
+    results: dict[str, object] = {case.id: None for case in E.CASES if case.limit}
     for (case, world, path, before, _), result in zip(built, got):
         results[case.id] = (result["code"], result["out"], result["err"], path, before, _snapshot(world.root))
     return results
@@ -110,7 +111,7 @@ def _run_here(argv, capfd):
     try:
         code = main(argv)
     except SystemExit as stop:
-        code = stop.code
+        code = stop.code  # type: ignore[assignment]  # main exits with an int code
     out, err = capfd.readouterr()
     return code, out, err
 

@@ -39,7 +39,7 @@ def _explain(capsys, *args):
     try:
         code = main(["explain", *args, "--colour", "never"])
     except SystemExit as stop:
-        code = stop.code
+        code = stop.code  # type: ignore[assignment]  # main exits with an int code
     out = capsys.readouterr()
     return code, out.out, out.err
 

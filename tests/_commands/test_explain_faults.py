@@ -58,6 +58,7 @@ def _start(model_dir, page: Path, tmp_path: Path) -> subprocess.Popen:
 
 
 def _wait_for_write(proc: subprocess.Popen) -> None:
+    assert proc.stderr is not None  # stderr=PIPE
     for line in proc.stderr:
         if line.strip() == b"WRITING":
             return
@@ -66,6 +67,7 @@ def _wait_for_write(proc: subprocess.Popen) -> None:
 
 def _finish(proc: subprocess.Popen) -> int:
     code = proc.wait(timeout=120)
+    assert proc.stderr is not None
     proc.stderr.close()
     return code
 

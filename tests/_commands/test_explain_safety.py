@@ -8,6 +8,7 @@ import pathlib
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import torch
@@ -20,9 +21,13 @@ from tests._support.tokenizers import bytelevel_bpe
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The characters a terminal or a browser would act on, or that would not show.
-DANGEROUS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff]")
-HOSTILE = ("The \x1b[2J\x1b]0;pwn\x07 capital \u202eof\u202c France \u2066is\u2069 <script>alert(1)</script> & "
-           "pay\u200bpal\ufeff done")
+DANGEROUS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+HOSTILE = (
+    "The \x1b[2J\x1b]0;pwn\x07 capital \u202eof\u202c France \u2066is\u2069 <script>alert(1)</script> & "
+    "pay\u200bpal\ufeff done"
+)
 SHOWN = ("⟨U+001B⟩[2J⟨U+001B⟩]0;pwn⟨U+0007⟩", "⟨U+202E⟩of⟨U+202C⟩", "⟨U+2066⟩is⟨U+2069⟩", "pay⟨U+200B⟩pal⟨U+FEFF⟩")
 PLACEHOLDERS = ("⟨U+001B⟩", "⟨U+0007⟩", "⟨U+202E⟩", "⟨U+202C⟩", "⟨U+2066⟩", "⟨U+2069⟩", "⟨U+200B⟩", "⟨U+FEFF⟩")
 
@@ -37,22 +42,27 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("safety-models")
     torch.manual_seed(0)
     bpe, plain = _hostile_bytelevel(), cli_bytelevel()
-    config = dict(num_key_value_heads=2, pad_token_id=0, **{**SMALL, "max_position_embeddings": 256})
+    config: dict[str, Any] = dict(num_key_value_heads=2, pad_token_id=0, **{**SMALL, "max_position_embeddings": 256})
     causal = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(bpe), **config)).eval()
     # A tokenizer that never saw these characters splits each into its bytes (shown as �, never raw).
     split = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=len(plain), **config)).eval()
     classifier = T.BertForSequenceClassification(cli_bert_config(id2label=LABELS)).eval()
     no_tokenizer = root / "no-tokenizer"
     classifier.save_pretrained(no_tokenizer)
-    return {"causal": save(root / "clm", causal, bpe), "split": save(root / "split", split, plain), "classifier": save(root / "cls", classifier, cli_wordpiece()),
-            "no-tokenizer": str(no_tokenizer), "root": root}
+    return {
+        "causal": save(root / "clm", causal, bpe),
+        "split": save(root / "split", split, plain),
+        "classifier": save(root / "cls", classifier, cli_wordpiece()),
+        "no-tokenizer": str(no_tokenizer),
+        "root": root,
+    }
 
 
 def _explain(capsys, *args):
     try:
         code = main(["explain", *args])
     except SystemExit as stop:
-        code = stop.code
+        code = stop.code  # type: ignore[assignment]  # main exits with an int code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -60,8 +70,18 @@ def _explain(capsys, *args):
 @pytest.mark.parametrize("colour", ["never", "always"])
 def test_hostile_text_shows_placeholders_in_the_terminal_and_the_page(models, capsys, tmp_path, colour):
     page = tmp_path / "page.html"
-    code, out, err = _explain(capsys, HOSTILE, "--model", models["causal"], "--methods", "normxlogit,saliency",
-                              "--html", str(page), "--colour", colour)
+    code, out, err = _explain(
+        capsys,
+        HOSTILE,
+        "--model",
+        models["causal"],
+        "--methods",
+        "normxlogit,saliency",
+        "--html",
+        str(page),
+        "--colour",
+        colour,
+    )
     assert code == 0, err
     shown = re.sub(r"\x1b\[[0-9;]*m", "", out)  # rich's own colour codes: the only escapes allowed
     assert not DANGEROUS.search(shown + err), repr(shown)
@@ -71,14 +91,17 @@ def test_hostile_text_shows_placeholders_in_the_terminal_and_the_page(models, ca
     assert "<script>" not in body and "&lt;" in body and "&amp;" in body
     assert all(text in body for text in PLACEHOLDERS)
     # The title repeats the text: visible and escaped too.
-    title = re.search(r"<title>(.*?)</title>", body).group(1)
+    found = re.search(r"<title>(.*?)</title>", body)
+    assert found is not None
+    title = found.group(1)
     assert title.startswith("normxlogit explain: The ⟨U+001B⟩[2J⟨U+001B⟩]0;pwn⟨U+0007⟩ capital ⟨U+202E⟩of")
 
 
 @pytest.mark.parametrize("model", ["causal", "split"])
 def test_merged_words_keep_the_placeholders(models, capsys, model):
-    code, out, _ = _explain(capsys, HOSTILE, "--model", models[model], "--methods", "normxlogit", "--words",
-                            "--colour", "never")
+    code, out, _ = _explain(
+        capsys, HOSTILE, "--model", models[model], "--methods", "normxlogit", "--words", "--colour", "never"
+    )
     assert code == 0
     row = next(line for line in out.splitlines() if line.strip().startswith("NormXLogit"))
     words = [w.rsplit("[", 1)[0] for w in row.split()[1:]]
@@ -95,8 +118,18 @@ def test_characters_split_into_bytes_show_as_replacement_marks(models, capsys):
 def test_undecodable_command_line_bytes_are_one_clear_line(models, capsys, tmp_path):
     # Python hands undecodable argv bytes over as lone surrogates, which no tokenizer takes.
     page = tmp_path / "p.html"
-    code, out, err = _explain(capsys, "The capital \udcff of", "--model", models["causal"], "--methods", "normxlogit",
-                              "--html", str(page), "--colour", "never")
+    code, out, err = _explain(
+        capsys,
+        "The capital \udcff of",
+        "--model",
+        models["causal"],
+        "--methods",
+        "normxlogit",
+        "--html",
+        str(page),
+        "--colour",
+        "never",
+    )
     _one_line_error(code, out, err, "TEXT is not valid text")
     assert "⟨U+DCFF⟩" in err and not page.exists()
 
@@ -120,11 +153,14 @@ def test_text_the_tokenizer_cannot_read_is_refused(models, capsys):
     _one_line_error(code, out, err, "every token of TEXT is the unknown token '[UNK]'")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "config.json cannot be read"),
-    ('{"architectures": ["BertForSequenceClassification"]}', "config.json cannot be read"),
-    ('["a", "list"]', "config.json cannot be read"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "config.json cannot be read"),
+        ('{"architectures": ["BertForSequenceClassification"]}', "config.json cannot be read"),
+        ('["a", "list"]', "config.json cannot be read"),
+    ],
+)
 def test_a_corrupt_config_is_one_clear_line(models, capsys, tmp_path, content, message):
     folder = tmp_path / "broken"
     folder.mkdir()
@@ -150,8 +186,9 @@ def test_corrupt_weights_are_one_clear_line(models, capsys, tmp_path):
     ("/proc/page.html", "cannot write /proc/page"),
 ])
 @pytest.mark.parametrize("option", ["--html", "--png"])
-def test_an_unwritable_output_path_is_refused_before_any_computation(models, capsys, tmp_path, monkeypatch,
-                                                                     where, message, option):
+def test_an_unwritable_output_path_is_refused_before_any_computation(
+    models, capsys, tmp_path, monkeypatch, where, message, option
+):
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
 
@@ -187,9 +224,13 @@ def test_the_installed_command_exits_non_zero_with_one_line(models, tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "config.json").write_text("{not json")
-    result = subprocess.run([sys.executable, "-m", "captum_normxlogit.cli", "explain", "a movie .", "--model",
-                             str(folder)], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "captum_normxlogit.cli", "explain", "a movie .", "--model", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "config.json cannot be read" in result.stderr
 
@@ -205,7 +246,15 @@ def test_ctrl_c_during_the_write_leaves_nothing_and_exits_130(models, capsys, tm
 
     monkeypatch.setattr(atomic.Path, "write_bytes", interrupted)
     (tmp_path / "mine.txt").write_text("keep")
-    code, out, err = _explain(capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit",
-                              "--html", str(tmp_path / "page.html"))
+    code, out, err = _explain(
+        capsys,
+        "a movie .",
+        "--model",
+        models["classifier"],
+        "--methods",
+        "normxlogit",
+        "--html",
+        str(tmp_path / "page.html"),
+    )
     assert code == 130 and err.strip() == "normxlogit: interrupted; nothing half-written was left"
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]

@@ -13,7 +13,6 @@ from captum.metrics import infidelity, sensitivity_max
 from captum_normxlogit import NormXLogit, reduce_hidden
 from captum_normxlogit.metrics import token_removal_perturbation
 from captum_normxlogit.visualization import to_visualization_records
-
 from tests._support.tiny import MASK, PAD, batch, llama_lm
 
 

@@ -39,6 +39,7 @@ def test_a_registered_family_is_reported_with_both_checks_and_its_cost():
     report = check_model(build("bert_cls"), repeats=2)
     assert report.supported and report.support == "registered family" and report.reason == ""
     assert (report.task, report.n_layers) == ("sequence_classification", 2)
+    assert report.hidden is not None and report.logits is not None
     assert report.hidden.passed and report.logits.passed
     assert report.hidden.max_diff <= report.hidden.tolerance and report.logits.max_diff <= report.logits.tolerance
     assert report.probe_shape == (2, 6)
@@ -55,6 +56,7 @@ def test_an_unregistered_family_is_reported_as_the_verified_automatic_adapter():
     report = check_model(_olmo(), repeats=1)
     assert report.support == "verified automatic adapter"
     assert (report.task, report.n_layers) == ("causal_lm", 3)
+    assert report.hidden is not None and report.logits is not None
     assert report.hidden.passed and report.logits.passed
 
 
@@ -64,6 +66,7 @@ def test_a_refused_model_reports_the_failed_check_and_the_same_reason_normxlogit
     report = check_model(model, repeats=1)
     assert not report.supported and report.support == "refused"
     assert "head-logits check" in report.reason and "largest difference" in report.reason
+    assert report.hidden is not None and report.logits is not None
     assert report.hidden.passed and not report.logits.passed and report.logits.max_diff > report.logits.tolerance
     assert report.forward_seconds is None  # nothing is timed for a refused model
     with pytest.raises(UnsupportedModelError) as info:
@@ -73,7 +76,7 @@ def test_a_refused_model_reports_the_failed_check_and_the_same_reason_normxlogit
 
 def test_a_registered_family_that_refuses_a_configuration_says_why():
     torch.manual_seed(0)
-    model = T.ModernBertForSequenceClassification(T.ModernBertConfig(
+    model = T.ModernBertForSequenceClassification(T.ModernBertConfig(  # type: ignore[call-arg]  # num_labels
         vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
         pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2, num_labels=3,
         classifier_pooling="mean")).eval()
@@ -102,13 +105,18 @@ def test_check_model_command_on_a_refused_model_exits_1_with_the_reason(tmp_path
     assert main(["check-model", str(tmp_path / "granite"), "--repeats", "1"]) == 1
     captured = capsys.readouterr()
     assert "support: refused" in captured.out
-    assert "refused: NormXLogit does not know GraniteForCausalLM" in captured.err and "head-logits check" in captured.err
+    assert (
+        "refused: NormXLogit does not know GraniteForCausalLM" in captured.err and "head-logits check" in captured.err
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["check-model", "no/such/folder"], "no such directory"),
-    (["check-model", ".", "--repeats", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check-model", "no/such/folder"], "no such directory"),
+        (["check-model", ".", "--repeats", "0"], "at least 1"),
+    ],
+)
 def test_check_model_command_bad_arguments(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
@@ -132,7 +140,9 @@ def test_the_timing_line_prints_a_ratio_only_from_repeated_medians():
     probe = [t for t in once.format().splitlines() if "verification took" in t][0]
     assert "a bare forward pass" not in probe  # the warm verification's ratio is one too
     thrice = check_model(model, repeats=3)
-    ratio = f"{thrice.normxlogit_seconds / thrice.forward_seconds:.2f}x; medians of 3 runs"
+    nx_s, forward_s, warm_s = thrice.normxlogit_seconds, thrice.forward_seconds, thrice.verify_warm_seconds
+    assert nx_s is not None and forward_s is not None and warm_s is not None
+    ratio = f"{nx_s / forward_s:.2f}x; medians of 3 runs"
     assert ratio in thrice.format()
-    warm = f"{thrice.verify_warm_seconds / thrice.forward_seconds:.2f}x a bare forward pass"
+    warm = f"{warm_s / forward_s:.2f}x a bare forward pass"
     assert warm in thrice.format()

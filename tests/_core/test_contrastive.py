@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from captum_normxlogit import NormXLogit
-from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests._support.families import MASK, build, make_batch, n_layers
+from tests._support.hooks import hook_count as _hook_count
 
 ATOL = 1e-5
 # classifiers (encoder and decoder), causal LMs with soft-capping (gemma2), a biased head (phi),

@@ -127,11 +127,11 @@ def test_an_exception_inside_any_block_or_the_head_leaves_the_model_clean(which,
     expected = _result(calls[first]())
     modes = [m.training for m in model.modules()]
     for site in SITES[which]:
-        def boom(*args):
+        def boom(*args, site=site):  # bound now: the hook must name this iteration's site
             raise Boom(site)
 
         raised = 0
-        for name, call in calls.items():
+        for call in calls.values():
             handle = modules[site].register_forward_hook(boom)
             try:
                 call()

@@ -7,16 +7,18 @@ the plain model.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import torch
 import transformers as T
 from torch import nn
 
 from captum_normxlogit import Head, LLMNormXLogit, ModelAdapter, NormXLogit
-from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
-from tests._support.tokenizers import wordlevel
+from tests._support.hooks import hook_count as _hook_count
 from tests._support.tiny import VOCAB, batch, bert_classifier, llama_lm
+from tests._support.tokenizers import wordlevel
 
 
 def _state(model: nn.Module):
@@ -136,12 +138,14 @@ def test_an_unsupported_head_names_its_full_class():
 @pytest.mark.parametrize("wrap", ["DataParallel", "compile"])
 def test_data_parallel_and_compiled_models_are_unwrapped(wrap, bert, llama):
     ids, mask = batch()
-    wrapped = nn.DataParallel(bert) if wrap == "DataParallel" else torch.compile(bert)
+    # torch.compile is typed as returning a callable; given a Module it returns an OptimizedModule (a Module).
+    wrapped = nn.DataParallel(bert) if wrap == "DataParallel" else cast(nn.Module, torch.compile(bert))
     nx = NormXLogit(wrapped)  # used to raise UnsupportedModelError naming DataParallel / OptimizedModule
     assert nx.model is bert
     expected = NormXLogit(bert).attribute(ids, additional_forward_args=(mask,))
     torch.testing.assert_close(nx.attribute(ids, additional_forward_args=(mask,)), expected, rtol=0, atol=0)
-    lm = LLMNormXLogit(nn.DataParallel(llama) if wrap == "DataParallel" else torch.compile(llama), wordlevel())
+    lm = LLMNormXLogit(nn.DataParallel(llama) if wrap == "DataParallel" else cast(nn.Module, torch.compile(llama)),
+                       wordlevel())
     assert lm.model is llama
 
 
@@ -175,7 +179,7 @@ class _Block(nn.Module):
 def test_a_sequential_model_may_list_its_blocks_without_the_other_parts():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Embedding(20, 8), _Block(), _Block(), nn.LayerNorm(8), nn.Linear(8, 20))
-    model.get_input_embeddings = lambda: model[0]
+    model.get_input_embeddings = lambda: model[0]  # type: ignore[assignment]  # a Sequential has none
     head = Head("causal_lm", transform=(model[3],), output=model[4])
     with pytest.raises(ValueError, match=r"missing \[2\]"):  # a block of the same kind left out
         ModelAdapter(model, head=head, blocks=[model[1]])
@@ -204,8 +208,10 @@ class _TwoBlocks(nn.Module):
 def test_a_custom_adapter_is_checked_against_config_num_hidden_layers():
     model = _TwoBlocks().eval()
     with pytest.raises(ValueError, match="lists 1 blocks but _TwoBlocks.config.num_hidden_layers is 2"):
-        ModelAdapter(model, head=Head("causal_lm", output="head"), blocks=lambda m: [m.first])
-    adapter = ModelAdapter(model, head=Head("causal_lm", output="head"), blocks=lambda m: [m.first, m.second])
+        ModelAdapter(model, head=Head("causal_lm", output="head"), blocks=lambda m: [m.get_submodule("first")])
+    both = ("first", "second")
+    adapter = ModelAdapter(model, head=Head("causal_lm", output="head"),
+                           blocks=lambda m: [m.get_submodule(n) for n in both])
     assert NormXLogit(model, adapter=adapter).attribute(torch.randint(0, 20, (1, 4))).shape == (1, 4)
 
 

@@ -6,20 +6,23 @@ target ``y_j``, i.e. a separate attribution per generated token, and from Huggin
 """
 from __future__ import annotations
 
+from typing import cast
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest
 import torch
+import transformers as T
 from captum.attr import LLMAttributionResult, TextTemplateInput, TextTokenInput
 
 import captum_normxlogit._core.normxlogit as core
 from captum_normxlogit import LLMNormXLogit, NormXLogit
 from captum_normxlogit.visualization import plot_llm_layer_heatmap
-from tests._support.hooks import hook_count as _hook_count
 from tests._reference import reference
 from tests._support.families import build, n_layers
+from tests._support.hooks import hook_count as _hook_count
 
 ATOL = 1e-5
 FAMILIES = ["llama_lm", "gpt2_lm", "mistral_lm", "qwen2_lm", "gemma_lm", "phi_lm", "opt_lm", "gptneox_lm"]
@@ -76,7 +79,8 @@ def test_target_none_generates_greedily(name, tokenizer):
     prompt = _ids(PROMPT)
     gen_args = {"max_new_tokens": 3, "do_sample": False}
     with torch.no_grad():
-        out = model.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=0, **gen_args)[0, 6:]
+        generate = cast(T.GenerationMixin, model).generate
+        out = generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=0, **gen_args)[0, 6:]
     eos = model.generation_config.eos_token_id
     eos = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     stop = next((k + 1 for k, t in enumerate(out.tolist()) if t in eos), out.numel())
@@ -156,7 +160,9 @@ def test_the_result_s_own_plot_method_is_deprecated_and_draws_the_view_s_figure(
     with pytest.warns(DeprecationWarning, match="plot_llm_layer_heatmap"):
         old = view.plot_layer_heatmap(-1)
     new = plot_llm_layer_heatmap(view, -1)
-    for a, b in zip(old.axes[0].get_images()[0].get_array(), new.axes[0].get_images()[0].get_array()):
+    old_cells, new_cells = old.axes[0].get_images()[0].get_array(), new.axes[0].get_images()[0].get_array()
+    assert old_cells is not None and new_cells is not None
+    for a, b in zip(old_cells, new_cells):
         assert list(a) == list(b)
     assert old.axes[0].get_title() == new.axes[0].get_title() and repr(view.output_tokens[1]) in new.axes[0].get_title()
     with pytest.raises(IndexError, match="0..1"):
@@ -205,8 +211,10 @@ def test_captum_plots_and_skip_tokens(tokenizer):
     fig, ax = res.plot_token_attr(show=False)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["w17", "w54"]
     fig2, _ = res.plot_seq_attr(show=False)
-    matplotlib.pyplot.close(fig)
-    matplotlib.pyplot.close(fig2)
+    import matplotlib.pyplot as plt  # after matplotlib.use("Agg") at the top
+
+    plt.close(fig)
+    plt.close(fig2)
 
 
 def test_nx_layer_and_ablation_carry_over(tokenizer):

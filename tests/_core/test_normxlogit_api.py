@@ -6,7 +6,6 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from captum_normxlogit import Head, ModelAdapter, NormXLogit, UnsupportedModelError
-
 from tests._support.hooks import hook_count as _hook_count
 from tests._support.tiny import MASK, VOCAB, batch, bert_classifier, llama_lm
 
@@ -156,7 +155,10 @@ def test_no_hook_left_after_success_or_exception(bert):
         (lambda nx, ids, mask: nx.attribute(ids + 1000), "vocabulary"),
         (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask * 2,)), "only 0"),
         (lambda nx, ids, mask: nx.attribute((ids, ids)), "one input tensor"),
-        (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, mask, mask)), "additional_forward_args"),
+        (
+            lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, mask, mask)),
+            "additional_forward_args",
+        ),
         (lambda nx, ids, mask: nx.attribute(ids.flip(-1), additional_forward_args=(mask.flip(-1),)), "right-padded"),
     ],
 )
@@ -182,8 +184,14 @@ def test_albert_shared_block_needs_an_index():
     import transformers as T
 
     albert = T.AlbertForSequenceClassification(
-        T.AlbertConfig(vocab_size=VOCAB, embedding_size=16, hidden_size=32, num_hidden_layers=3,
-                       num_attention_heads=4, intermediate_size=37)
+        T.AlbertConfig(
+            vocab_size=VOCAB,
+            embedding_size=16,
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            intermediate_size=37,
+        )
     ).eval()
     shared = albert.albert.encoder.albert_layer_groups[0]
     with pytest.raises(ValueError, match=r"shared by layers \[1, 2, 3\]"):
@@ -200,8 +208,9 @@ def test_regression_rejects_a_target():
 def test_masked_lm_needs_mask_token_id():
     import transformers as T
 
-    mlm = T.BertForMaskedLM(T.BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=4, intermediate_size=37)).eval()
+    mlm = T.BertForMaskedLM(
+        T.BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+    ).eval()
     ids = torch.randint(5, VOCAB, (2, 6))
     with pytest.raises(ValueError, match="mask_token_id"):
         NormXLogit(mlm).attribute(ids)
@@ -268,7 +277,9 @@ def test_custom_adapter_explains_a_model_outside_the_registry():
     expected = torch.stack([norm0[b] * logits[b, :, t] for b, t in enumerate([4, 9])])
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-5)
     predicted = logits[:, -1].argmax(-1)
-    torch.testing.assert_close(nx.attribute(ids), torch.stack([norm0[b] * logits[b, :, predicted[b]] for b in range(2)]))
+    torch.testing.assert_close(
+        nx.attribute(ids), torch.stack([norm0[b] * logits[b, :, predicted[b]] for b in range(2)])
+    )
 
 
 def test_adapter_for_another_model_is_rejected(bert):
@@ -286,8 +297,14 @@ def test_a_model_dispatched_by_accelerate_gives_the_same_scores(llama, tmp_path)
     reference = NormXLogit(llama)
     expected = reference.attribute_all_layers(ids, additional_forward_args=(mask,))
     expected_logits = reference.forward_func(ids, mask).detach()
-    device_map = {"model.embed_tokens": "disk", "model.layers.0": "cpu", "model.layers.1": "disk",
-                  "model.norm": "disk", "model.rotary_emb": "cpu", "lm_head": "disk"}
+    device_map = {
+        "model.embed_tokens": "disk",
+        "model.layers.0": "cpu",
+        "model.layers.1": "disk",
+        "model.norm": "disk",
+        "model.rotary_emb": "cpu",
+        "lm_head": "disk",
+    }
     dispatched = accelerate.dispatch_model(llama_lm(), device_map=device_map, offload_dir=str(tmp_path))
     assert dispatched.lm_head.weight.device.type == "meta"
     nx = NormXLogit(dispatched)

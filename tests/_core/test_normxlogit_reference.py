@@ -41,7 +41,7 @@ def pytest_generate_tests(metafunc):
     if "left" in names:
         combos = [(n, False) for n in models] + [(n, True) for n in models if SPECS[n].decoder]
         metafunc.parametrize(("name", "left"), combos,
-                             ids=[f"{n}-{'left' if l else 'right'}_pad" for n, l in combos])
+                             ids=[f"{n}-{'left' if is_left else 'right'}_pad" for n, is_left in combos])
     else:
         metafunc.parametrize("name", models)
 
@@ -135,8 +135,8 @@ def test_reference_decoder_hidden_state_convention(name, model, spec):
         for h in hooks:
             h.remove()
     H, L, real = out.hidden_states, len(blocks), bt.mask.bool()
-    for l in range(1, L):
-        torch.testing.assert_close(H[l][real], seen[l - 1][real], atol=0, rtol=0)
+    for layer in range(1, L):
+        torch.testing.assert_close(H[layer][real], seen[layer - 1][real], atol=0, rtol=0)
     with torch.no_grad():
         normed = R._final_norm(model, seen[L - 1])
     torch.testing.assert_close(H[L][real], normed[real], atol=1e-6, rtol=1e-6)
@@ -191,9 +191,9 @@ def test_mask_given_bare_and_default_mask(name):
 # ----------------------------------------------------------------------------- layers
 def test_every_layer_int_form(name, model, left):
     bt, ref = batch_of(name, left), ref_of(name, left)
-    for l in range(1, model.config.num_hidden_layers + 1):
-        got = nx_of(name, layer=l).attribute(bt.ids, additional_forward_args=afa(bt))
-        check_scores(got, ref.scores[l], bt, f"{name} layer={l}")
+    for layer in range(1, model.config.num_hidden_layers + 1):
+        got = nx_of(name, layer=layer).attribute(bt.ids, additional_forward_args=afa(bt))
+        check_scores(got, ref.scores[layer], bt, f"{name} layer={layer}")
 
 
 @only(lambda spec: spec.blocks is not None)   # ALBERT shares one block module: only the int form is unambiguous
@@ -209,14 +209,14 @@ def test_layer_list_forms(name, model, spec):
     L = model.config.num_hidden_layers
     got = nx_of(name, layer=list(range(1, L + 1))).attribute(bt.ids, additional_forward_args=afa(bt))
     assert isinstance(got, list) and len(got) == L
-    for l, g in zip(range(1, L + 1), got):
-        check_scores(g, ref.scores[l], bt, f"{name} int list, layer {l}")
+    for layer, g in zip(range(1, L + 1), got):
+        check_scores(g, ref.scores[layer], bt, f"{name} int list, layer {layer}")
     if spec.blocks is not None:
         blocks = spec.blocks(model)
         got = nx_of(name, layer=blocks[::-1]).attribute(bt.ids, additional_forward_args=afa(bt))
         assert isinstance(got, list) and len(got) == L
-        for l, g in zip(range(L, 0, -1), got):
-            check_scores(g, ref.scores[l], bt, f"{name} module list, layer {l}")
+        for layer, g in zip(range(L, 0, -1), got):
+            check_scores(g, ref.scores[layer], bt, f"{name} module list, layer {layer}")
 
 
 def test_attribute_all_layers(name, model, left):
@@ -224,8 +224,8 @@ def test_attribute_all_layers(name, model, left):
     L = model.config.num_hidden_layers
     got = nx_of(name).attribute_all_layers(bt.ids, additional_forward_args=afa(bt))
     assert isinstance(got, torch.Tensor) and got.shape == (bt.ids.shape[0], L + 1, bt.ids.shape[1])
-    for l in range(L + 1):
-        check_scores(got[:, l], ref.scores[l], bt, f"{name} all_layers[{l}]")
+    for layer in range(L + 1):
+        check_scores(got[:, layer], ref.scores[layer], bt, f"{name} all_layers[{layer}]")
     assert (ref.scores[0] - ref.scores[L]).abs().max() > 1e-2, "layers should differ in this test"
 
 
@@ -233,10 +233,10 @@ def test_attribute_to_layer_input(name, model, spec, left):
     """Block k's input is hidden_states[k]; block 0's input is the embedding output (layer 0)."""
     bt, ref = batch_of(name, left), ref_of(name, left)
     L = model.config.num_hidden_layers
-    for l in range(1, L + 1):     # int form: layer l reads hidden_states[l - 1]
-        got = nx_of(name, layer=l).attribute(bt.ids, additional_forward_args=afa(bt),
+    for layer in range(1, L + 1):  # int form: layer k reads hidden_states[k - 1]
+        got = nx_of(name, layer=layer).attribute(bt.ids, additional_forward_args=afa(bt),
                                              attribute_to_layer_input=True)
-        check_scores(got, ref.scores[l - 1], bt, f"{name} input of layer {l}")
+        check_scores(got, ref.scores[layer - 1], bt, f"{name} input of layer {layer}")
     if spec.blocks is not None:
         for k, block in enumerate(spec.blocks(model)):
             got = nx_of(name, layer=block).attribute(bt.ids, additional_forward_args=afa(bt),
@@ -312,8 +312,8 @@ def test_inputs_embeds_path(name, model, spec, left):
     assert isinstance(tup, tuple) and len(tup) == 1
     check_scores(tup[0], want.scores[-1], bt, "inputs_embeds tuple")
     got_all = nx.attribute_all_layers(embeds, target=target, additional_forward_args=afa(bt))
-    for l in range(len(want.scores)):
-        check_scores(got_all[:, l], want.scores[l], bt, f"inputs_embeds all_layers[{l}]")
+    for layer in range(len(want.scores)):
+        check_scores(got_all[:, layer], want.scores[layer], bt, f"inputs_embeds all_layers[{layer}]")
     # same as the ids path, including the model's own prediction as the target
     check_scores(got, ref_ids.scores[-1], bt, f"{name} inputs_embeds vs ids")
 
@@ -347,8 +347,8 @@ def test_sentence_pairs_with_token_type_ids(name, model, spec):
     got = nx.attribute(bt.ids, additional_forward_args=afa(bt, tt=True))
     check_scores(got, ref.scores[-1], bt, f"{name} with token_type_ids")
     got = nx.attribute_all_layers(bt.ids, additional_forward_args=afa(bt, tt=True))
-    for l in range(len(ref.scores)):
-        check_scores(got[:, l], ref.scores[l], bt, f"{name} with token_type_ids, layer {l}")
+    for layer in range(len(ref.scores)):
+        check_scores(got[:, layer], ref.scores[layer], bt, f"{name} with token_type_ids, layer {layer}")
     got = nx.embedding_norm(bt.ids, additional_forward_args=afa(bt, tt=True))
     check_scores(got, ref.norm0, bt, f"{name} embedding_norm with token_type_ids")
 
@@ -366,7 +366,8 @@ def test_regression_uses_distance_to_model_output():
     out = R.run(model, bt.ids, bt.mask)
     b, i = 0, 1
     with torch.no_grad():
-        tok = model.classifier(model.bert.pooler(out.hidden_states[-1][b][i:i + 1].unsqueeze(0)))[0, 0]
+        pooled = model.get_submodule("bert.pooler")(out.hidden_states[-1][b][i:i + 1].unsqueeze(0))
+        tok = model.get_submodule("classifier")(pooled)[0, 0]
         want = out.hidden_states[0][b, i].norm() * (tok - out.logits[b, 0]).abs()
     torch.testing.assert_close(got[b, i], want, atol=ATOL, rtol=RTOL)
     signed = out.hidden_states[0][b, i].norm() * (tok - out.logits[b, 0])
@@ -385,8 +386,8 @@ def test_gemma2_logit_softcapping_applied(left):
     check_scores(got, capped.scores[L], bt, "gemma-2 capped")
     assert (got - plain.scores[L]).abs().max() > 0.1, "soft-capping was not applied"
     got_all = nx.attribute_all_layers(bt.ids, additional_forward_args=afa(bt))
-    for l in range(L + 1):
-        check_scores(got_all[:, l], capped.scores[l], bt, f"gemma-2 capped layer {l}")
+    for layer in range(L + 1):
+        check_scores(got_all[:, layer], capped.scores[layer], bt, f"gemma-2 capped layer {layer}")
     logat = NormXLogit(build(name), multiply_by_inputs=False).attribute(bt.ids, additional_forward_args=afa(bt))
     assert logat.abs().max() <= build(name).config.final_logit_softcapping
 

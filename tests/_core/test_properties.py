@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import captum_normxlogit
 from captum_normxlogit import NormXLogit
-from tests._support.hooks import hook_count as _hooks
 from tests._reference import reference
 from tests._support.families import LOW_ID, MASK, PAD, SPECS, VOCAB, build, n_layers
+from tests._support.hooks import hook_count as _hooks
 
 settings.register_profile(
     "normxlogit-ci",
@@ -148,13 +148,13 @@ def _within(request: Request, call: Callable[[], Any]):
 
 # ----------------------------------------------------------------------------- properties of valid requests
 def _reference_scores(request: Request) -> torch.Tensor:
-    model, l = request.model, request.layer
+    model, layer = request.model, request.layer
     ref = reference(model, request.ids, request.mask, request.token_type_ids, target=request.target,
-                    mask_token_id=MASK, layers=[l])
-    scores = ref.scores[l]
+                    mask_token_id=MASK, layers=[layer])
+    scores = ref.scores[layer]
     if request.foil is not None:
         scores = scores - reference(model, request.ids, request.mask, request.token_type_ids, target=request.foil,
-                                    mask_token_id=MASK, layers=[l]).scores[l]
+                                    mask_token_id=MASK, layers=[layer]).scores[layer]
     return scores
 
 
@@ -192,7 +192,7 @@ def _replace(t: torch.Tensor, b: int, i: int, value) -> torch.Tensor:
     return out
 
 
-def _first_real(r: Request):
+def _first_real(r: Request) -> tuple[int, int]:
     b = r.ids.shape[0] - 1
     return b, int(r.mask[b].nonzero()[0])
 
@@ -203,23 +203,53 @@ def _embeds(r: Request) -> torch.Tensor:
 
 # (name, which families it applies to, call(request) -> anything): every call must raise ValueError / TypeError
 INVALID: List[tuple] = [
-    ("mask value 2", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask, *_first_real(r), 2),))),
-    ("mask value -1", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask, *_first_real(r), -1),))),
-    ("float mask 0.5", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask.float(), *_first_real(r), 0.5),))),
-    ("float mask NaN", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask.float(), *_first_real(r), float("nan")),))),
+    (
+        "mask value 2",
+        None,
+        lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask, *_first_real(r), 2),)),
+    ),
+    (
+        "mask value -1",
+        None,
+        lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask, *_first_real(r), -1),)),
+    ),
+    (
+        "float mask 0.5",
+        None,
+        lambda r: r.nx().attribute(r.ids, additional_forward_args=(_replace(r.mask.float(), *_first_real(r), 0.5),)),
+    ),
+    (
+        "float mask NaN",
+        None,
+        lambda r: r.nx().attribute(
+            r.ids, additional_forward_args=(_replace(r.mask.float(), *_first_real(r), float("nan")),)
+        ),
+    ),
     ("mask too short", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask[:, :-1],))),
     ("mask 3-D", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask[..., None],))),
     ("mask as list", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask.tolist(),))),
     ("mask row all 0", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(_zero_row(r.mask),))),
     ("mask on meta", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask.to("meta"),))),
     ("three extras", None, lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, None, r.mask))),
-    ("float token types", "types", lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, r.mask.float() * 0.5))),
+    (
+        "float token types",
+        "types",
+        lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, r.mask.float() * 0.5)),
+    ),
     ("bool token types", "types", lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, r.mask.bool()))),
     ("token type 2", "types", lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, r.mask * 2))),
     ("token type -1", "types", lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, -r.mask))),
     ("token types short", "types", lambda r: r.nx().attribute(r.ids, additional_forward_args=(r.mask, r.mask[:, 1:]))),
-    ("id = vocab", None, lambda r: r.nx().attribute(_replace(r.ids, *_first_real(r), VOCAB), additional_forward_args=(r.mask,))),
-    ("id -1", None, lambda r: r.nx().attribute(_replace(r.ids, *_first_real(r), -1), additional_forward_args=(r.mask,))),
+    (
+        "id = vocab",
+        None,
+        lambda r: r.nx().attribute(_replace(r.ids, *_first_real(r), VOCAB), additional_forward_args=(r.mask,)),
+    ),
+    (
+        "id -1",
+        None,
+        lambda r: r.nx().attribute(_replace(r.ids, *_first_real(r), -1), additional_forward_args=(r.mask,)),
+    ),
     ("ids 1-D", None, lambda r: r.nx().attribute(r.ids[0])),
     ("ids 3-D", None, lambda r: r.nx().attribute(r.ids[..., None])),
     ("ids int8", None, lambda r: r.nx().attribute(r.ids.to(torch.int8))),
@@ -234,34 +264,76 @@ INVALID: List[tuple] = [
     ("embeds on meta", None, lambda r: r.nx().attribute(_embeds(r).to("meta"))),
     ("embeds 4-D", None, lambda r: r.nx().attribute(_embeds(r)[None])),
     ("too long", "absolute", lambda r: r.nx().attribute(LOW_ID + torch.arange(80)[None] % (VOCAB - LOW_ID))),
-    ("target = outputs", "classes", lambda r: r.nx().attribute(r.ids, target=_outputs(r.name), additional_forward_args=r.extras)),
+    (
+        "target = outputs",
+        "classes",
+        lambda r: r.nx().attribute(r.ids, target=_outputs(r.name), additional_forward_args=r.extras),
+    ),
     ("target -1", "classes", lambda r: r.nx().attribute(r.ids, target=-1, additional_forward_args=r.extras)),
-    ("target float", "classes", lambda r: r.nx().attribute(r.ids, target=torch.zeros(r.ids.shape[0]), additional_forward_args=r.extras)),
+    (
+        "target float",
+        "classes",
+        lambda r: r.nx().attribute(r.ids, target=torch.zeros(r.ids.shape[0]), additional_forward_args=r.extras),
+    ),
     ("target bool", "classes", lambda r: r.nx().attribute(r.ids, target=True, additional_forward_args=r.extras)),
     ("target str", "classes", lambda r: r.nx().attribute(r.ids, target="0", additional_forward_args=r.extras)),
-    ("target too many", "classes", lambda r: r.nx().attribute(r.ids, target=[0] * (r.ids.shape[0] + 1), additional_forward_args=r.extras)),
-    ("target 2-D", "classes", lambda r: r.nx().attribute(r.ids, target=torch.zeros(r.ids.shape[0], 2, dtype=torch.long), additional_forward_args=r.extras)),
+    (
+        "target too many",
+        "classes",
+        lambda r: r.nx().attribute(r.ids, target=[0] * (r.ids.shape[0] + 1), additional_forward_args=r.extras),
+    ),
+    (
+        "target 2-D",
+        "classes",
+        lambda r: r.nx().attribute(
+            r.ids, target=torch.zeros(r.ids.shape[0], 2, dtype=torch.long), additional_forward_args=r.extras
+        ),
+    ),
     ("target tuple", "classes", lambda r: r.nx().attribute(r.ids, target=(0, 1), additional_forward_args=r.extras)),
-    ("foil = outputs", "classes", lambda r: r.nx().attribute(r.ids, foil=_outputs(r.name), additional_forward_args=r.extras)),
+    (
+        "foil = outputs",
+        "classes",
+        lambda r: r.nx().attribute(r.ids, foil=_outputs(r.name), additional_forward_args=r.extras),
+    ),
     ("foil float", "classes", lambda r: r.nx().attribute(r.ids, foil=0.5, additional_forward_args=r.extras)),
     ("regression target", "reg", lambda r: r.nx().attribute(r.ids, target=0, additional_forward_args=r.extras)),
     ("regression foil", "reg", lambda r: r.nx().attribute(r.ids, foil=0, additional_forward_args=r.extras)),
     ("layer -1", None, lambda r: NormXLogit(r.model, layer=-1)),
     ("layer L+1", None, lambda r: NormXLogit(r.model, layer=n_layers(r.model) + 1)),
-    ("layer float", None, lambda r: NormXLogit(r.model, layer=1.0)),
+    ("layer float", None, lambda r: NormXLogit(r.model, layer=1.0)),  # type: ignore[arg-type]  # the bad input
     ("layer bool", None, lambda r: NormXLogit(r.model, layer=True)),
     ("layer empty list", None, lambda r: NormXLogit(r.model, layer=[])),
     ("layer not a block", None, lambda r: NormXLogit(r.model, layer=r.model.get_input_embeddings())),
-    ("layer input without a block", None, lambda r: NormXLogit(r.model).attribute(r.ids, attribute_to_layer_input=True)),
+    (
+        "layer input without a block",
+        None,
+        lambda r: NormXLogit(r.model).attribute(r.ids, attribute_to_layer_input=True),
+    ),
     ("input of layer 0", None, lambda r: NormXLogit(r.model, layer=0).attribute(r.ids, attribute_to_layer_input=True)),
-    ("left padding in an encoder", "encoder", lambda r: r.nx().attribute(_left(r.ids), additional_forward_args=(_left(_with_pad(r.mask)),))),
-    ("no [MASK]", "mlm", lambda r: r.nx().attribute(torch.where(r.ids == MASK, LOW_ID, r.ids), additional_forward_args=(r.mask,))),
-    ("two [MASK]", "mlm", lambda r: r.nx().attribute(_replace(r.ids, 0, 0, MASK).index_fill(1, torch.tensor([1]), MASK))),
+    (
+        "left padding in an encoder",
+        "encoder",
+        lambda r: r.nx().attribute(_left(r.ids), additional_forward_args=(_left(_with_pad(r.mask)),)),
+    ),
+    (
+        "no [MASK]",
+        "mlm",
+        lambda r: r.nx().attribute(torch.where(r.ids == MASK, LOW_ID, r.ids), additional_forward_args=(r.mask,)),
+    ),
+    (
+        "two [MASK]",
+        "mlm",
+        lambda r: r.nx().attribute(_replace(r.ids, 0, 0, MASK).index_fill(1, torch.tensor([1]), MASK)),
+    ),
     ("no mask_token_id", "mlm", lambda r: NormXLogit(r.model).attribute(r.ids, additional_forward_args=(r.mask,))),
     ("forward_func mask 2", None, lambda r: r.nx().forward_func(r.ids, r.mask * 2)),
     ("forward_func id = vocab", None, lambda r: r.nx().forward_func(r.ids + VOCAB, r.mask)),
     ("forward_func float token types", "types", lambda r: r.nx().forward_func(r.ids, r.mask, r.mask.float())),
-    ("all layers, mask 0.5", None, lambda r: r.nx().attribute_all_layers(r.ids, additional_forward_args=(r.mask * 0.5,))),
+    (
+        "all layers, mask 0.5",
+        None,
+        lambda r: r.nx().attribute_all_layers(r.ids, additional_forward_args=(r.mask * 0.5,)),
+    ),
     ("embedding_norm, id -1", None, lambda r: r.nx().embedding_norm(r.ids - VOCAB)),
 ]
 
@@ -306,5 +378,6 @@ def test_every_invalid_input_raises_a_value_or_type_error_from_the_package(kind,
     frame = traceback.extract_tb(info.value.__traceback__)[-1]
     assert pathlib.Path(frame.filename).resolve().is_relative_to(PACKAGE), (
         f"{name}: {type(info.value).__name__} raised by {frame.filename}:{frame.lineno}, not by the package: "
-        f"{info.value}")
+        f"{info.value}"
+    )
     assert len(str(info.value)) > 20, f"{name}: the message is not a sentence: {info.value!r}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -20,9 +21,9 @@ from captum_normxlogit._models import registry
 from captum_normxlogit._models.auto import auto_adapter, try_auto_adapter
 from captum_normxlogit._models.verify import verify_adapter
 from tests import _reference as R
+from tests._support.families import MASK, SPECS, build, make_batch
 from tests._support.hooks import hook_count as _hook_count
 from tests._support.tiny import bert_classifier, llama_lm
-from tests._support.families import MASK, SPECS, build, make_batch
 
 # Registered families the automatic adapter must reproduce (classifiers, masked and causal LMs).
 SAME_AS_REGISTRY = [
@@ -115,19 +116,23 @@ def test_a_head_with_an_extra_step_it_cannot_see_is_refused(name, check):
 
 def test_a_convolution_outside_the_blocks_fails_the_hidden_state_check():
     torch.manual_seed(0)
-    config = T.DebertaV2Config(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    # num_labels / conv_kernel_size: PretrainedConfig keywords (and one model-specific) the stubs omit.
+    config = T.DebertaV2Config(  # type: ignore[call-arg]
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                intermediate_size=37, conv_kernel_size=3, relative_attention=True,
                                position_biased_input=False, num_labels=3, hidden_dropout_prob=0.0,
                                attention_probs_dropout_prob=0.0, initializer_range=0.2)
     model = T.DebertaV2ForSequenceClassification(config).eval()
     outcome = try_auto_adapter(model)
     assert outcome.adapter is None and "hidden-states check" in outcome.reason
+    assert outcome.verification is not None
     assert outcome.verification.hidden.max_diff > outcome.verification.hidden.tolerance
 
 
 def test_funnel_whose_blocks_pool_tokens_is_refused():
     torch.manual_seed(0)
-    config = T.FunnelConfig(vocab_size=99, d_model=32, n_head=4, d_head=8, d_inner=37, block_sizes=[1, 1],
+    config = T.FunnelConfig(  # type: ignore[call-arg]  # num_labels
+        vocab_size=99, d_model=32, n_head=4, d_head=8, d_inner=37, block_sizes=[1, 1],
                             num_decoder_layers=1, num_labels=3, hidden_dropout=0.0, attention_dropout=0.0,
                             activation_dropout=0.0)
     model = T.FunnelForSequenceClassification(config).eval()
@@ -240,7 +245,7 @@ def test_a_forward_pass_that_raises_refuses_and_cleans_up():
 def test_verify_true_names_the_check_a_wrong_custom_adapter_fails():
     model = build("llama_lm")
     hooks = _hook_count(model)
-    kw = dict(blocks="layers", backbone="model", position_ids_from_mask=True, use_cache=False)
+    kw: dict[str, Any] = dict(blocks="layers", backbone="model", position_ids_from_mask=True, use_cache=False)
     no_norm = ModelAdapter(model, head=Head("causal_lm", (), "lm_head"), **kw)
     with pytest.raises(UnsupportedModelError, match="hidden-states check"):
         NormXLogit(model, adapter=no_norm, verify=True)

@@ -8,7 +8,7 @@ the Hugging Face module tree, so the tests do not depend on the implementation's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import transformers as T
@@ -20,18 +20,18 @@ LOW_ID = 5       # real token ids are drawn from [LOW_ID, VOCAB)
 LENGTHS = (7, 4, 6)
 INIT = 0.2       # initializer_range: larger than HF's 0.02 so head logits are O(1), not O(1e-2)
 
-_ENC = dict(
+_ENC: dict[str, Any] = dict(
     vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=64,
     initializer_range=INIT, pad_token_id=PAD,
 )
-_DEC = dict(
+_DEC: dict[str, Any] = dict(
     vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
     max_position_embeddings=64, initializer_range=INIT, pad_token_id=PAD,
 )
 
 
-def _seeded(build: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
+def _seeded(build: Callable[[], T.PreTrainedModel], seed: int) -> T.PreTrainedModel:
     torch.manual_seed(seed)
     model = build()
     return model.eval()
@@ -104,7 +104,7 @@ def _qwen2moe_cfg(**kw):
                       shared_expert_intermediate_size=48, num_experts=4, num_experts_per_tok=2, **kw)
 
 
-FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
+FACTORIES: dict[str, Callable[[], T.PreTrainedModel]] = {
     # sequence classifiers (3 labels)
     "bert_cls": lambda: T.BertForSequenceClassification(_bert_cfg(num_labels=3)),
     "roberta_cls": lambda: T.RobertaForSequenceClassification(_roberta_cfg(num_labels=3)),
@@ -113,9 +113,11 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
     "albert_cls": lambda: T.AlbertForSequenceClassification(_albert_cfg(num_labels=3)),
     "electra_cls": lambda: T.ElectraForSequenceClassification(_electra_cfg(num_labels=3)),
     "deberta_cls": lambda: T.DebertaV2ForSequenceClassification(_deberta_cfg(num_labels=3)),
-    "gpt2_cls": lambda: T.GPT2ForSequenceClassification(T.GPT2Config(
+    # num_labels (twice below): a PretrainedConfig keyword that these configs' typed signatures leave out.
+    "gpt2_cls": lambda: T.GPT2ForSequenceClassification(T.GPT2Config(  # type: ignore[call-arg]
         vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_inner=37, n_positions=64, resid_pdrop=0.0,
-        embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2, num_labels=3)),
+        embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=INIT, pad_token_id=PAD, bos_token_id=2, eos_token_id=2,
+        num_labels=3)),
     "llama_cls": lambda: T.LlamaForSequenceClassification(_llama_cfg(num_labels=3)),
     "mistral_cls": lambda: T.MistralForSequenceClassification(_llama_cfg(T.MistralConfig, num_labels=3)),
     "qwen2_cls": lambda: T.Qwen2ForSequenceClassification(_llama_cfg(T.Qwen2Config, num_labels=3)),
@@ -124,7 +126,7 @@ FACTORIES: dict[str, Callable[[], torch.nn.Module]] = {
         T.Gemma2Config, head_dim=8, query_pre_attn_scalar=8, sliding_window=4, num_labels=3)),
     "phi_cls": lambda: T.PhiForSequenceClassification(T.PhiConfig(
         **{**_DEC, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "num_labels": 3})),
-    "opt_cls": lambda: T.OPTForSequenceClassification(T.OPTConfig(
+    "opt_cls": lambda: T.OPTForSequenceClassification(T.OPTConfig(  # type: ignore[call-arg]
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, ffn_dim=37, num_attention_heads=4,
         max_position_embeddings=64, word_embed_proj_dim=16, dropout=0.0, init_std=INIT, pad_token_id=PAD,
         bos_token_id=2, eos_token_id=2, num_labels=3)),
@@ -276,10 +278,10 @@ NAMES = list(SPECS)
 
 # Built models are cached for the session: tests match layer=<block module> by identity, so every test
 # module must get the SAME model objects (this module is imported once, as tests._support.families).
-_BUILT: dict = {}
+_BUILT: dict[str, T.PreTrainedModel] = {}
 
 
-def build(name: str) -> torch.nn.Module:
+def build(name: str) -> T.PreTrainedModel:
     """Build (once per session) the seeded tiny model `name`, in eval mode."""
     if name not in _BUILT:
         _BUILT[name] = _seeded(FACTORIES[name], NAMES.index(name) + 11)
@@ -324,6 +326,6 @@ def make_batch(lengths=LENGTHS, *, left=False, seed=1, mlm=False, token_types=Fa
         mask[b, start:start + n] = 1
         if mlm:
             ids[b, start + min(2, n - 1)] = MASK
-        if token_types:
+        if tt is not None:
             tt[b, start + n // 2:start + n] = 1
     return Batch(ids, mask, tt, left)

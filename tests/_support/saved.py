@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import torch
 import transformers as T
@@ -11,7 +12,7 @@ from tests._support.tokenizers import bytelevel_bpe
 WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
          "##va ##bly good bad story and but not very").split()
 LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
-SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+SMALL: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
              max_position_embeddings=24, initializer_range=0.2)
 SENTENCES = [
     "a gorgeous , witty movie .", "the plot is thin .", "dull film !", "a very good story and a bad plot .",

@@ -8,7 +8,7 @@ PAD, MASK = 0, 3
 
 def bert_classifier(num_labels: int = 3, dropout: float = 0.0, seed: int = 0):
     torch.manual_seed(seed)
-    config = T.BertConfig(
+    config = T.BertConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword the stub omits
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
         num_labels=num_labels, pad_token_id=PAD, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
     )

@@ -8,7 +8,7 @@ import torch
 
 from captum_normxlogit._utils.padding import is_right_padded, pad_batch, pad_token_id_or_eos
 
-ROWS = [[5, 6, 7], [8], torch.tensor([9, 10])]
+ROWS: list[list[int] | torch.Tensor] = [[5, 6, 7], [8], torch.tensor([9, 10])]  # both row kinds
 
 
 def _expected(rows, pad, side, width):
@@ -35,7 +35,7 @@ def test_pad_batch_matches_row_by_row_padding(side, width) -> None:
 
 def test_pad_batch_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="side must be"):
-        pad_batch(ROWS, 0, side="middle")
+        pad_batch(ROWS, 0, side="middle")  # type: ignore[arg-type]  # the bad input under test
     with pytest.raises(ValueError, match="at least one row"):
         pad_batch([], 0)
     with pytest.raises(ValueError, match="shorter than the longest row"):

@@ -1,5 +1,6 @@
 """compare(): every method on the same data, metrics, time and memory, and the written report."""
 import sys
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -11,7 +12,6 @@ from captum_normxlogit import NormXLogit
 from captum_normxlogit._commands.evaluate.sentiment import LabelWordClassifier
 from captum_normxlogit.comparison import ComparisonResult, compare
 from captum_normxlogit.methods import METHOD_KEYS, AttributionMethod
-
 from tests._support.tiny import PAD, batch, bert_classifier, llama_lm
 
 CLS, MASK, A, B, C, D = 1, 2, 3, 4, 5, 6
@@ -138,7 +138,7 @@ def test_write_refuses_a_file_and_leaves_nothing_half_written(bert, tmp_path, mo
 def test_bad_input_is_refused(bert):
     ids, mask = batch(lengths=(5, 3), seed=1)
     nx = NormXLogit(bert)
-    kw = dict(special_token_ids=(), removal=MASK, methods=["random"], progress=False)
+    kw: dict[str, Any] = dict(special_token_ids=(), removal=MASK, methods=["random"], progress=False)
     with pytest.raises(ValueError, match="right-padded"):
         compare(nx, ids, mask.flip(-1), **kw)
     with pytest.raises(ValueError, match="labels must hold one entry per example"):
@@ -151,7 +151,7 @@ def test_bad_input_is_refused(bert):
 
 def test_compare_is_exported():
     assert captum_normxlogit.compare is compare and "compare" in captum_normxlogit.__all__
-    assert "Returns:" in compare.__doc__ and "Returns:" in ComparisonResult.write.__doc__
+    assert "Returns:" in (compare.__doc__ or "") and "Returns:" in (ComparisonResult.write.__doc__ or "")
 
 
 class WordTokenizer:
@@ -199,7 +199,7 @@ def test_comparison_is_a_package_and_compare_the_function():
 def test_method_keys_are_case_insensitive_and_unknown_ones_list_every_key(bert):
     ids, mask = batch(lengths=(5, 3), seed=1)
     nx = NormXLogit(bert)
-    kw = dict(special_token_ids=(), removal=MASK, progress=False)
+    kw: dict[str, Any] = dict(special_token_ids=(), removal=MASK, progress=False)
     result = compare(nx, ids, mask, methods=["Random", "NORMXLOGIT"], **kw)
     assert list(result.table["method"]) == ["Random", "NormXLogit"]
     with pytest.raises(ValueError, match="Unknown method 'GradCAM'; choose from " + ", ".join(METHOD_KEYS)):

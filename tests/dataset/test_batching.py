@@ -21,7 +21,7 @@ def _padded(lengths, batches):
 def _greedy(lengths, budget):
     """Longest first; a batch takes examples until one more would exceed the budget."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches = []
+    batches: list[list[int]] = []
     for i in order:
         if batches and (len(batches[-1]) + 1) * max(lengths[batches[-1][0]], 1) <= budget:
             batches[-1].append(i)

@@ -1,5 +1,6 @@
 """attribute_dataset: every row against the independent per-token reference, read back by pandas and datasets."""
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,7 @@ def test_datasets_reads_the_folder_and_schema_is_fixed(tmp_path, tok):
 
 def test_pairs_with_gold_label_column_as_target(tmp_path, tok):
     model = S.classifier()
-    data = [{"a": "a good movie", "b": "the plot is thin", "y": "POSITIVE"},
+    data: list[dict[str, Any]] = [{"a": "a good movie", "b": "the plot is thin", "y": "POSITIVE"},
             {"a": "dull film", "b": "bad story", "y": 0},
             {"a": "witty", "b": "good", "y": "negative"}]
     df = attribute_dataset(model, tok, data, tmp_path / "out", text_column="a", pair_column="b", label_column="y",
@@ -197,7 +198,7 @@ def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):
 
     with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, ds.data.table.schema) as writer:
         writer.write_table(ds.data.table)
-    kw = dict(text_column="sentence", label_column="y", shard_size=4, progress=False)
+    kw: dict[str, Any] = dict(text_column="sentence", label_column="y", shard_size=4, progress=False)
     frames = [attribute_dataset(model, tok, data, tmp_path / name, **kw).to_pandas()
               for name, data in (("ds", ds), ("it", ds.to_iterable_dataset()), ("pq", tmp_path / "d.parquet"),
                                  ("ar", arrow))]

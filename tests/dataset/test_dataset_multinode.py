@@ -55,7 +55,7 @@ def _start_nodes(args, tmp_path, tag, progress=False):
 
 def _node_pids(proc):
     """The launcher and everything under it (torchrun starts each worker in a session of its own)."""
-    children = {}
+    children: dict[int, list[int]] = {}
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
             ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # "pid (name) state ppid ..."

@@ -143,7 +143,7 @@ def test_foreign_folder_is_refused(tmp_path, saved):
 
 def test_on_error_raise_stops_before_the_bad_shard_and_skip_records(tmp_path, saved):
     model, tok = _load(saved)
-    texts = list(TEXTS)
+    texts: list[object] = list(TEXTS)  # one row below is not a string, on purpose
     texts[13] = "   "
     texts[20] = "good " * 40  # longer than the model's 24 tokens
     texts[25] = 7

@@ -2,7 +2,6 @@
 attribute_dataset + summarize must rank the marker first for POSITIVE, and ablation must agree."""
 import pytest
 import torch
-import transformers as T
 
 from captum_normxlogit.dataset import DEFAULT_STATISTIC, attribute_dataset, open_attribution
 from captum_normxlogit.dataset.ablation import ablation_candidates, ablation_effects

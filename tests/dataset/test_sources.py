@@ -13,8 +13,9 @@ def _texts(n):
 
 def _read_all(path, columns=("text", "label")):
     source = open_source(str(path), list(columns))
-    got = []
-    for shard, start, count, items in source.shards(100):
+    got: list[dict] = []
+    for _shard, start, count, items in source.shards(100):
+        assert items is not None
         assert [index for index, _ in items] == list(range(start, start + count))
         got.extend(record for _, record in items)
     return source, got

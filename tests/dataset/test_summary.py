@@ -37,17 +37,17 @@ def _frame():
 
 def _reference_stats(frame, level):
     """The statistics written out longhand: words = maximal runs of a token and its ## continuations."""
-    per = {}
+    per: dict[tuple[str, str], dict[str, list[float]]] = {}
     for tokens, scores, cls, error in zip(frame.tokens, frame.scores, frame.target_label, frame.error):
         if error:
             continue
-        units = []  # (item, score)
+        units: list[tuple[str, float]] = []
         for tok, s in zip(tokens, scores):
             if level == "word" and tok.startswith("##"):
                 units[-1] = (units[-1][0] + tok[2:], units[-1][1] + s)
             else:
                 units.append((tok, s))
-        summed = {}
+        summed: dict[str, float] = {}
         for item, s in units:
             summed[item] = summed.get(item, 0.0) + s
         regular = [v for k, v in summed.items() if k not in SPECIAL]

@@ -21,7 +21,8 @@ def _frame():
         (["[CLS]", "it", "doesn", "'", "t", "work", "\"", "film", "\"", "[SEP]"],
          [0.1, 0.4, 2.0, 0.5, 0.7, -1.0, 0.3, 1.2, 0.2, 0.0], "NEG"),
         (["[CLS]", "bad", "\"", "film", "\"", "'", "s", "[SEP]"], [0.0, 3.0, 0.6, 0.1, 0.4, 0.2, 0.1, 0.0], "NEG"),
-        (["[CLS]", "good", "film", "doesn", "'", "t", "fail", "[SEP]"], [0.2, 2.5, 0.3, -0.5, 0.1, 0.2, 1.0, 0.0], "POS"),
+        (["[CLS]", "good", "film", "doesn", "'", "t", "fail", "[SEP]"],
+         [0.2, 2.5, 0.3, -0.5, 0.1, 0.2, 1.0, 0.0], "POS"),
         (["[CLS]", "good", "\"", "fun", "\"", "film", "[SEP]"], [0.0, 1.5, 0.9, 2.0, 0.1, -0.3, 0.0], "POS"),
         (["[CLS]", "film", "it", "'", "s", "good", "[SEP]"], [0.0, 0.5, 0.2, 0.1, 0.3, 1.8, 0.0], "POS"),
     ]
@@ -50,9 +51,9 @@ def _units(tokens, scores, contractions):
 
 
 def _longhand(frame, unit, contractions):
-    z_of = {}  # (class, word) -> list of z
+    z_of: dict[tuple[str, str], list[float]] = {}
     for tokens, scores, cls in zip(frame.tokens, frame.scores, frame.target_label):
-        per = {}
+        per: dict[str, list[float]] = {}
         for word, ss in _units(tokens, scores, contractions):
             per.setdefault(word, []).append(sum(ss))
         value = {w: (sum(v) if unit == "sum" else sum(v) / len(v)) for w, v in per.items()}

@@ -194,15 +194,16 @@ def test_two_processes_give_the_effects_of_one(setting, tmp_path):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     results = {}
-    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"])):
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    for name, launcher in (("one", []), ("two", torchrun)):
         command = [sys.executable, *launcher, str(script), model_dir, str(out), str(tmp_path / f"{name}.json")]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=420, cwd=root)
         assert done.returncode == 0, done.stderr[-3000:]
         results[name] = pd.read_json(tmp_path / f"{name}.json", orient="records")
     one, two = results["one"], results["two"]
     assert len(one) > 0 and one[["class", "item", "n"]].equals(two[["class", "item", "n"]])
-    np.testing.assert_allclose(one[["effect", "effect_low", "effect_high"]], two[["effect", "effect_low", "effect_high"]],
-                               atol=1e-6)
+    effects = ["effect", "effect_low", "effect_high"]
+    np.testing.assert_allclose(one[effects], two[effects], atol=1e-6)
 
 
 def test_stored_prob_replaces_the_clean_pass_for_the_same_model(setting, monkeypatch):

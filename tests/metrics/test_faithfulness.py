@@ -22,7 +22,6 @@ from captum_normxlogit.metrics import (
     sufficiency,
     token_scores,
 )
-
 from tests._support.tiny import batch, bert_classifier
 
 PAD, CLS, MASK, A, B, C, D, SEP = 0, 1, 2, 3, 4, 5, 6, 7
@@ -190,8 +189,10 @@ def test_perturb_tokens_replaces_or_deletes_on_either_padding_side():
     remove = torch.tensor([[0, 1, 0, 0, 1], [0, 0, 0, 1, 0]], dtype=torch.bool)  # the pad in row 0 is ignored
     new, m, t = perturb_tokens(ids, mask, remove, MASK, types)
     assert new.tolist() == [[CLS, MASK, B, C, PAD], [PAD, CLS, A, MASK, C]]
+    assert m is not None and t is not None
     assert torch.equal(m, mask) and torch.equal(t, types)
     new, m, t = perturb_tokens(ids, mask, remove, "delete", types)
+    assert m is not None and t is not None
     assert new.tolist() == [[CLS, B, C, PAD, PAD], [PAD, PAD, CLS, A, C]]
     assert m.tolist() == [[1, 1, 1, 0, 0], [0, 0, 1, 1, 1]]
     assert t.tolist() == [[0, 1, 1, 0, 0], [0, 0, 0, 0, 1]]

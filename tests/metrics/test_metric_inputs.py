@@ -2,13 +2,13 @@
 
 The toy is the bag of words of test_faithfulness.py (hand-computed curves there).
 """
+from typing import Any
+
 import pytest
 import torch
 
-from captum_normxlogit import NormXLogit
-from captum_normxlogit import compare
+from captum_normxlogit import NormXLogit, compare
 from captum_normxlogit.metrics import comprehensiveness, faithfulness_curves
-
 from tests._support.tiny import VOCAB, batch, bert_classifier
 from tests.metrics.test_faithfulness import CLS, GOOD, IDS, MASK, MASK1, BagOfWords
 
@@ -84,7 +84,7 @@ def test_an_out_of_vocabulary_removal_id_is_refused_before_any_forward(bert):
 def test_compare_refuses_empty_methods_missing_special_ids_and_unknown_removal_ids(bert):
     ids, mask = batch(lengths=(5, 3), seed=1)
     nx = NormXLogit(bert)
-    kw = dict(special_token_ids=(), removal=MASK, methods=["random"], progress=False)
+    kw: dict[str, Any] = dict(special_token_ids=(), removal=MASK, methods=["random"], progress=False)
     with pytest.raises(ValueError, match="methods is empty"):
         compare(nx, ids, mask, **{**kw, "methods": []})
     with pytest.raises(ValueError, match="special_token_ids must be a sequence of token ids"):

@@ -101,7 +101,7 @@ def test_infidelity_takes_normxlogit_scores_and_matches_the_formula_by_hand(bert
     [
         (lambda: token_removal_perturbation(MASK, probability=1.0), "probability must be in"),
         (lambda: token_removal_perturbation(MASK, probability=0), "probability must be in"),
-        (lambda: token_removal_perturbation("[MASK]"), "replacement_id must be a token id"),
+        (lambda: token_removal_perturbation("[MASK]"), "replacement_id must be a token id"),  # type: ignore[arg-type]
         (lambda: token_removal_perturbation(MASK)(torch.zeros(2, 3)), "integer token ids"),
         (lambda: token_removal_perturbation(MASK)(torch.zeros(2, 3, 4, dtype=torch.long)), "shape"),
     ],

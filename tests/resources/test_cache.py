@@ -164,6 +164,7 @@ def test_a_writer_killed_mid_write_leaves_no_partial_final_file(tmp_path: Path, 
     before = snapshot(folder)
     env = {**os.environ, "PYTHONPATH": str(ROOT), _cache.ENV_VAR: str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(final)], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None  # stdout=PIPE
     try:
         assert proc.stdout.readline().strip() == b"writing"
         # The temporary holds a part of the data now: kill the writer in the middle of it.

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from studies.dataset_mincount import choose_default, target_other_correlation, verdict
 from captum_normxlogit.dataset.summary import DEFAULT_MIN_COUNT
+from studies.dataset_mincount import choose_default, target_other_correlation, verdict
 
 
 def _agreement(values):
@@ -69,7 +69,8 @@ def test_choose_default_takes_the_best_agreeing_pair_among_those_that_find_the_m
 
 
 def test_the_earlier_defaults_are_what_choose_default_says_on_the_committed_tables():
-    # the statistic is now chosen by studies.ranking (tests/studies/test_ranking_choice.py); the count still by this rule
+    # the statistic is now chosen by studies.ranking (tests/studies/test_ranking_choice.py);
+    # the count still by this rule
     out = choose_default(pd.read_csv(RESULTS / "rt_mincount.csv"), pd.read_csv(RESULTS / "shortcut_marker_rank.csv"),
                          pd.read_csv(RESULTS / "tiny_shortcut_marker_rank.csv"))
     assert out["choice"] == {"statistic": "mean_z", "min_count": DEFAULT_MIN_COUNT}

@@ -33,7 +33,8 @@ def test_recall_and_noise_by_hand():
 
 def test_verified_top_orders_candidates_by_the_lower_end():
     summary = _summary()
-    truth = pd.DataFrame({"class": "A", "item": ["w11", "w10", "w9"], "effect": [0.1, 0.3, 0.2], "effect_se": [0.01, 0.2, 0.01]})
+    truth = pd.DataFrame({"class": "A", "item": ["w11", "w10", "w9"], "effect": [0.1, 0.3, 0.2],
+                          "effect_se": [0.01, 0.2, 0.01]})
     shown = verified_top(summary, truth, "mean", k=3, min_count=1, n=3)
     # lower ends: w11 0.08, w10 0.3-0.39 < 0, w9 0.18
     assert shown["item"].tolist() == ["w9", "w11", "w10"]

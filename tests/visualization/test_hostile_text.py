@@ -40,7 +40,9 @@ HOSTILE = {
     "line separator": ("a\u2028b", "a⟨U+2028⟩b"),
 }
 # Everything a terminal or a browser would act on, or that would be invisible.
-DANGEROUS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff]")
+DANGEROUS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -59,12 +61,12 @@ def test_every_format_and_control_character_is_replaced():
 
 
 def _bytelevel(text: str) -> str:
-    (encoded, _), = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False).pre_tokenize_str(text)
+    ((encoded, _),) = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False).pre_tokenize_str(text)
     return encoded
 
 
 def test_bytelevel_tokens_decode_to_placeholders_never_to_raw_bytes():
-    for name, (raw, shown) in HOSTILE.items():
+    for raw, shown in HOSTILE.values():
         token = _bytelevel(raw)
         assert not DANGEROUS.search(token)  # the byte-level string itself is harmless...
         assert display_token(token, "bytelevel") == shown  # ...and so is what we decode from it
@@ -84,8 +86,13 @@ def test_wordpiece_and_special_tokens_are_made_visible_too():
 
 def _example():
     tokens = [_bytelevel(raw) for raw, _ in HOSTILE.values()] + [_bytelevel(" <script>alert(1)</script>&amp;")]
-    return ExplainedExample(f"title {CSI_CLEAR}\u202e", tokens, {f"row\x1b]0;pwn\x07": torch.linspace(-1, 1, len(tokens))},
-                            subtitle="sub\u2066title", seconds={f"row\x1b]0;pwn\x07": 0.01})
+    return ExplainedExample(
+        f"title {CSI_CLEAR}\u202e",
+        tokens,
+        {"row\x1b]0;pwn\x07": torch.linspace(-1, 1, len(tokens))},
+        subtitle="sub\u2066title",
+        seconds={"row\x1b]0;pwn\x07": 0.01},
+    )
 
 
 def _check_terminal(out: str):
@@ -107,8 +114,7 @@ def test_terminal_views_show_placeholders(colour):
 
 
 def test_html_escapes_markup_and_shows_the_same_placeholders():
-    page = render_html([_example()], title=f"explain: {CSI_CLEAR}<script>\u202e", note="n\x07",
-                       scheme="bytelevel")
+    page = render_html([_example()], title=f"explain: {CSI_CLEAR}<script>\u202e", note="n\x07", scheme="bytelevel")
     assert not DANGEROUS.search(page)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;&amp;amp;" in page
     for _, shown in HOSTILE.values():

@@ -30,7 +30,8 @@ def _bytelevel(word: str) -> str:
 
 def test_bytelevel_words_are_space_delimited_and_bytes_decode_across_pieces():
     words = "The café costs 5€, 😀 ok".split(" ")
-    pieces, sums = [], []
+    pieces: list[str] = []
+    sums: list[float] = []
     for k, word in enumerate(words):
         encoded = _bytelevel(word if k == 0 else " " + word)
         cut = [p for p in (encoded[:1], encoded[1:3], encoded[3:]) if p]  # anywhere, even inside a character

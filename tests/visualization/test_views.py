@@ -42,6 +42,7 @@ class _Page(html.parser.HTMLParser):
         if "title" in attrs and tag == "td":
             self.titles.append(attrs["title"])
             colour = re.search(r"background:#([0-9a-f]{6})", attrs.get("style", ""))
+            assert colour is not None, attrs
             self._cell = [attrs["title"], tuple(int(colour.group(1)[i:i + 2], 16) for i in (0, 2, 4)), ""]
 
     def handle_endtag(self, tag):
@@ -185,7 +186,9 @@ def test_layer_heatmap_is_centred_labelled_and_leaves_pyplot_alone():
     ax = fig.axes[0]
     image = ax.images[0]
     assert image.get_clim() == (-3.0, 3.0)  # symmetric around 0 from the largest |score|
-    torch.testing.assert_close(torch.tensor(image.get_array().data), scores)
+    cells = image.get_array()
+    assert cells is not None
+    torch.testing.assert_close(torch.tensor(cells.data), scores)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["emb", "last"]
     assert ax.get_title() == "target POSITIVE" and "±3" in fig.axes[1].get_ylabel()
