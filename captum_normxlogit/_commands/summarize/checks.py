@@ -84,11 +84,7 @@ def page_settings(handle: Any, summary: Any) -> Dict[str, str]:
     run = manifest.get("run", {})
     facts = {
         "model": f"{model.get('class', '?')} from {model.get('path') or 'memory'} "
-<<<<<<< HEAD
-        f"(weights {str(model.get('weights_digest', '?'))[:24]})",
-=======
         f"(weights {model.get('weights_digest', '?')})",
->>>>>>> main
         "explained": f"target {manifest.get('settings', {}).get('target')}",
     }
     if run.get("seconds") is not None:
