@@ -234,9 +234,12 @@ def test_the_handle_passes_its_manifest_s_weights_so_no_clean_pass_runs(setting,
     tok, model, _, out = setting
     sizes = []
     real = V.class_probabilities
-    monkeypatch.setattr(
-        V, "class_probabilities", lambda m, rows, *a, **k: sizes.append(len(rows)) or real(m, rows, *a, **k)
-    )
+
+    def counted(model_, rows, *a, **k):
+        sizes.append(len(rows))
+        return real(model_, rows, *a, **k)
+
+    monkeypatch.setattr(V, "class_probabilities", counted)
     settings = {"tokenizer": tok, "min_count": 2, "top_k": 3, "max_examples": 4}
     verified = open_attribution(out).summary(verify=True, model=model, **settings)
     assert not verified.cached and sum(sizes) == int(verified.effects["n"].sum())
