@@ -24,6 +24,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Dict, List
 
 import torch
 
@@ -53,8 +54,8 @@ def main() -> int:
     sentences = rotten_tomatoes_sentences()[: args.rows]
     texts = [text for text, _ in sentences]
     rows = [{"text": t, "gold": ["NEGATIVE", "POSITIVE"][y]} for t, y in sentences]
-    times = {"attribute": [], "summarize": [], "verify": []}
-    verified = None
+    times: Dict[str, List[float]] = {"attribute": [], "summarize": [], "verify": []}
+    verified: Any = None
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
             started = time.perf_counter()
@@ -76,9 +77,9 @@ def main() -> int:
     enc = tokenizer(texts[: args.ig_rows])
     ids = [list(map(int, r)) for r in enc["input_ids"]]
     started = time.perf_counter()
-    method_frame(lig, model, ids, [tokenizer.convert_ids_to_tokens(r) for r in ids],
-                 pad_token_id=tokenizer.pad_token_id, id2label={int(k): v for k, v in model.config.id2label.items()},
-                 batch_size=32)
+    tokens: List[List[str]] = [list(tokenizer.convert_ids_to_tokens(r)) for r in ids]
+    id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+    method_frame(lig, model, ids, tokens, pad_token_id=tokenizer.pad_token_id, id2label=id2label, batch_size=32)
     ig_seconds = (time.perf_counter() - started) * len(texts) / len(ids)
 
     n_measured = int(verified.effects["n"].sum())
