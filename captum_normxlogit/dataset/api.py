@@ -3,7 +3,6 @@ r""":func:`attribute_dataset` and the handle it returns, :class:`DatasetAttribut
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import time
 import warnings
@@ -124,8 +123,7 @@ class DatasetAttribution:
         r"""The dataset-level summary, verified by occlusion on request.
 
         Calls ``captum_normxlogit.dataset.summary.summarize(self.to_pandas(), **kwargs)``
-        (special tokens taken from the manifest's tokenizer) when that module is
-        installed; until then it returns :meth:`counts`.
+        (special tokens taken from the manifest's tokenizer).
 
         Args:
             verify (bool, optional): Also measure the occlusion effect of each class's top
@@ -139,8 +137,6 @@ class DatasetAttribution:
         Returns:
             DatasetSummary, or VerifiedSummary with ``verify``
         """
-        if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
-            return self.counts()
         from captum_normxlogit.dataset.summary import summarize
 
         checks = {k: kwargs.pop(k) for k in ("top_k", "max_examples", "seed", "max_tokens_per_batch") if k in kwargs}
