@@ -86,7 +86,7 @@ def child(case: str, model_dir: str, data: str, out: str, warm: str) -> None:
         from captum_normxlogit.dataset import api, attribute_dataset
 
         if case == "python-old":
-            api.steady_memory = lambda cpu_float32: contextlib.nullcontext()  # type: ignore[assignment]
+            api.steady_memory = lambda cpu_float32: contextlib.nullcontext()  # type: ignore[assignment, return-value]  # a no-op stand-in
         elif case.startswith("python-no-"):
             _without(case[len("python-no-"):])
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
@@ -112,7 +112,7 @@ def _without(setting: str) -> None:
     from captum_normxlogit._utils import memory
 
     if setting == "mallopt":
-        memory.fix_glibc_mmap_threshold = lambda: False  # type: ignore[assignment]
+        memory.fix_glibc_mmap_threshold = lambda: False
     elif setting == "arrow":
         os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"  # pyarrow's default; steady_memory leaves it
     elif setting == "mkldnn":
@@ -170,8 +170,8 @@ def _table(results, model, sizes, reps, cases, ablate, jobs, load_start, minutes
     what = ("random 2-layer BERT (hidden 64) with MiniLM's tokenizer" if model == "tiny"
             else "fine-tuned MiniLM-L6")
     lines = [f"Peak RSS of streaming runs, {what}; the 4,000 Rotten-Tomatoes sentences repeated to each size "
-             f"(a .jsonl); fresh processes per case and size: " + ", ".join(f"{reps[s]} at {s:,}" for s in sorted(sizes))
-             + f" (medians, range in brackets), {jobs} at a "
+             f"(a .jsonl); fresh processes per case and size: "
+             + ", ".join(f"{reps[s]} at {s:,}" for s in sorted(sizes)) + f" (medians, range in brackets), {jobs} at a "
              f"time, `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}`, under `nice` on a 2-core "
              f"machine shared with other jobs (5-minute load {load_start:.1f} at the start, "
              f"{os.getloadavg()[1]:.1f} at the end, {minutes:.0f} min).", "",

@@ -25,11 +25,13 @@ for the real one). 2 processes (``torchrun --nproc_per_node 2``, gloo, 1
 thread each, torchrun's default) against 1 process (all threads) time (b) on
 the 4,000 sentences in fresh processes.
 
-Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--parts rss --rss-repeats 3 --rss-ablate] [--markdown FILE]
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--parts rss --rss-repeats 3 --rss-ablate]
+       [--markdown FILE]
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -41,9 +43,8 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-import torch
-
 import _bench_rss  # benchmarks/ is on sys.path when run as a script
+import torch
 
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
@@ -145,7 +146,8 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="bench-dataset-rss-"))
         try:
             lines = _bench_rss.measure(work, args.rss_model, [int(x) for x in args.rss_sizes.split(",")],
-                                       args.rss_repeats, args.rss_cases.split(","), [c for c in args.rss_ablate.split(',') if c], args.rss_jobs,
+                                       args.rss_repeats, args.rss_cases.split(","),
+                                       [c for c in args.rss_ablate.split(",") if c], args.rss_jobs,
                                        args.rss_largest_repeats)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -179,10 +181,12 @@ def main() -> int:
             for ids, mask in batches[:subset]:
                 model(input_ids=ids, attention_mask=mask)
 
-    def end_to_end(subset=None, round_=[0]):
-        round_[0] += 1
-        attribute_dataset(model, tokenizer, texts[:subset], work / f"b{round_[0]}", progress=False)
-        shutil.rmtree(work / f"b{round_[0]}")
+    end_to_end_runs = itertools.count(1)  # each run writes a fresh folder
+
+    def end_to_end(subset=None):
+        folder = work / f"b{next(end_to_end_runs)}"
+        attribute_dataset(model, tokenizer, texts[:subset], folder, progress=False)
+        shutil.rmtree(folder)
 
     padded_fixed = [0]
 
@@ -238,7 +242,8 @@ def main() -> int:
 
     load = os.getloadavg()[1]
     lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; run under `nice` "
+             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; "
+             "run under `nice` "
              f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
              f"{load:.1f} at the end).", ""]
     if "time" in parts:
@@ -257,7 +262,7 @@ def main() -> int:
                   f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
                   f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
     lines += [""] + rss if rss else []
-    if one is not None:
+    if one is not None and one_1t is not None and two is not None:  # all three ran, or none
         lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
                      f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
                      f"{one['seconds'] / two['seconds']:.2f}x; 1 process with 1 thread: {one_1t['seconds']:.2f} s, "

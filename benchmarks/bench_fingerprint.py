@@ -73,7 +73,7 @@ def main() -> int:
         data = work / f"{len(os.listdir(work))}.jsonl"
         data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[:n]), encoding="utf-8")
         batch = tok(texts[: args.batch], padding=True, return_tensors="pt")
-        times = {"digest": [], "fixed": [], "forward": [], "run": []}
+        times: dict[str, list[float]] = {"digest": [], "fixed": [], "forward": [], "run": []}
         for r in range(args.repeats):
             times["digest"].append(_timed(partial(digest, model)))
             times["fixed"].append(

@@ -37,6 +37,8 @@ def main() -> int:
     parser.add_argument("--markdown", default=None)
     parser.add_argument("--report-dir", default=None)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     from captum_normxlogit import NormXLogit
     from captum_normxlogit.dataset import attribute_dataset, summarize
@@ -52,8 +54,7 @@ def main() -> int:
     sentences = rotten_tomatoes_sentences()[: args.rows]
     texts = [text for text, _ in sentences]
     rows = [{"text": t, "gold": ["NEGATIVE", "POSITIVE"][y]} for t, y in sentences]
-    times = {"attribute": [], "summarize": [], "verify": []}
-    verified = None
+    times: dict[str, list[float]] = {"attribute": [], "summarize": [], "verify": []}
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
             started = time.perf_counter()
@@ -66,7 +67,7 @@ def main() -> int:
             verified = verify_summary(summary, model, tokenizer, top_k=top_k, max_examples=max_examples)
             times["verify"].append(time.perf_counter() - started)
         print(repeat, {k: round(v[-1], 2) for k, v in times.items()}, flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}  # --repeats >= 1: the loop set verified
 
     nx = NormXLogit(model)
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
@@ -75,9 +76,9 @@ def main() -> int:
     enc = tokenizer(texts[: args.ig_rows])
     ids = [list(map(int, r)) for r in enc["input_ids"]]
     started = time.perf_counter()
-    method_frame(lig, model, ids, [tokenizer.convert_ids_to_tokens(r) for r in ids],
-                 pad_token_id=tokenizer.pad_token_id, id2label={int(k): v for k, v in model.config.id2label.items()},
-                 batch_size=32)
+    id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+    method_frame(lig, model, ids, [list(tokenizer.convert_ids_to_tokens(r)) for r in ids],
+                 pad_token_id=tokenizer.pad_token_id, id2label=id2label, batch_size=32)
     ig_seconds = (time.perf_counter() - started) * len(texts) / len(ids)
 
     n_measured = int(verified.effects["n"].sum())

@@ -66,6 +66,7 @@ def test_check_model_takes_any_architecture_without_a_tokenizer(folders):
 
 
 def _stderr(capsys, *args):
+    code: int | str | None  # main returns an int; SystemExit.code may be any of these
     try:
         code = main(list(args))
     except SystemExit as stop:

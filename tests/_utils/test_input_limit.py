@@ -9,7 +9,7 @@ from captum_normxlogit._utils.model_parts import input_limit, position_limit
 
 def _model(**config):
     model = nn.Linear(1, 1)
-    model.config = types.SimpleNamespace(**config)
+    model.config = types.SimpleNamespace(**config)  # type: ignore[assignment]  # a stand-in config
     return model
 
 

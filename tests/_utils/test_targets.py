@@ -41,6 +41,7 @@ def test_explain_and_attribute_dataset_refuse_a_bad_label_in_the_same_words(tmp_
     for args in (["explain", "a movie .", "--model", folder, "--target", "GREAT"],
                  ["attribute-dataset", str(data), "--model", folder, "--output", str(tmp_path / "o"), "--target",
                   "GREAT", "--no-progress"]):
+        code: int | str | None  # main returns an int; SystemExit.code may be any of these
         try:
             code = main(args)
         except SystemExit as stop:

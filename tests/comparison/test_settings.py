@@ -1,4 +1,6 @@
 """compare()'s settings groups (comparison/settings.py): old keywords and objects give the same result."""
+from typing import Any
+
 import pandas as pd
 import pytest
 import torch
@@ -31,7 +33,7 @@ def _same(a, b):
 def test_old_keywords_and_settings_objects_give_the_same_result(bert):
     ids, mask = _data()
     nx = NormXLogit(bert)
-    common = dict(methods=["normxlogit", "layer_ig", "random"], labels=torch.tensor([1, 0, 1]))
+    common: dict[str, Any] = dict(methods=["normxlogit", "layer_ig", "random"], labels=torch.tensor([1, 0, 1]))
     old = compare(nx, ids, mask, **common, special_token_ids=(CLS,), removal=MASK, length="removable",
                   pad_token_id=PAD, baseline_keep_ids=(CLS,), ig_steps=3, internal_batch_size=3, reduction="sum",
                   seed=5, ratios=(0.0, 0.5, 1.0), eraser_ratios=ERASER_RATIOS[:2], forward_batch_size=7,

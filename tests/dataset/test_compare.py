@@ -1,4 +1,6 @@
 """compare_summaries(): deltas against the two tables, the same-data check, verification on both models; --against."""
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ TEXTS = [f"{s} {e}".strip() for e in ("", "good", "not bad", "dull plot") for s 
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     tok = S.wordpiece()
-    out = {}
+    out: dict[str, Any] = {}
     for name, seed in (("a", 0), ("b", 4)):
         model_dir = S.save(root / f"model-{name}", S.classifier(seed=seed), tok)
         model, tok, _ = load_model_folder(model_dir)

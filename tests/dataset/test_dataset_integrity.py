@@ -234,6 +234,7 @@ def _start_holder(tmp_path, saved, out):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, str(script), saved, str(out), str(flag)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert child.stderr is not None  # stderr=PIPE
     deadline = time.monotonic() + 240
     while not flag.exists():
         assert child.poll() is None, child.stderr.read().decode()
@@ -360,7 +361,7 @@ def test_settings_object_is_the_one_source_of_the_task_and_the_manifest(tmp_path
     model, tok = _load(saved)
     settings = DatasetSettings(shard_size=6, target="POSITIVE", layers=[0, 2], progress=False)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.shard_size = 7
+        settings.shard_size = 7  # type: ignore[misc]  # frozen: the assignment must fail
     a = attribute_dataset(model, tok, TEXTS[:12], tmp_path / "a", settings=settings)
     b = attribute_dataset(model, tok, TEXTS[:12], tmp_path / "b", shard_size=6, target="POSITIVE",
                           layers=[0, 2], progress=False)

@@ -42,7 +42,7 @@ class _Counter:
                 counter.registered += 1
             return counter._original(module, *args, **kwargs)
 
-        nn.Module.register_forward_hook = counting  # type: ignore[method-assign]
+        nn.Module.register_forward_hook = counting  # type: ignore[method-assign, assignment]  # counts, then delegates
 
     def _hook(self, name):
         def hook(module, args, output):

@@ -1,6 +1,9 @@
 """faithfulness_curves' settings groups (metrics/settings.py): the same curves either way, clear errors otherwise."""
+from typing import Any
+
 import pytest
 import torch
+from torch import Tensor
 
 from captum_normxlogit.metrics import (
     ERASER_RATIOS,
@@ -13,8 +16,8 @@ from tests.metrics.test_faithfulness import CLS, MASK, PAD, BagOfWords
 
 IDS = torch.tensor([[CLS, 3, 4, 5, 6], [CLS, 4, 6, PAD, PAD]])
 MASK_ = (IDS != PAD).long()
-SCORES = {"good": torch.tensor([[9.0, 4, 3, 2, 1], [9.0, 3, 1, 0, 0]]),
-          "reversed": torch.tensor([[9.0, 1, 2, 3, 4], [9.0, 1, 3, 0, 0]])}
+SCORES: dict[str, Tensor | tuple[Tensor, ...]] = {"good": torch.tensor([[9.0, 4, 3, 2, 1], [9.0, 3, 1, 0, 0]]),
+                                                  "reversed": torch.tensor([[9.0, 1, 2, 3, 4], [9.0, 1, 3, 0, 0]])}
 
 
 def _same(a, b):
@@ -33,7 +36,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("removal, length", [(MASK, "all"), ("delete", "removable")])
 def test_old_keywords_and_settings_objects_give_the_same_curves(removal, length):
-    common = dict(attention_mask=MASK_, labels=torch.tensor([1, 0]))
+    common: dict[str, Any] = dict(attention_mask=MASK_, labels=torch.tensor([1, 0]))
     old = faithfulness_curves(BagOfWords(), IDS, SCORES, special_token_ids=(CLS,), removal=removal, length=length,
                               pad_token_id=PAD, ratios=ERASER_RATIOS, kinds=("sufficiency",), batch_size=3, **common)
     new = faithfulness_curves(BagOfWords(), IDS, SCORES, **common,
@@ -88,4 +91,4 @@ def test_a_group_holds_only_its_own_settings():
     with pytest.raises(TypeError, match="ratios"):
         Perturbation(MASK, (CLS,), ratios=(0.5,))  # type: ignore[call-arg]
     with pytest.raises(Exception, match="cannot assign"):
-        CurveSettings().batch_size = 3  # frozen
+        CurveSettings().batch_size = 3  # type: ignore[misc]  # frozen: the assignment must fail
