@@ -1,4 +1,5 @@
 """compare_summaries(): deltas against the two tables, the same-data check, verification on both models; --against."""
+
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,24 @@ def test_other_data_is_refused(runs, tmp_path):
 
 def test_against_prints_the_contrast(runs, tmp_path, capsys):
     csv = tmp_path / "c.csv"
-    assert main(["summarize", str(runs["a"][1]), "--against", str(runs["b"][1]), "--min-count", "2", "--verify",
-                 "--top-k", "2", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "summarize",
+                str(runs["a"][1]),
+                "--against",
+                str(runs["b"][1]),
+                "--min-count",
+                "2",
+                "--verify",
+                "--top-k",
+                "2",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     contrast = compare_summaries(_summary(runs["a"][1]), _summary(runs["b"][1]))
     cls = contrast.table["class"].iloc[0]

@@ -1,5 +1,6 @@
 """A long run's bookkeeping is linear in its shards: manifest writes, shard reads and folder listings are
 counted (not timed) for a short and a four-times-longer run, a fresh one and a resumed one."""
+
 import pathlib
 
 import pytest
@@ -53,8 +54,9 @@ def _counted_run(monkeypatch, model_tok, tmp_path, n_shards: int, resume_twice: 
 
 
 def test_bookkeeping_grows_linearly_with_the_shards(monkeypatch, model_tok, tmp_path):
-    for short, long in zip(_counted_run(monkeypatch, model_tok, tmp_path, 3),
-                           _counted_run(monkeypatch, model_tok, tmp_path, 12)):  # fresh, then resumed
+    for short, long in zip(
+        _counted_run(monkeypatch, model_tok, tmp_path, 3), _counted_run(monkeypatch, model_tok, tmp_path, 12)
+    ):  # fresh, then resumed
         _check_linear(short, long)
 
 
