@@ -50,15 +50,12 @@ test-fast: install
 
 # All three checks run even when one fails, so one run shows every violation; any failure fails the target.
 # Fix a format violation with `$(VENV)/bin/ruff format FILE`; the contracts are [tool.importlinter] in pyproject.toml.
-# ruff check and mypy ([tool.mypy] files) cover the tests and benchmarks too; the format check does not
-# yet: tests/ and benchmarks/ get one mechanical `ruff format` after the parallel branches are merged,
-# then FORMAT_PATHS becomes $(LINT_PATHS).
+# ruff check, the format check and mypy ([tool.mypy] files) cover the package, tools, studies, tests and benchmarks.
 LINT_PATHS ?= captum_normxlogit tools studies tests benchmarks
-FORMAT_PATHS ?= captum_normxlogit tools studies
 lint: install
 	@status=0; \
 	echo "== ruff check"; $(VENV)/bin/ruff check $(LINT_PATHS) || status=1; \
-	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise $(FORMAT_PATHS) || status=1; \
+	echo "== ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise $(LINT_PATHS) || status=1; \
 	echo "== mypy"; $(VENV)/bin/mypy || status=1; \
 	echo "== lint-imports"; $(VENV)/bin/lint-imports || status=1; \
 	exit $$status

@@ -26,6 +26,7 @@ Time per 100k rows: each call's seconds / rows, and, within each 400,000-row
 run, from the shards' modification times (rows 0-4k, 4k-40k, 40k-400k of the
 same process): a folder that slows down as it grows shows there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,15 @@ def make_tiny_model(folder: Path) -> Path:
     from captum_normxlogit.resources import minilm_dir
 
     config = BertConfig.from_pretrained(
-        minilm_dir(), num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
-        num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
+        minilm_dir(),
+        num_hidden_layers=2,
+        hidden_size=64,
+        num_attention_heads=2,
+        intermediate_size=128,
+        num_labels=2,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).eval().save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(folder)
@@ -86,9 +94,9 @@ def child(case: str, model_dir: str, data: str, out: str, warm: str) -> None:
         from captum_normxlogit.dataset import api, attribute_dataset
 
         if case == "python-old":
-            api.steady_memory = lambda cpu_float32: contextlib.nullcontext()  # type: ignore[assignment]
+            api.steady_memory = lambda cpu_float32: contextlib.nullcontext()  # type: ignore[assignment, return-value]  # a no-op stand-in
         elif case.startswith("python-no-"):
-            _without(case[len("python-no-"):])
+            _without(case[len("python-no-") :])
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
@@ -103,8 +111,9 @@ def child(case: str, model_dir: str, data: str, out: str, warm: str) -> None:
     seconds = time.perf_counter() - start
     delta = peak_above(before)
     rows = sum(1 for line in open(data, "rb") if line.strip())
-    print(json.dumps({"delta_mib": delta, "seconds": seconds, "rows": rows,
-                      "shard_times": _shard_times(Path(out), wall)}))
+    print(
+        json.dumps({"delta_mib": delta, "seconds": seconds, "rows": rows, "shard_times": _shard_times(Path(out), wall)})
+    )
 
 
 def _without(setting: str) -> None:
@@ -112,7 +121,7 @@ def _without(setting: str) -> None:
     from captum_normxlogit._utils import memory
 
     if setting == "mallopt":
-        memory.fix_glibc_mmap_threshold = lambda: False  # type: ignore[assignment]
+        memory.fix_glibc_mmap_threshold = lambda: False
     elif setting == "arrow":
         os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"  # pyarrow's default; steady_memory leaves it
     elif setting == "mkldnn":
@@ -124,15 +133,24 @@ def _without(setting: str) -> None:
 
 
 def _run(job: Tuple[str, ...], env: Dict[str, str]) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "bench_dataset.py"), "--rss-child", *job],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bench_dataset.py"), "--rss-child", *job], capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{job} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(work: Path, model: str, sizes: Sequence[int], repeats: int, cases: Sequence[str],
-            ablate: Sequence[str], jobs: int, largest_repeats: int = 0) -> List[str]:
+def measure(
+    work: Path,
+    model: str,
+    sizes: Sequence[int],
+    repeats: int,
+    cases: Sequence[str],
+    ablate: Sequence[str],
+    jobs: int,
+    largest_repeats: int = 0,
+) -> List[str]:
     r"""Run every child, return the markdown lines."""
     from captum_normxlogit.resources import rotten_tomatoes_sentences, sentiment_minilm_dir
 
@@ -151,9 +169,20 @@ def measure(work: Path, model: str, sizes: Sequence[int], repeats: int, cases: S
     load_start = os.getloadavg()[1]
     started = time.time()
     with ThreadPoolExecutor(jobs) as pool:  # the largest first, so the pool's tail is short
-        futures = {key: pool.submit(_run, (key[0], model_dir, str(work / f"rt{key[1]}.jsonl"),
-                                           str(work / f"out-{key[0]}-{key[1]}-{key[2]}"), str(warm)), env)
-                   for key in plan}
+        futures = {
+            key: pool.submit(
+                _run,
+                (
+                    key[0],
+                    model_dir,
+                    str(work / f"rt{key[1]}.jsonl"),
+                    str(work / f"out-{key[0]}-{key[1]}-{key[2]}"),
+                    str(warm),
+                ),
+                env,
+            )
+            for key in plan
+        }
         results = {key: future.result() for key, future in futures.items()}
     minutes = (time.time() - started) / 60
     return _table(results, model, sizes, reps, cases, ablate, jobs, load_start, minutes)
@@ -167,15 +196,19 @@ def _slope(points: Dict[int, float]) -> float:
 
 
 def _table(results, model, sizes, reps, cases, ablate, jobs, load_start, minutes) -> List[str]:
-    what = ("random 2-layer BERT (hidden 64) with MiniLM's tokenizer" if model == "tiny"
-            else "fine-tuned MiniLM-L6")
-    lines = [f"Peak RSS of streaming runs, {what}; the 4,000 Rotten-Tomatoes sentences repeated to each size "
-             f"(a .jsonl); fresh processes per case and size: " + ", ".join(f"{reps[s]} at {s:,}" for s in sorted(sizes))
-             + f" (medians, range in brackets), {jobs} at a "
-             f"time, `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}`, under `nice` on a 2-core "
-             f"machine shared with other jobs (5-minute load {load_start:.1f} at the start, "
-             f"{os.getloadavg()[1]:.1f} at the end, {minutes:.0f} min).", "",
-             "| case | rows | peak RSS MiB | / 4,000 | s per 100k rows |", "|---|---:|---:|---:|---:|"]
+    what = "random 2-layer BERT (hidden 64) with MiniLM's tokenizer" if model == "tiny" else "fine-tuned MiniLM-L6"
+    lines = [
+        f"Peak RSS of streaming runs, {what}; the 4,000 Rotten-Tomatoes sentences repeated to each size "
+        f"(a .jsonl); fresh processes per case and size: "
+        + ", ".join(f"{reps[s]} at {s:,}" for s in sorted(sizes))
+        + f" (medians, range in brackets), {jobs} at a "
+        f"time, `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}`, under `nice` on a 2-core "
+        f"machine shared with other jobs (5-minute load {load_start:.1f} at the start, "
+        f"{os.getloadavg()[1]:.1f} at the end, {minutes:.0f} min).",
+        "",
+        "| case | rows | peak RSS MiB | / 4,000 | s per 100k rows |",
+        "|---|---:|---:|---:|---:|",
+    ]
     small = min(sizes)
     summary = []
     for case in cases:
@@ -184,12 +217,16 @@ def _table(results, model, sizes, reps, cases, ablate, jobs, load_start, minutes
         base = statistics.median(peaks[small])
         for size in sorted(sizes):
             med = statistics.median(peaks[size])
-            lines.append(f"| {case} | {size:,} | {med:.1f} ({min(peaks[size]):.1f}-{max(peaks[size]):.1f}) | "
-                         f"{med / base:.2f}x | {statistics.median(secs[size]):.1f} |")
+            lines.append(
+                f"| {case} | {size:,} | {med:.1f} ({min(peaks[size]):.1f}-{max(peaks[size]):.1f}) | "
+                f"{med / base:.2f}x | {statistics.median(secs[size]):.1f} |"
+            )
         medians = {size: statistics.median(peaks[size]) for size in sizes}
-        summary.append(f"{case}: {max(sizes):,} / {small:,} rows peak ratio "
-                       f"{medians[max(sizes)] / base:.2f} (target <= 1.10); slope "
-                       f"{_slope(medians):+.1f} MiB per 100k rows (least squares over {len(sizes)} sizes)")
+        summary.append(
+            f"{case}: {max(sizes):,} / {small:,} rows peak ratio "
+            f"{medians[max(sizes)] / base:.2f} (target <= 1.10); slope "
+            f"{_slope(medians):+.1f} MiB per 100k rows (least squares over {len(sizes)} sizes)"
+        )
         bounds = [0, *sorted(sizes)]
         windows = list(zip(bounds[:-1], bounds[1:]))
         if len(windows) > 1:
@@ -201,16 +238,25 @@ def _table(results, model, sizes, reps, cases, ablate, jobs, load_start, minutes
                     t0 = times[first - 1] if first else 0.0
                     per.append((times[last] - t0) * 1e5 / ((last + 1 - first) * 1024))
                 spans = ", ".join(f"rows {a:,}-{b:,} {t:.1f}" for (a, b), t in zip(windows, per))
-                summary.append(f"  {case} {max(sizes):,}-row run {r + 1}, s per 100k rows within the run: {spans} "
-                               "(from the shards' modification times)")
+                summary.append(
+                    f"  {case} {max(sizes):,}-row run {r + 1}, s per 100k rows within the run: {spans} "
+                    "(from the shards' modification times)"
+                )
     lines += [""] + summary
     if ablate:
-        lines += ["", "Each allocator setting's effect (one fresh process each):", "",
-                  f"| case | peak RSS MiB, {sorted(sizes)[0]:,} | {sorted(sizes)[1]:,} | ratio | s per 100k rows "
-                  f"({sorted(sizes)[1]:,}) |", "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "Each allocator setting's effect (one fresh process each):",
+            "",
+            f"| case | peak RSS MiB, {sorted(sizes)[0]:,} | {sorted(sizes)[1]:,} | ratio | s per 100k rows "
+            f"({sorted(sizes)[1]:,}) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         a, b = sorted(sizes)[:2]
         for case in ("python", *ablate):
             pa_, pb = (results[(case, a, 0)]["delta_mib"], results[(case, b, 0)]["delta_mib"])
-            lines.append(f"| {case} | {pa_:.1f} | {pb:.1f} | {pb / pa_:.2f}x | "
-                         f"{results[(case, b, 0)]['seconds'] * 1e5 / b:.1f} |")
+            lines.append(
+                f"| {case} | {pa_:.1f} | {pb:.1f} | {pb / pa_:.2f}x | "
+                f"{results[(case, b, 0)]['seconds'] * 1e5 / b:.1f} |"
+            )
     return lines

@@ -21,6 +21,7 @@ cut for the smallest and largest overhead this script measured;
 
 Usage: nice python benchmarks/bench_batch_cost.py [--threads 1] [--repeats 3] [--cuts-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def _cuts(tokenizer, texts) -> None:
     from captum_normxlogit.dataset import token_budget_batches
 
     lengths = [len(x) for x in tokenizer(texts)["input_ids"]]
-    shards = [lengths[s:s + SHARD] for s in range(0, len(lengths), SHARD)]
+    shards = [lengths[s : s + SHARD] for s in range(0, len(lengths), SHARD)]
     found = {}
     for overhead in OVERHEADS:
         start = time.perf_counter()
@@ -53,10 +54,15 @@ def _cuts(tokenizer, texts) -> None:
         seconds = (time.perf_counter() - start) / len(shards)
         padded = sum(len(b) * max(shard[i] for i in b) for shard, batches in zip(shards, cut) for b in batches)
         found[overhead] = (padded, sum(len(batches) for batches in cut), seconds)
-    print(f"Cuts of the {len(lengths):,} Rotten-Tomatoes sentences ({sum(lengths):,} tokens), shards of {SHARD}, "
-          f"at most {BUDGET} padded tokens per batch:\n")
-    print("| overhead_tokens | padded tokens | batches | ms per shard | "
-          + " | ".join(f"modelled cost vs best, overhead {o}" for o in MEASURED_OVERHEAD) + " |")
+    print(
+        f"Cuts of the {len(lengths):,} Rotten-Tomatoes sentences ({sum(lengths):,} tokens), shards of {SHARD}, "
+        f"at most {BUDGET} padded tokens per batch:\n"
+    )
+    print(
+        "| overhead_tokens | padded tokens | batches | ms per shard | "
+        + " | ".join(f"modelled cost vs best, overhead {o}" for o in MEASURED_OVERHEAD)
+        + " |"
+    )
     print("|---|---:|---:|---:|" + "---:|" * len(MEASURED_OVERHEAD))
     for overhead, (padded, batches, seconds) in found.items():
         rel = []
@@ -71,8 +77,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--cuts-only", action="store_true",
-                        help="only the cuts of the 4,000 sentences by overhead (no model run, seconds)")
+    parser.add_argument(
+        "--cuts-only",
+        action="store_true",
+        help="only the cuts of the 4,000 sentences by overhead (no model run, seconds)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,8 +95,9 @@ def main() -> int:
     if args.cuts_only:
         return 0
     nx = NormXLogit(model)
-    ids = tokenizer(texts, truncation=True, max_length=max(WIDTHS), padding="max_length",
-                    return_tensors="pt")["input_ids"]
+    ids = tokenizer(texts, truncation=True, max_length=max(WIDTHS), padding="max_length", return_tensors="pt")[
+        "input_ids"
+    ]
     shapes = [(tokens // w, w) for w in WIDTHS for tokens in TOKENS if tokens // w >= 1]
 
     def one(count: int, width: int) -> float:
@@ -106,9 +116,11 @@ def main() -> int:
         print(f"round {round_ + 1} done", file=sys.stderr, flush=True)
     median = {s: statistics.median(v) for s, v in times.items()}
 
-    print(f"MiniLM-L6 (fine-tuned), NormXLogit.attribute, torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads; medians of {args.repeats} interleaved runs; 1-minute load average {load_start:.1f} at the "
-          f"start, {os.getloadavg()[0]:.1f} at the end.\n")
+    print(
+        f"MiniLM-L6 (fine-tuned), NormXLogit.attribute, torch {torch.__version__}, {torch.get_num_threads()} "
+        f"threads; medians of {args.repeats} interleaved runs; 1-minute load average {load_start:.1f} at the "
+        f"start, {os.getloadavg()[0]:.1f} at the end.\n"
+    )
     print("| width | count | padded tokens | ms per batch | us per padded token |")
     print("|---:|---:|---:|---:|---:|")
     for count, width in shapes:
@@ -121,9 +133,11 @@ def main() -> int:
         my = statistics.fmean(t for _, t in pts)
         slope = sum((p - mx) * (t - my) for p, t in pts) / sum((p - mx) ** 2 for p, _ in pts)
         overhead = my - slope * mx
-        print(f"width {width}, batches of up to {LINEAR_UP_TO} padded tokens: seconds = {overhead * 1e3:.2f} ms + "
-              f"{slope * 1e6:.1f} us x padded tokens "
-              f"(overhead = {overhead / slope:.0f} padded tokens)")
+        print(
+            f"width {width}, batches of up to {LINEAR_UP_TO} padded tokens: seconds = {overhead * 1e3:.2f} ms + "
+            f"{slope * 1e6:.1f} us x padded tokens "
+            f"(overhead = {overhead / slope:.0f} padded tokens)"
+        )
     return 0
 
 

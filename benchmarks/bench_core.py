@@ -16,6 +16,7 @@ the call itself needed on top of the model and inputs.
 
 Usage: python benchmarks/bench_core.py [--repeats 15] [--ig-steps 50] [--ig-internal-batch 128]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,10 @@ def _methods(args) -> Dict[str, Callable[[], object]]:
         "normxlogit": lambda: nx.attribute(ids, target=target, additional_forward_args=extra),
         "normxlogit_all_layers": lambda: nx.attribute_all_layers(ids, target=target, additional_forward_args=extra),
         "ig": lambda: IntegratedGradients(nx.forward_func).attribute(
-            embeds, target=target, additional_forward_args=extra, n_steps=args.ig_steps,
+            embeds,
+            target=target,
+            additional_forward_args=extra,
+            n_steps=args.ig_steps,
             internal_batch_size=args.ig_internal_batch,
         ),
         "saliency": gradient(Saliency(nx.forward_func)),
@@ -105,8 +109,18 @@ def _memory_child(args) -> None:
 
 def _peak_memory(args, method: str) -> float:
     """Median over ``--memory-repeats`` fresh processes: RSS moves by a few MiB between runs."""
-    cmd = [sys.executable, __file__, "--memory-child", method, "--threads", str(args.threads),
-           "--ig-steps", str(args.ig_steps), "--ig-internal-batch", str(args.ig_internal_batch)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        method,
+        "--threads",
+        str(args.threads),
+        "--ig-steps",
+        str(args.ig_steps),
+        "--ig-internal-batch",
+        str(args.ig_internal_batch),
+    ]
     runs = []
     for _ in range(args.memory_repeats):
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -119,12 +133,19 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per cheap method (default: %(default)s)")
     parser.add_argument("--ig-repeats", type=int, default=3, help="timed runs of IG (default: %(default)s)")
     parser.add_argument("--ig-steps", type=int, default=50)
-    parser.add_argument("--ig-internal-batch", type=int, default=128,
-                        help="IG internal_batch_size (default: %(default)s of the 16 x n_steps rows)")
+    parser.add_argument(
+        "--ig-internal-batch",
+        type=int,
+        default=128,
+        help="IG internal_batch_size (default: %(default)s of the 16 x n_steps rows)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--memory-repeats", type=int, default=3,
-                        help="fresh processes per method for peak memory; the median is reported "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--memory-repeats",
+        type=int,
+        default=3,
+        help="fresh processes per method for peak memory; the median is reported (default: %(default)s)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the per-method memory subprocesses")
     parser.add_argument("--memory-child", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args()

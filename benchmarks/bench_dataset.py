@@ -25,11 +25,14 @@ for the real one). 2 processes (``torchrun --nproc_per_node 2``, gloo, 1
 thread each, torchrun's default) against 1 process (all threads) time (b) on
 the 4,000 sentences in fresh processes.
 
-Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--parts rss --rss-repeats 3 --rss-ablate] [--markdown FILE]
+Usage: nice python benchmarks/bench_dataset.py [--repeats 3] [--parts rss --rss-repeats 3 --rss-ablate]
+       [--markdown FILE]
 """
+
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -41,9 +44,8 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-import torch
-
 import _bench_rss  # benchmarks/ is on sys.path when run as a script
+import torch
 
 HERE = Path(__file__).resolve().parent
 SHARD, BUDGET, FIXED_BATCH, IG_EXAMPLES, IG_STEPS = 1024, 8192, 32, 100, 50
@@ -62,14 +64,14 @@ def _length_aware_batches(tokenizer, texts: List[str]):
 
     batches = []
     for start in range(0, len(texts), SHARD):
-        ids = tokenizer(texts[start:start + SHARD])["input_ids"]
+        ids = tokenizer(texts[start : start + SHARD])["input_ids"]
         for batch in token_budget_batches([len(x) for x in ids], BUDGET, CPU_BATCH_OVERHEAD_TOKENS):
             width = max(len(ids[i]) for i in batch)
             padded = torch.zeros((len(batch), width), dtype=torch.long)
             mask = torch.zeros_like(padded)
             for row, i in enumerate(batch):
-                padded[row, :len(ids[i])] = torch.tensor(ids[i])
-                mask[row, :len(ids[i])] = 1
+                padded[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
             batches.append((padded, mask))
     return batches
 
@@ -94,8 +96,16 @@ def _time_child(data: str, out: str) -> None:
     res = attribute_dataset(model, tokenizer, data, out, progress=False)
     elapsed = time.perf_counter() - start
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"seconds": elapsed, "rows": res.counts()["rows"], "threads": torch.get_num_threads(),
-                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
+        print(
+            json.dumps(
+                {
+                    "seconds": elapsed,
+                    "rows": res.counts()["rows"],
+                    "threads": torch.get_num_threads(),
+                    "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                }
+            )
+        )
 
 
 def _child(cmd: List[str], env: Dict[str, str]) -> dict:
@@ -105,8 +115,10 @@ def _child(cmd: List[str], env: Dict[str, str]) -> dict:
 
 def _children_at_once(jobs: Dict[str, tuple]) -> Dict[str, dict]:
     r"""Run ``{key: (cmd, env)}`` concurrently; each one's last stdout line parsed as JSON."""
-    procs = {key: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for key, (cmd, env) in jobs.items()}
+    procs = {
+        key: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for key, (cmd, env) in jobs.items()
+    }
     results = {}
     for key, proc in procs.items():
         out, err = proc.communicate()
@@ -120,21 +132,45 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
-    parser.add_argument("--parts", default="time,rss,ranks",
-                        help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)")
-    parser.add_argument("--rss-model", choices=("tiny", "minilm"), default="tiny",
-                        help="model of the memory runs (default: %(default)s; see benchmarks/_bench_rss.py)")
+    parser.add_argument(
+        "--parts",
+        default="time,rss,ranks",
+        help="comma-separated: time (a-d), rss (peak memory), ranks (2 vs 1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rss-model",
+        choices=("tiny", "minilm"),
+        default="tiny",
+        help="model of the memory runs (default: %(default)s; see benchmarks/_bench_rss.py)",
+    )
     parser.add_argument("--rss-sizes", default="4000,40000,400000", help="rows per memory run (default: %(default)s)")
     parser.add_argument("--rss-cases", default="cli,python", help="cli, python (default: %(default)s)")
-    parser.add_argument("--rss-repeats", type=int, default=3,
-                        help="fresh processes per memory case and size (medians reported) (default: %(default)s)")
-    parser.add_argument("--rss-largest-repeats", type=int, default=0,
-                        help="fresh processes at the largest size (default: --rss-repeats)")
-    parser.add_argument("--rss-ablate", nargs="?", const=",".join(_bench_rss.ABLATIONS), default="",
-                        help="also these cases (default: all of %(const)s), at the two smallest sizes")
+    parser.add_argument(
+        "--rss-repeats",
+        type=int,
+        default=3,
+        help="fresh processes per memory case and size (medians reported) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rss-largest-repeats",
+        type=int,
+        default=0,
+        help="fresh processes at the largest size (default: --rss-repeats)",
+    )
+    parser.add_argument(
+        "--rss-ablate",
+        nargs="?",
+        const=",".join(_bench_rss.ABLATIONS),
+        default="",
+        help="also these cases (default: all of %(const)s), at the two smallest sizes",
+    )
     parser.add_argument("--rss-jobs", type=int, default=3, help="memory processes at a time (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of the timed runs (default: torch's; 1 is steadier on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the timed runs (default: torch's; 1 is steadier on a shared machine)",
+    )
     parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--time-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -144,9 +180,16 @@ def main() -> int:
     if set(args.parts.split(",")) == {"rss"}:  # no need for the timing part's model and batches
         work = Path(tempfile.mkdtemp(prefix="bench-dataset-rss-"))
         try:
-            lines = _bench_rss.measure(work, args.rss_model, [int(x) for x in args.rss_sizes.split(",")],
-                                       args.rss_repeats, args.rss_cases.split(","), [c for c in args.rss_ablate.split(',') if c], args.rss_jobs,
-                                       args.rss_largest_repeats)
+            lines = _bench_rss.measure(
+                work,
+                args.rss_model,
+                [int(x) for x in args.rss_sizes.split(",")],
+                args.rss_repeats,
+                args.rss_cases.split(","),
+                [c for c in args.rss_ablate.split(",") if c],
+                args.rss_jobs,
+                args.rss_largest_repeats,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
         text = "\n".join(lines)
@@ -179,17 +222,19 @@ def main() -> int:
             for ids, mask in batches[:subset]:
                 model(input_ids=ids, attention_mask=mask)
 
-    def end_to_end(subset=None, round_=[0]):
-        round_[0] += 1
-        attribute_dataset(model, tokenizer, texts[:subset], work / f"b{round_[0]}", progress=False)
-        shutil.rmtree(work / f"b{round_[0]}")
+    end_to_end_runs = itertools.count(1)  # each run writes a fresh folder
+
+    def end_to_end(subset=None):
+        folder = work / f"b{next(end_to_end_runs)}"
+        attribute_dataset(model, tokenizer, texts[:subset], folder, progress=False)
+        shutil.rmtree(folder)
 
     padded_fixed = [0]
 
     def fixed_batches(subset=None):
         padded_fixed[0] = 0
         for start in range(0, len(texts[:subset]), FIXED_BATCH):
-            enc = tokenizer(texts[start:start + FIXED_BATCH], padding=True, return_tensors="pt")
+            enc = tokenizer(texts[start : start + FIXED_BATCH], padding=True, return_tensors="pt")
             padded_fixed[0] += enc["input_ids"].numel()
             nx.attribute(enc["input_ids"], additional_forward_args=(enc["attention_mask"],)).tolist()
 
@@ -213,7 +258,7 @@ def main() -> int:
         ig = build_method("ig", nx, ig_steps=IG_STEPS, internal_batch_size=10 * IG_STEPS, reduction="sum")
         start = time.perf_counter()
         for first in range(0, IG_EXAMPLES, 10):
-            enc = tokenizer(texts[first:first + 10], padding=True, return_tensors="pt")
+            enc = tokenizer(texts[first : first + 10], padding=True, return_tensors="pt")
             with torch.no_grad():
                 target = model(**enc).logits.argmax(-1)
             ig(enc["input_ids"], enc["attention_mask"], target)
@@ -225,44 +270,87 @@ def main() -> int:
     data4 = work / "rt4k.jsonl"
     _write_jsonl(data4, texts, 1)
     one, one_1t, two = None, None, None
-    rss = _bench_rss.measure(work, args.rss_model, [int(x) for x in args.rss_sizes.split(",")], args.rss_repeats,
-                             args.rss_cases.split(","), [c for c in args.rss_ablate.split(',') if c], args.rss_jobs,
-                             args.rss_largest_repeats) if "rss" in parts else []
+    rss = (
+        _bench_rss.measure(
+            work,
+            args.rss_model,
+            [int(x) for x in args.rss_sizes.split(",")],
+            args.rss_repeats,
+            args.rss_cases.split(","),
+            [c for c in args.rss_ablate.split(",") if c],
+            args.rss_jobs,
+            args.rss_largest_repeats,
+        )
+        if "rss" in parts
+        else []
+    )
     if "ranks" in parts:
         one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
-        one_1t = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one1")],
-                        {**env, "OMP_NUM_THREADS": "1"})
-        two = _child([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                      __file__, "--time-child", str(data4), str(work / "two")], {**env, "OMP_NUM_THREADS": "1"})
+        one_1t = _child(
+            [sys.executable, __file__, "--time-child", str(data4), str(work / "one1")], {**env, "OMP_NUM_THREADS": "1"}
+        )
+        two = _child(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                "2",
+                __file__,
+                "--time-child",
+                str(data4),
+                str(work / "two"),
+            ],
+            {**env, "OMP_NUM_THREADS": "1"},
+        )
     shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()[1]
-    lines = [f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; run under `nice` "
-             f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
-             f"{load:.1f} at the end).", ""]
+    lines = [
+        f"MiniLM-L6 (fine-tuned), {n:,} Rotten-Tomatoes sentences ({tokens:,} tokens), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; shard {SHARD}, at most {BUDGET} padded tokens per batch; "
+        "run under `nice` "
+        f"on a 2-core machine shared with other jobs (5-minute load average {load_start:.1f} at the start, "
+        f"{load:.1f} at the end).",
+        "",
+    ]
     if "time" in parts:
-        rows = [("a", "bare forward (no_grad), same length-aware batches, pre-tokenized"),
-                ("b", "attribute_dataset end to end (tokenize, NormXLogit, Parquet)"),
-                ("c", f"NormXLogit, fixed batches of {FIXED_BATCH} in file order (tokenize + pad per batch)"),
-                ("d", f"IntegratedGradients {IG_STEPS} steps: {IG_EXAMPLES} examples measured "
-                      f"({ig_measured:.1f} s), extrapolated x{n // IG_EXAMPLES}")]
-        lines += [f"Medians of {args.repeats} interleaved runs; padded tokens: {padded_sorted:,} length-aware "
-                  f"({len(batches)} batches) vs {padded_fixed[0]:,} fixed-count ({-(-n // FIXED_BATCH)} batches).", "",
-                  "| run | seconds | examples/s | tokens/s | throughput / (a) |", "|---|---:|---:|---:|---:|"]
+        rows = [
+            ("a", "bare forward (no_grad), same length-aware batches, pre-tokenized"),
+            ("b", "attribute_dataset end to end (tokenize, NormXLogit, Parquet)"),
+            ("c", f"NormXLogit, fixed batches of {FIXED_BATCH} in file order (tokenize + pad per batch)"),
+            (
+                "d",
+                f"IntegratedGradients {IG_STEPS} steps: {IG_EXAMPLES} examples measured "
+                f"({ig_measured:.1f} s), extrapolated x{n // IG_EXAMPLES}",
+            ),
+        ]
+        lines += [
+            f"Medians of {args.repeats} interleaved runs; padded tokens: {padded_sorted:,} length-aware "
+            f"({len(batches)} batches) vs {padded_fixed[0]:,} fixed-count ({-(-n // FIXED_BATCH)} batches).",
+            "",
+            "| run | seconds | examples/s | tokens/s | throughput / (a) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for key, label in rows:
             t = median[key]
             lines.append(f"| ({key}) {label} | {t:.2f} | {n / t:,.0f} | {tokens / t:,.0f} | {median['a'] / t:.3f}x |")
-        lines += ["", f"(b) / (a) throughput: {median['a'] / median['b']:.3f}x (target >= 0.90)",
-                  f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
-                  f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)"]
+        lines += [
+            "",
+            f"(b) / (a) throughput: {median['a'] / median['b']:.3f}x (target >= 0.90)",
+            f"(b) / (c) throughput: {median['c'] / median['b']:.2f}x (target >= 1.5)",
+            f"IG extrapolated / (b) time: {median['d'] / median['b']:.0f}x (target >= 100)",
+        ]
     lines += [""] + rss if rss else []
-    if one is not None:
-        lines.append(f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
-                     f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
-                     f"{one['seconds'] / two['seconds']:.2f}x; 1 process with 1 thread: {one_1t['seconds']:.2f} s, "
-                     f"2 processes {one_1t['seconds'] / two['seconds']:.2f}x faster (fresh processes, one run each, "
-                     "model load excluded)")
+    if one is not None and one_1t is not None and two is not None:  # all three ran, or none
+        lines.append(
+            f"1 process ({one['threads']} threads): {one['seconds']:.2f} s; 2 processes (torchrun, gloo, "
+            f"{two['threads']} thread each): {two['seconds']:.2f} s; speed-up "
+            f"{one['seconds'] / two['seconds']:.2f}x; 1 process with 1 thread: {one_1t['seconds']:.2f} s, "
+            f"2 processes {one_1t['seconds'] / two['seconds']:.2f}x faster (fresh processes, one run each, "
+            "model load excluded)"
+        )
     text = "\n".join(lines)
     print("\n" + text)
     if args.markdown:

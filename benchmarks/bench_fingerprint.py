@@ -15,6 +15,7 @@ Models: the fine-tuned all-MiniLM-L6-v2 sentiment classifier and SmolLM2-135M
 
 Usage: nice python benchmarks/bench_fingerprint.py [--threads 1] [--repeats 3] [--examples 256] [--batch 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,19 +67,22 @@ def main() -> int:
     models = {"MiniLM (sentiment)": (minilm, args.examples), "SmolLM2-135M": (load_smollm2(), args.examples // 8)}
     work = Path(tempfile.mkdtemp(prefix="bench-fingerprint-"))
     print(f"threads {args.threads}, repeats {args.repeats} (medians), forward batch {args.batch} sentences\n")
-    print("| model | parameters | weights MiB | digest s | fixed cost s | forward s | digest / forward "
-          "| run s (examples) | fixed / run |")
+    print(
+        "| model | parameters | weights MiB | digest s | fixed cost s | forward s | digest / forward "
+        "| run s (examples) | fixed / run |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, ((model, tok), n) in models.items():
         data = work / f"{len(os.listdir(work))}.jsonl"
         data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[:n]), encoding="utf-8")
         batch = tok(texts[: args.batch], padding=True, return_tensors="pt")
-        times = {"digest": [], "fixed": [], "forward": [], "run": []}
+        times: dict[str, list[float]] = {"digest": [], "fixed": [], "forward": [], "run": []}
         for r in range(args.repeats):
             times["digest"].append(_timed(partial(digest, model)))
             times["fixed"].append(
-                _timed(partial(attribute_dataset, model, tok, str(data), work / f"f{label}{r}", limit=0,
-                               progress=False))
+                _timed(
+                    partial(attribute_dataset, model, tok, str(data), work / f"f{label}{r}", limit=0, progress=False)
+                )
             )
             with torch.no_grad():
                 times["forward"].append(_timed(partial(model, **batch)))

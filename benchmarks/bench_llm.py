@@ -24,6 +24,7 @@ token; median and range over the rows) and between their seq_attr.
 Usage: python benchmarks/bench_llm.py [--prompt-tokens 200] [--new-tokens 20] [--ig-steps 50]
            [--ig-internal-batch 10] [--repeats 5] [--out benchmarks/results/bench_llm_cpu.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,7 +94,8 @@ def _child(args) -> None:
         "forward": forward,
         "normxlogit": lambda: LLMNormXLogit(NormXLogit(lm), tok).attribute(inp, target=target),
         "layer_ig": lambda: LLMGradientAttribution(LayerIntegratedGradients(lm, lm.model.embed_tokens), tok).attribute(
-            inp, target=target, n_steps=args.ig_steps, internal_batch_size=args.ig_internal_batch),
+            inp, target=target, n_steps=args.ig_steps, internal_batch_size=args.ig_internal_batch
+        ),
         "feature_ablation": lambda: LLMAttribution(FeatureAblation(lm), tok).attribute(inp, target=target),
     }[args.child]
     forward()  # one-time initialisation, paid before measuring
@@ -138,8 +140,10 @@ def spearman(a: List[float], b: List[float]) -> float:
 
 def _agreement(x: Dict, y: Dict) -> str:
     rows = [spearman(p, q) for p, q in zip(x["token_attr"], y["token_attr"])]
-    return (f"{statistics.median(rows):+.2f} | {min(rows):+.2f} to {max(rows):+.2f} | "
-            f"{spearman(x['seq_attr'], y['seq_attr']):+.2f}")
+    return (
+        f"{statistics.median(rows):+.2f} | {min(rows):+.2f} to {max(rows):+.2f} | "
+        f"{spearman(x['seq_attr'], y['seq_attr']):+.2f}"
+    )
 
 
 def main() -> int:
@@ -147,11 +151,19 @@ def main() -> int:
     parser.add_argument("--prompt-tokens", type=int, default=200, help="prompt length in tokens (default: %(default)s)")
     parser.add_argument("--new-tokens", type=int, default=20, help="greedy tokens to explain (default: %(default)s)")
     parser.add_argument("--ig-steps", type=int, default=50, help="LayerIG n_steps (default: %(default)s)")
-    parser.add_argument("--ig-internal-batch", type=int, default=10,
-                        help="LayerIG internal_batch_size; Captum's default (all steps at once) needs several GiB "
-                             "more on this shared machine (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed runs of the bare forward and of LLMNormXLogit (default: %(default)s)")
+    parser.add_argument(
+        "--ig-internal-batch",
+        type=int,
+        default=10,
+        help="LayerIG internal_batch_size; Captum's default (all steps at once) needs several GiB "
+        "more on this shared machine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed runs of the bare forward and of LLMNormXLogit (default: %(default)s)",
+    )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to run")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file, atomically")
@@ -170,9 +182,15 @@ def main() -> int:
     prompt = _prompt(tok, args.prompt_tokens)
     ids = torch.tensor([tok.encode(prompt)])
     with torch.no_grad():  # the greedy generation every method explains (no EOS stop, so exactly --new-tokens)
-        gen = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.new_tokens,
-                          min_new_tokens=args.new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-    target = gen[0, ids.shape[1]:].tolist()
+        gen = lm.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=args.new_tokens,
+            min_new_tokens=args.new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )
+    target = gen[0, ids.shape[1] :].tolist()
     del lm
     results: Dict[str, Dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,13 +199,32 @@ def main() -> int:
         for method in args.methods:
             print(f"[{time.strftime('%H:%M:%S')}] {LABELS[method]}: fresh process ...", file=sys.stderr, flush=True)
             result = Path(tmp) / f"{method}.json"
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", method, "--spec", str(spec),
-                   "--result", str(result), "--threads", str(args.threads), "--repeats", str(args.repeats),
-                   "--ig-steps", str(args.ig_steps), "--ig-internal-batch", str(args.ig_internal_batch)]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                method,
+                "--spec",
+                str(spec),
+                "--result",
+                str(result),
+                "--threads",
+                str(args.threads),
+                "--repeats",
+                str(args.repeats),
+                "--ig-steps",
+                str(args.ig_steps),
+                "--ig-internal-batch",
+                str(args.ig_internal_batch),
+            ]
             subprocess.run(cmd, check=True)
             results[method] = json.loads(result.read_text())
-            print(f"[{time.strftime('%H:%M:%S')}]   first call {results[method]['times'][0]:.2f} s, "
-                  f"peak {results[method]['peak_mib']:.0f} MiB", file=sys.stderr, flush=True)
+            print(
+                f"[{time.strftime('%H:%M:%S')}]   first call {results[method]['times'][0]:.2f} s, "
+                f"peak {results[method]['peak_mib']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     median = {m: statistics.median(r["times"]) for m, r in results.items()}
     cpu = {m: statistics.median(r["cpu_times"]) for m, r in results.items()}
@@ -211,11 +248,14 @@ def main() -> int:
     if len(ranked) > 1:
         lines += ["", "| Spearman | median over output tokens | range | seq_attr |", "|---|---:|---:|---:|"]
         for i, a in enumerate(ranked):
-            for b in ranked[i + 1:]:
+            for b in ranked[i + 1 :]:
                 lines.append(f"| {LABELS[a]} vs {LABELS[b]} | {_agreement(results[a], results[b])} |")
     if nx_t and "layer_ig" in median:
-        lines += ["", f"LayerIG / LLMNormXLogit wall time: {median['layer_ig'] / nx_t:,.0f}x (target >= 100); "
-                      f"CPU time: {cpu['layer_ig'] / cpu['normxlogit']:,.0f}x"]
+        lines += [
+            "",
+            f"LayerIG / LLMNormXLogit wall time: {median['layer_ig'] / nx_t:,.0f}x (target >= 100); "
+            f"CPU time: {cpu['layer_ig'] / cpu['normxlogit']:,.0f}x",
+        ]
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:

@@ -17,6 +17,7 @@ Calls:
 Usage: python benchmarks/bench_long_input.py [--tokens 8192] [--target " In short, the film is"]
            [--layers 10 20 30] [--calls ...] [--out benchmarks/results/long_input_cpu.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,11 @@ def _child(args) -> None:
                 return lm(ids, use_cache=False, output_hidden_states=True).logits
         if args.child == "llm_final":
             res = llm.attribute(inp, target=args.target)
-            summary.update(output_tokens=res.output_tokens, output_probs=res.output_probs.tolist(),
-                           top=[res.input_tokens[i] for i in res.seq_attr.topk(5).indices.tolist()])
+            summary.update(
+                output_tokens=res.output_tokens,
+                output_probs=res.output_probs.tolist(),
+                top=[res.input_tokens[i] for i in res.seq_attr.topk(5).indices.tolist()],
+            )
             return res
         layers = args.layers if args.child == "llm_layers" else None
         return llm.attribute_layers(inp, target=args.target, layers=layers)
@@ -89,18 +93,32 @@ def _child(args) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     run()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    out = {"call": args.child, "wall_s": wall, "cpu_s": cpu, "peak_mib": peak_above(before),
-           "tokens": ids.shape[1], **summary}
+    out = {
+        "call": args.child,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_mib": peak_above(before),
+        "tokens": ids.shape[1],
+        **summary,
+    }
     Path(args.result).write_text(json.dumps(out))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=8192, help="prompt length in tokens (default: %(default)s)")
-    parser.add_argument("--target", default=" In short, the film is",
-                        help="teacher-forced continuation to explain (default: %(default)r)")
-    parser.add_argument("--layers", type=int, nargs="+", default=[10, 20, 30],
-                        help="hidden states for llm_layers (default: %(default)s)")
+    parser.add_argument(
+        "--target",
+        default=" In short, the film is",
+        help="teacher-forced continuation to explain (default: %(default)r)",
+    )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[10, 20, 30],
+        help="hidden states for llm_layers (default: %(default)s)",
+    )
     parser.add_argument("--calls", nargs="+", choices=CALLS, default=list(CALLS), help="calls to measure")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, help="also write the report (Markdown) to this file, atomically")
@@ -126,14 +144,30 @@ def main() -> int:
         for call in args.calls:
             print(f"[{time.strftime('%H:%M:%S')}] {call}: fresh process ...", file=sys.stderr, flush=True)
             result = Path(tmp) / f"{call}.json"
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", call, "--spec", str(spec),
-                   "--result", str(result), "--threads", str(args.threads), "--target", args.target,
-                   "--layers", *map(str, args.layers)]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                call,
+                "--spec",
+                str(spec),
+                "--result",
+                str(result),
+                "--threads",
+                str(args.threads),
+                "--target",
+                args.target,
+                "--layers",
+                *map(str, args.layers),
+            ]
             subprocess.run(cmd, check=True)
             results[call] = json.loads(result.read_text())
             r = results[call]
-            print(f"[{time.strftime('%H:%M:%S')}]   {r['wall_s']:.1f} s, peak {r['peak_mib']:.0f} MiB",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{time.strftime('%H:%M:%S')}]   {r['wall_s']:.1f} s, peak {r['peak_mib']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     labels = {
         "backbone": "bare decoder pass (model.model, no_grad)",
@@ -156,12 +190,16 @@ def main() -> int:
         r = results[call]
         t_ratio = f"{r['wall_s'] / base['wall_s']:.2f}x" if base else "n/a"
         m_ratio = f"{r['peak_mib'] / base['peak_mib']:.2f}x" if base else "n/a"
-        lines.append(f"| {labels[call]} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {t_ratio} | "
-                     f"{r['peak_mib']:,.0f} | {m_ratio} |")
+        lines.append(
+            f"| {labels[call]} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {t_ratio} | {r['peak_mib']:,.0f} | {m_ratio} |"
+        )
     if "llm_final" in results:
         r = results["llm_final"]
-        lines += ["", f"Output tokens {r['output_tokens']}, probabilities "
-                      f"{[round(p, 3) for p in r['output_probs']]}; top-5 prompt tokens by seq_attr: {r['top']}"]
+        lines += [
+            "",
+            f"Output tokens {r['output_tokens']}, probabilities "
+            f"{[round(p, 3) for p in r['output_probs']]}; top-5 prompt tokens by seq_attr: {r['top']}",
+        ]
     report = "\n".join(lines) + "\n"
     print("\n" + report)
     if args.out:

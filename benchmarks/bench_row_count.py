@@ -8,6 +8,7 @@ prints a Markdown table.
 
 Usage: nice python benchmarks/bench_row_count.py [--rows 40000] [--repeats 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ def main() -> None:
 
     datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory(prefix="bench-row-count-") as tmp:
-        print(f"| file ({args.rows:,} rows) | MB | count_file_rows (median of {args.repeats}) | counted | "
-              "one streaming read by datasets | count / read |")
+        print(
+            f"| file ({args.rows:,} rows) | MB | count_file_rows (median of {args.repeats}) | counted | "
+            "one streaming read by datasets | count / read |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         for path in _write(Path(tmp), args.rows):
             times = []
@@ -56,14 +59,17 @@ def main() -> None:
                 counted = count_file_rows(path)
                 times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            stream = datasets.load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train",
-                                           streaming=True)
+            stream = datasets.load_dataset(
+                FILE_BUILDERS[path.suffix], data_files=str(path), split="train", streaming=True
+            )
             read = sum(1 for _ in stream)
             read_s = time.perf_counter() - start
             count_s = statistics.median(times)
             assert read == counted == args.rows, (path.name, read, counted)
-            print(f"| {path.suffix} | {path.stat().st_size / 1e6:.1f} | {count_s * 1e3:.1f} ms | {counted:,} | "
-                  f"{read_s:.2f} s | {count_s / read_s:.3f} |")
+            print(
+                f"| {path.suffix} | {path.stat().st_size / 1e6:.1f} | {count_s * 1e3:.1f} ms | {counted:,} | "
+                f"{read_s:.2f} s | {count_s / read_s:.3f} |"
+            )
 
 
 if __name__ == "__main__":

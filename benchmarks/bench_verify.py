@@ -16,6 +16,7 @@ HTML) of the last repeat under ``--report-dir``.
 
 Usage: OMP_NUM_THREADS=1 nice python benchmarks/bench_verify.py [--repeats 1] [--markdown FILE] [--report-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
 
 import torch
 
@@ -39,6 +39,8 @@ def main() -> int:
     parser.add_argument("--markdown", default=None)
     parser.add_argument("--report-dir", default=None)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     from captum_normxlogit import NormXLogit
     from captum_normxlogit.dataset import attribute_dataset, summarize
@@ -54,8 +56,7 @@ def main() -> int:
     sentences = rotten_tomatoes_sentences()[: args.rows]
     texts = [text for text, _ in sentences]
     rows = [{"text": t, "gold": ["NEGATIVE", "POSITIVE"][y]} for t, y in sentences]
-    times: Dict[str, List[float]] = {"attribute": [], "summarize": [], "verify": []}
-    verified: Any = None
+    times: dict[str, list[float]] = {"attribute": [], "summarize": [], "verify": []}
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="verify-bench-") as tmp:
             started = time.perf_counter()
@@ -68,18 +69,26 @@ def main() -> int:
             verified = verify_summary(summary, model, tokenizer, top_k=top_k, max_examples=max_examples)
             times["verify"].append(time.perf_counter() - started)
         print(repeat, {k: round(v[-1], 2) for k, v in times.items()}, flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}  # --repeats >= 1: the loop set verified
 
     nx = NormXLogit(model)
     specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
-    lig = build_method("layer_ig", nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials,
-                       reduction="sum", ig_steps=16)
+    lig = build_method(
+        "layer_ig", nx, pad_token_id=tokenizer.pad_token_id, special_token_ids=specials, reduction="sum", ig_steps=16
+    )
     enc = tokenizer(texts[: args.ig_rows])
     ids = [list(map(int, r)) for r in enc["input_ids"]]
     started = time.perf_counter()
-    tokens: List[List[str]] = [list(tokenizer.convert_ids_to_tokens(r)) for r in ids]
     id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
-    method_frame(lig, model, ids, tokens, pad_token_id=tokenizer.pad_token_id, id2label=id2label, batch_size=32)
+    method_frame(
+        lig,
+        model,
+        ids,
+        [list(tokenizer.convert_ids_to_tokens(r)) for r in ids],
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=id2label,
+        batch_size=32,
+    )
     ig_seconds = (time.perf_counter() - started) * len(texts) / len(ids)
 
     n_measured = int(verified.effects["n"].sum())
@@ -93,13 +102,18 @@ def main() -> int:
         "| step | seconds | × attribution pass |",
         "|---|---:|---:|",
     ]
-    for name, label in (("attribute", "attribute_dataset (NormXLogit, Parquet)"), ("summarize", "summarize"),
-                        ("verify", "verify_summary (occlusion of the top K)")):
+    for name, label in (
+        ("attribute", "attribute_dataset (NormXLogit, Parquet)"),
+        ("summarize", "summarize"),
+        ("verify", "verify_summary (occlusion of the top K)"),
+    ):
         lines.append(f"| {label} | {med[name]:.1f} | {med[name] / med['attribute']:.2f} |")
     whole = med["summarize"] + med["verify"]
     lines.append(f"| summarize + verify (the verified summary) | {whole:.1f} | {whole / med['attribute']:.2f} |")
-    lines.append(f"| LayerIG, 16 steps (measured on {len(ids)} rows, extrapolated to {len(texts):,}) | "
-                 f"{ig_seconds:.0f} | {ig_seconds / med['attribute']:.1f} |")
+    lines.append(
+        f"| LayerIG, 16 steps (measured on {len(ids)} rows, extrapolated to {len(texts):,}) | "
+        f"{ig_seconds:.0f} | {ig_seconds / med['attribute']:.1f} |"
+    )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
@@ -120,8 +134,9 @@ def main() -> int:
         }
         title = f"Rotten Tomatoes, {len(texts):,} sentences, MiniLM: verified summary"
         write_html_report(verified, out / "rt_verified.html", n=20, title=title, settings=facts)
-        write_html_report(verified, out / "rt_verified_raw.html", n=20, title=title + " (raw colours)",
-                          settings=facts, centred=False)
+        write_html_report(
+            verified, out / "rt_verified_raw.html", n=20, title=title + " (raw colours)", settings=facts, centred=False
+        )
     return 0
 
 

@@ -10,6 +10,7 @@ difference between the two runs' effects.
 Usage: OMP_NUM_THREADS=1 nice python benchmarks/bench_verify_clean.py DIR/rt_verified.pkl [--repeats 1]
        [--markdown FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def main() -> int:
         passes[current[0]] += len(rows)
         return real(model_, rows, *a, **k)
 
-    setattr(V, "class_probabilities", counted)  # count what verify_summary runs through the model
+    V.class_probabilities = counted  # type: ignore[assignment]  # count what verify_summary runs
     runs = {}
     for _ in range(args.repeats):
         for name, weights in (("measured", None), ("stored", weights_fingerprint(model))):
@@ -58,25 +59,28 @@ def main() -> int:
     a, b = runs["measured"].effects, runs["stored"].effects
     diff = float(np.max(np.abs(a["effect"].to_numpy() - b["effect"].to_numpy())))
     rows = int(a["n"].sum())
-    text = "\n".join(
-        [
-            "# verify_summary: clean P(class) measured or read from the rows",
-            "",
-            f"`{' '.join(['python', 'benchmarks/bench_verify_clean.py'] + sys.argv[1:])}`, torch threads "
-            f"{torch.get_num_threads()}, {args.repeats} repeat(s) each, interleaved, medians; {summary.n_rows:,} rows, "
-            f"{rows:,} occluded examples measured.",
-            "",
-            "| clean P(class) | seconds | × measured | sequences through the model | × measured |",
-            "|---|---:|---:|---:|---:|",
-            f"| measured (a clean forward pass per example) | {med['measured']:.1f} | 1.00 | "
-            f"{passes['measured'] // args.repeats:,} | 1.00 |",
-            f"| read from the rows' `prob` (`rows_weights=`) | {med['stored']:.1f} | "
-            f"{med['stored'] / med['measured']:.2f} | {passes['stored'] // args.repeats:,} | "
-            f"{passes['stored'] / passes['measured']:.2f} |",
-            "",
-            f"Largest difference between the two runs' effects: {diff:.1e}.",
-        ]
-    ) + "\n"
+    text = (
+        "\n".join(
+            [
+                "# verify_summary: clean P(class) measured or read from the rows",
+                "",
+                f"`{' '.join(['python', 'benchmarks/bench_verify_clean.py'] + sys.argv[1:])}`, torch threads "
+                f"{torch.get_num_threads()}, {args.repeats} repeat(s) each, interleaved, medians; "
+                f"{summary.n_rows:,} rows, {rows:,} occluded examples measured.",
+                "",
+                "| clean P(class) | seconds | × measured | sequences through the model | × measured |",
+                "|---|---:|---:|---:|---:|",
+                f"| measured (a clean forward pass per example) | {med['measured']:.1f} | 1.00 | "
+                f"{passes['measured'] // args.repeats:,} | 1.00 |",
+                f"| read from the rows' `prob` (`rows_weights=`) | {med['stored']:.1f} | "
+                f"{med['stored'] / med['measured']:.2f} | {passes['stored'] // args.repeats:,} | "
+                f"{passes['stored'] / passes['measured']:.2f} |",
+                "",
+                f"Largest difference between the two runs' effects: {diff:.1e}.",
+            ]
+        )
+        + "\n"
+    )
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)

@@ -13,6 +13,7 @@ models built from configs (no download). Prints, and writes to --out:
 
 Usage: python benchmarks/device_check.py [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,15 @@ def _left_padded(vocab: int, lengths=(24, 17, 30), seed: int = 0):
 
 def check_sharded() -> dict:
     torch.manual_seed(0)
-    config = T.LlamaConfig(vocab_size=32000, hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
-                           num_key_value_heads=4, intermediate_size=512, pad_token_id=0)
+    config = T.LlamaConfig(
+        vocab_size=32000,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        intermediate_size=512,
+        pad_token_id=0,
+    )
     cpu_model = T.LlamaForCausalLM(config).eval()
     ids, mask = _left_padded(config.vocab_size)
     reference = NormXLogit(cpu_model).attribute_all_layers(ids, additional_forward_args=(mask,))
@@ -54,8 +62,16 @@ def check_sharded() -> dict:
 
     split = T.LlamaForCausalLM(config).eval()
     split.load_state_dict(cpu_model.state_dict())
-    device_map = {"model.embed_tokens": 0, "model.layers.0": 0, "model.layers.1": 0, "model.layers.2": "cpu",
-                  "model.layers.3": "cpu", "model.norm": "cpu", "model.rotary_emb": 0, "lm_head": 0}
+    device_map = {
+        "model.embed_tokens": 0,
+        "model.layers.0": 0,
+        "model.layers.1": 0,
+        "model.layers.2": "cpu",
+        "model.layers.3": "cpu",
+        "model.norm": "cpu",
+        "model.rotary_emb": 0,
+        "lm_head": 0,
+    }
     split = dispatch_model(split, device_map=device_map)
     nx = NormXLogit(split)
     got = nx.attribute_all_layers(ids, additional_forward_args=(mask,)).cpu()
@@ -88,7 +104,8 @@ def bench_gpu(repeats: int = 20) -> dict:
         "normxlogit": lambda: nx.attribute(ids, target=target, additional_forward_args=(mask,)),
         "normxlogit_all_layers": lambda: nx.attribute_all_layers(ids, target=target, additional_forward_args=(mask,)),
         "ig": lambda: IntegratedGradients(nx.forward_func).attribute(
-            embeds, target=target, additional_forward_args=(mask,), n_steps=50, internal_batch_size=128),
+            embeds, target=target, additional_forward_args=(mask,), n_steps=50, internal_batch_size=128
+        ),
         "saliency": grad(Saliency(nx.forward_func)),
         "input_x_gradient": grad(InputXGradient(nx.forward_func)),
     }
@@ -118,11 +135,19 @@ def main() -> None:
     args = parser.parse_args()
     sharded = check_sharded()
     cost = bench_gpu()
-    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "transformers": T.__version__, "sharded": sharded, "gpu_cost": cost}
-    lines = [f"{report['device']}, torch {report['torch']}, transformers {report['transformers']}", "",
-             "| method | median time (ms) | / bare forward | peak CUDA memory above resident (MiB) | / NormXLogit |",
-             "|---|---:|---:|---:|---:|"]
+    report = {
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "transformers": T.__version__,
+        "sharded": sharded,
+        "gpu_cost": cost,
+    }
+    lines = [
+        f"{report['device']}, torch {report['torch']}, transformers {report['transformers']}",
+        "",
+        "| method | median time (ms) | / bare forward | peak CUDA memory above resident (MiB) | / NormXLogit |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, row in cost.items():
         lines.append(
             f"| {name} | {row['median_s'] * 1000:.2f} | {row['median_s'] / cost['forward']['median_s']:.2f}x | "

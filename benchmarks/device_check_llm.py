@@ -17,6 +17,7 @@ device machine), so the numbers are about cost and equality, not about what the 
 
 Usage: python benchmarks/device_check_llm.py --tokenizer DIR [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,18 @@ TEXT = (
 
 def _config() -> T.LlamaConfig:  # SmolLM2-135M's shape
     return T.LlamaConfig(
-        vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-        num_key_value_heads=3, max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=True,
-        pad_token_id=2, bos_token_id=1, eos_token_id=2,
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        pad_token_id=2,
+        bos_token_id=1,
+        eos_token_id=2,
     )
 
 
@@ -118,7 +128,9 @@ def bench(tok, prompt_tokens: int = 200, new_tokens: int = 20, feature_ablation:
         "bare forward (prompt + target, no_grad)": (forward, 10),
         "LLMNormXLogit": (lambda: llm_nx.attribute(inp, target=target), 10),
         "LLMGradientAttribution(LayerIntegratedGradients), 50 steps": (
-            lambda: lig.attribute(inp, target=target, n_steps=50, internal_batch_size=50), 1),
+            lambda: lig.attribute(inp, target=target, n_steps=50, internal_batch_size=50),
+            1,
+        ),
     }
     if feature_ablation:  # one ablated pass per prompt token: minutes even on a GPU
         rows["LLMAttribution(FeatureAblation)"] = (lambda: fa.attribute(inp, target=target), 1)

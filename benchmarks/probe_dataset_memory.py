@@ -23,6 +23,7 @@ default chunk sizes instead of the package's.
 Usage: nice python benchmarks/probe_dataset_memory.py [--times 10] [--tiny] [--tracemalloc] [--default-chunks]
 (run it with and without ``MALLOC_MMAP_THRESHOLD_=131072`` to compare glibc's settings)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,25 @@ import torch
 
 from captum_normxlogit.utils import reset_peak, status_mib
 
-MIB = 2 ** 20
+MIB = 2**20
 
 
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _mallinfo() -> dict:
@@ -76,9 +90,16 @@ def main() -> int:
         from transformers import BertConfig, BertForSequenceClassification
 
         torch.manual_seed(0)
-        model = BertForSequenceClassification(BertConfig(  # type: ignore[call-arg]  # num_labels
-            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=64, num_labels=2)).eval()
+        model = BertForSequenceClassification(
+            BertConfig(  # type: ignore[call-arg]  # num_labels
+                vocab_size=len(tokenizer),
+                hidden_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=64,
+                num_labels=2,
+            )
+        ).eval()
     if args.default_chunks:
         _sources.READ_CHUNKS.clear()
     texts = [text for text, _ in rotten_tomatoes_sentences()]
@@ -93,9 +114,17 @@ def main() -> int:
     write_shard = api.write_shard
 
     def sample(tag):
-        row = {"tag": tag, "rss": status_mib("VmRSS"), "peak": status_mib("VmHWM"), "anon": status_mib("RssAnon"),
-               "file": status_mib("RssFile"), "threads": _threads(), **_mallinfo(),
-               "pa": pa.total_allocated_bytes() / MIB, "pa_max": pa.default_memory_pool().max_memory() / MIB}
+        row = {
+            "tag": tag,
+            "rss": status_mib("VmRSS"),
+            "peak": status_mib("VmHWM"),
+            "anon": status_mib("RssAnon"),
+            "file": status_mib("RssFile"),
+            "threads": _threads(),
+            **_mallinfo(),
+            "pa": pa.total_allocated_bytes() / MIB,
+            "pa_max": pa.default_memory_pool().max_memory() / MIB,
+        }
         if args.tracemalloc:
             row["py"] = tracemalloc.get_traced_memory()[0] / MIB
         samples.append(row)
@@ -121,21 +150,27 @@ def main() -> int:
 
     base = samples[0]["rss"]
     for row in samples:
-        line = (f"{row['tag']!s:>5}  rss +{row['rss'] - base:6.1f}  peak +{row['peak'] - base:6.1f}  "
-                f"anon {row['anon']:6.1f}  file {row['file']:5.1f}  threads {row['threads']:3d}  "
-                f"heap {row['heap']:6.1f}  used {row['used']:6.1f}  mmap {row['mmap']:5.1f}  "
-                f"pa {row['pa']:4.1f}/{row['pa_max']:4.1f}")
+        line = (
+            f"{row['tag']!s:>5}  rss +{row['rss'] - base:6.1f}  peak +{row['peak'] - base:6.1f}  "
+            f"anon {row['anon']:6.1f}  file {row['file']:5.1f}  threads {row['threads']:3d}  "
+            f"heap {row['heap']:6.1f}  used {row['used']:6.1f}  mmap {row['mmap']:5.1f}  "
+            f"pa {row['pa']:4.1f}/{row['pa_max']:4.1f}"
+        )
         print(line + (f"  py {row['py']:6.1f}" if args.tracemalloc else ""))
-    print(f"peak RSS above the start of the call: {max(r['peak'] for r in samples[1:]) - base:.1f} MiB "
-          f"({args.times * len(texts):,} examples{', tiny model' if args.tiny else ''}"
-          f"{', datasets default chunks' if args.default_chunks else ''})")
+    print(
+        f"peak RSS above the start of the call: {max(r['peak'] for r in samples[1:]) - base:.1f} MiB "
+        f"({args.times * len(texts):,} examples{', tiny model' if args.tiny else ''}"
+        f"{', datasets default chunks' if args.default_chunks else ''})"
+    )
     if len(snapshots) > 1:
         first = min(snapshots)
         for shard in sorted(snapshots)[1:]:
             print(f"-- Python allocations grown from shard {first} to shard {shard}:")
             for stat in snapshots[shard].compare_to(snapshots[first], "traceback")[:5]:
-                print(f"   {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
-                      + " <- ".join(str(frame) for frame in list(stat.traceback)[::-1][:3]))
+                print(
+                    f"   {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+                    + " <- ".join(str(frame) for frame in list(stat.traceback)[::-1][:3])
+                )
     return 0
 
 

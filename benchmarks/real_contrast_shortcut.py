@@ -8,6 +8,7 @@ occlusion on each model.
 
 Usage: OMP_NUM_THREADS=1 nice python benchmarks/real_contrast_shortcut.py [--markdown FILE]
 """
+
 from __future__ import annotations
 
 import argparse

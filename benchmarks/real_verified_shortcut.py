@@ -7,6 +7,7 @@ Each sentence is explained for its prediction; ``summarize`` and ``verify_summar
 
 Usage: OMP_NUM_THREADS=1 nice python benchmarks/real_verified_shortcut.py [--markdown FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ def main() -> int:
         ok = int((frame["effect_low"] > 0).sum())
         first = frame["item"].iloc[0] if len(frame) else "-"
         marked = [f"`{w}` ({v})" for w, v in zip(frame["item"], frame["verdict"]) if v != "towards"]
-        lines.append(f"- {label}: first `{first}`; {ok} of {len(frame)} with the interval above 0; "
-                     f"marked: {', '.join(marked) or 'none'}")
+        lines.append(
+            f"- {label}: first `{first}`; {ok} of {len(frame)} with the interval above 0; "
+            f"marked: {', '.join(marked) or 'none'}"
+        )
     text = "\n".join(lines) + "\n\n" + summary_markdown(verified, 20)
     print(text)
     if args.markdown:

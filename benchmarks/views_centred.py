@@ -8,6 +8,7 @@ of words whose colour keeps its sign when centred.
 
 Usage: OMP_NUM_THREADS=1 nice python benchmarks/views_centred.py [--rows 2000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def main() -> int:
     model, tokenizer = load_sentiment_minilm(train_if_missing=False, progress=False)
     sentences = rotten_tomatoes_sentences()
     half = args.rows // 2  # both classes: the first and the last sentences of the file
-    texts = [t for t, _ in sentences[:half] + sentences[-(args.rows - half):]]
+    texts = [t for t, _ in sentences[:half] + sentences[-(args.rows - half) :]]
     special = set(tokenizer.all_special_tokens)
     scheme = detect_scheme(tokenizer.get_vocab())
     all_positive, raw_pos, centred_pos, same, words = 0, 0, 0, 0, 0

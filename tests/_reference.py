@@ -12,6 +12,7 @@ transformers 5.x: for decoders (and ModernBERT) `hidden_states[L]` is already af
 Granite divides its logits by `config.logits_scaling`, Cohere multiplies them by `logit_scale`.
 Decoders get position_ids = (mask.cumsum(-1) - 1).clamp(min=0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,27 +21,80 @@ import torch
 import transformers as T
 
 _DECODER_CLASSES = (
-    T.GPT2ForSequenceClassification, T.LlamaForSequenceClassification, T.GPT2LMHeadModel, T.LlamaForCausalLM,
-    T.MistralForCausalLM, T.Qwen2ForCausalLM, T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM,
-    T.OPTForCausalLM, T.GPTNeoXForCausalLM, T.Qwen3ForCausalLM, T.Phi3ForCausalLM, T.Olmo2ForCausalLM,
-    T.StableLmForCausalLM, T.Starcoder2ForCausalLM, T.GPTJForCausalLM, T.GPTNeoForCausalLM, T.BloomForCausalLM,
-    T.FalconForCausalLM, T.MistralForSequenceClassification, T.Qwen2ForSequenceClassification,
-    T.GemmaForSequenceClassification, T.Gemma2ForSequenceClassification, T.PhiForSequenceClassification,
-    T.OPTForSequenceClassification, T.GPTNeoXForSequenceClassification,
-    T.GraniteForCausalLM, T.CohereForCausalLM, T.Gemma3ForCausalLM, T.MixtralForCausalLM, T.Qwen2MoeForCausalLM,
-    T.Gemma3TextForSequenceClassification, T.MixtralForSequenceClassification, T.Qwen2MoeForSequenceClassification,
+    T.GPT2ForSequenceClassification,
+    T.LlamaForSequenceClassification,
+    T.GPT2LMHeadModel,
+    T.LlamaForCausalLM,
+    T.MistralForCausalLM,
+    T.Qwen2ForCausalLM,
+    T.GemmaForCausalLM,
+    T.Gemma2ForCausalLM,
+    T.PhiForCausalLM,
+    T.OPTForCausalLM,
+    T.GPTNeoXForCausalLM,
+    T.Qwen3ForCausalLM,
+    T.Phi3ForCausalLM,
+    T.Olmo2ForCausalLM,
+    T.StableLmForCausalLM,
+    T.Starcoder2ForCausalLM,
+    T.GPTJForCausalLM,
+    T.GPTNeoForCausalLM,
+    T.BloomForCausalLM,
+    T.FalconForCausalLM,
+    T.MistralForSequenceClassification,
+    T.Qwen2ForSequenceClassification,
+    T.GemmaForSequenceClassification,
+    T.Gemma2ForSequenceClassification,
+    T.PhiForSequenceClassification,
+    T.OPTForSequenceClassification,
+    T.GPTNeoXForSequenceClassification,
+    T.GraniteForCausalLM,
+    T.CohereForCausalLM,
+    T.Gemma3ForCausalLM,
+    T.MixtralForCausalLM,
+    T.Qwen2MoeForCausalLM,
+    T.Gemma3TextForSequenceClassification,
+    T.MixtralForSequenceClassification,
+    T.Qwen2MoeForSequenceClassification,
 )
-_MLM_CLASSES = (T.BertForMaskedLM, T.RobertaForMaskedLM, T.DistilBertForMaskedLM, T.AlbertForMaskedLM,
-                T.ElectraForMaskedLM, T.ModernBertForMaskedLM, T.MPNetForMaskedLM, T.DebertaV2ForMaskedLM)
+_MLM_CLASSES = (
+    T.BertForMaskedLM,
+    T.RobertaForMaskedLM,
+    T.DistilBertForMaskedLM,
+    T.AlbertForMaskedLM,
+    T.ElectraForMaskedLM,
+    T.ModernBertForMaskedLM,
+    T.MPNetForMaskedLM,
+    T.DebertaV2ForMaskedLM,
+)
 # ModernBERT is an encoder whose backbone ends with `final_norm`; like the decoders, its hidden_states[L]
 # is already after that norm, and hidden_states[0..L-1] are not.
 _MODERNBERT = (T.ModernBertForSequenceClassification, T.ModernBertForMaskedLM)
-_CLM_CLASSES = (T.GPT2LMHeadModel, T.LlamaForCausalLM, T.MistralForCausalLM, T.Qwen2ForCausalLM,
-                T.GemmaForCausalLM, T.Gemma2ForCausalLM, T.PhiForCausalLM, T.OPTForCausalLM, T.GPTNeoXForCausalLM,
-                T.Qwen3ForCausalLM, T.Phi3ForCausalLM, T.Olmo2ForCausalLM, T.StableLmForCausalLM,
-                T.Starcoder2ForCausalLM, T.GPTJForCausalLM, T.GPTNeoForCausalLM, T.BloomForCausalLM,
-                T.FalconForCausalLM, T.GraniteForCausalLM, T.CohereForCausalLM, T.Gemma3ForCausalLM,
-                T.MixtralForCausalLM, T.Qwen2MoeForCausalLM)
+_CLM_CLASSES = (
+    T.GPT2LMHeadModel,
+    T.LlamaForCausalLM,
+    T.MistralForCausalLM,
+    T.Qwen2ForCausalLM,
+    T.GemmaForCausalLM,
+    T.Gemma2ForCausalLM,
+    T.PhiForCausalLM,
+    T.OPTForCausalLM,
+    T.GPTNeoXForCausalLM,
+    T.Qwen3ForCausalLM,
+    T.Phi3ForCausalLM,
+    T.Olmo2ForCausalLM,
+    T.StableLmForCausalLM,
+    T.Starcoder2ForCausalLM,
+    T.GPTJForCausalLM,
+    T.GPTNeoForCausalLM,
+    T.BloomForCausalLM,
+    T.FalconForCausalLM,
+    T.GraniteForCausalLM,
+    T.CohereForCausalLM,
+    T.Gemma3ForCausalLM,
+    T.MixtralForCausalLM,
+    T.Qwen2MoeForCausalLM,
+)
 
 
 def is_decoder(model) -> bool:
@@ -70,8 +124,17 @@ def run(model, ids=None, mask=None, token_type_ids=None, inputs_embeds=None):
 
 def _final_norm(model, x):
     """The decoder's final norm (and OPT's project_out): the step between the last block and the head."""
-    if isinstance(model, (T.GPT2LMHeadModel, T.GPT2ForSequenceClassification, T.GPTJForCausalLM,
-                          T.GPTNeoForCausalLM, T.BloomForCausalLM, T.FalconForCausalLM)):
+    if isinstance(
+        model,
+        (
+            T.GPT2LMHeadModel,
+            T.GPT2ForSequenceClassification,
+            T.GPTJForCausalLM,
+            T.GPTNeoForCausalLM,
+            T.BloomForCausalLM,
+            T.FalconForCausalLM,
+        ),
+    ):
         return model.transformer.ln_f(x)
     if isinstance(model, (T.PhiForCausalLM, T.PhiForSequenceClassification)):
         return model.model.final_layernorm(x)
@@ -84,7 +147,7 @@ def _final_norm(model, x):
         return x
     if isinstance(model, (T.GPTNeoXForCausalLM, T.GPTNeoXForSequenceClassification)):
         return model.gpt_neox.final_layer_norm(x)
-    return model.model.norm(x)   # Llama, Mistral, Qwen2/3, Gemma(-2/-3), Phi-3, OLMo-2, StableLM, StarCoder2,
+    return model.model.norm(x)  # Llama, Mistral, Qwen2/3, Gemma(-2/-3), Phi-3, OLMo-2, StableLM, StarCoder2,
     #                              Granite, Cohere, Mixtral, Qwen2-MoE
 
 
@@ -102,8 +165,10 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
         return m.classifier(m.dropout(m.bert.pooler(x)))[0]
     if isinstance(m, T.AlbertForSequenceClassification):
         return m.classifier(m.dropout(m.albert.pooler_activation(m.albert.pooler(x[:, 0]))))[0]
-    if isinstance(m, (T.RobertaForSequenceClassification, T.XLMRobertaForSequenceClassification,
-                      T.ElectraForSequenceClassification)):
+    if isinstance(
+        m,
+        (T.RobertaForSequenceClassification, T.XLMRobertaForSequenceClassification, T.ElectraForSequenceClassification),
+    ):
         return m.classifier(x)[0]
     if isinstance(m, T.DistilBertForSequenceClassification):
         return m.classifier(m.dropout(torch.nn.ReLU()(m.pre_classifier(x[:, 0]))))[0]
@@ -131,14 +196,14 @@ def head_on_token(model, x, *, last_layer: bool, softcap: bool = True, scaling: 
     if isinstance(m, T.MPNetForMaskedLM):
         return m.lm_head(x)[0, 0]
     if isinstance(m, T.DebertaV2ForMaskedLM):
-        return m.cls(x)[0, 0]   # the legacy head (config.legacy=True, the default)
+        return m.cls(x)[0, 0]  # the legacy head (config.legacy=True, the default)
     # --- decoders: final norm (for layers < L only), then score / lm_head
     if isinstance(m, _DECODER_CLASSES):
         if not last_layer:
             x = _final_norm(m, x)
-        if type(m).__name__.endswith("ForSequenceClassification"):   # every decoder classifier: `score`
+        if type(m).__name__.endswith("ForSequenceClassification"):  # every decoder classifier: `score`
             return m.get_submodule("score")(x)[0, 0]
-        logits = m.lm_head(x)[0, 0]   # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
+        logits = m.lm_head(x)[0, 0]  # full vocabulary (GPT-NeoX's old `embed_out` is `lm_head` in 5.x)
         if scaling and isinstance(m, T.GraniteForCausalLM):
             logits = logits / m.config.logits_scaling
         if scaling and isinstance(m, T.CohereForCausalLM):
@@ -174,7 +239,7 @@ def predicted_targets(model, out, ids, mask, mask_token_id=None) -> list[int]:
             targets.append(0)
         elif kind == "clm":
             targets.append(int(out.logits[b, last_real(mask[b])].argmax()))
-        else:   # mlm
+        else:  # mlm
             where = (ids[b] == mask_token_id).nonzero().flatten()
             assert len(where) == 1, "reference expects exactly one mask token per row"
             targets.append(int(out.logits[b, int(where[0])].argmax()))
@@ -183,16 +248,27 @@ def predicted_targets(model, out, ids, mask, mask_token_id=None) -> list[int]:
 
 @dataclass
 class RefResult:
-    scores: list            # scores[l] (B, T) for l = 0..L
-    logat: list             # LogAt alone, per layer
-    norm0: torch.Tensor     # (B, T) ||hidden_states[0]||, pads 0
+    scores: list  # scores[l] (B, T) for l = 0..L
+    logat: list  # LogAt alone, per layer
+    norm0: torch.Tensor  # (B, T) ||hidden_states[0]||, pads 0
     targets: list[int]
     logits: torch.Tensor
 
 
 @torch.no_grad()
-def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=None, target=None,
-              mask_token_id=None, layers=None, softcap: bool = True, scaling: bool = True) -> RefResult:
+def reference(
+    model,
+    ids=None,
+    mask=None,
+    token_type_ids=None,
+    *,
+    inputs_embeds=None,
+    target=None,
+    mask_token_id=None,
+    layers=None,
+    softcap: bool = True,
+    scaling: bool = True,
+) -> RefResult:
     """Per-token loop. `target`: None (model's prediction), int, or a per-example list.
 
     layers: the hidden-state indices to score (default: all 0..L).
@@ -227,8 +303,13 @@ def reference(model, ids=None, mask=None, token_type_ids=None, *, inputs_embeds=
             for i in range(Tn):
                 if not mask[b, i]:
                     continue
-                tok = head_on_token(model, H[layer][b][i:i + 1].unsqueeze(0), last_layer=(layer == L), softcap=softcap,
-                                    scaling=scaling)
+                tok = head_on_token(
+                    model,
+                    H[layer][b][i : i + 1].unsqueeze(0),
+                    last_layer=(layer == L),
+                    softcap=softcap,
+                    scaling=scaling,
+                )
                 if kind == "reg":
                     value = (tok[0] - out.logits[b, 0]).abs()
                 else:

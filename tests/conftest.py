@@ -3,6 +3,7 @@
 Each fixture is module-scoped: one fresh instance per test module, as when each module defined its own.
 A module that needs a different model (e.g. a 2-label classifier) defines its own fixture of the same name.
 """
+
 import pytest
 
 from tests._support.tiny import bert_classifier, llama_lm

@@ -1,4 +1,5 @@
 """The `normxlogit` command."""
+
 import subprocess
 import sys
 
@@ -47,9 +48,23 @@ def test_bad_arguments_are_refused(capsys):
 def test_demo_runs_on_the_real_models(tmp_path):
     page = tmp_path / "demo.html"
     result = subprocess.run(
-        [sys.executable, "-m", "captum_normxlogit.cli", "demo", "--html", str(page), "--sentences", "2",
-         "--ig-steps", "4", "--colour", "never"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "captum_normxlogit.cli",
+            "demo",
+            "--html",
+            str(page),
+            "--sentences",
+            "2",
+            "--ig-steps",
+            "4",
+            "--colour",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gorgeous[" in result.stdout and "' Paris'" in result.stdout
@@ -58,8 +73,9 @@ def test_demo_runs_on_the_real_models(tmp_path):
 
 
 def test_python_m_captum_normxlogit_runs_the_cli():
-    result = subprocess.run([sys.executable, "-m", "captum_normxlogit", "--version"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "captum_normxlogit", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == f"normxlogit {__version__}"
 
@@ -99,7 +115,11 @@ def test_color_is_accepted_beside_colour(command):
 
 @pytest.mark.real
 def test_prepare_reports_the_prepared_cache():
-    result = subprocess.run([sys.executable, "-m", "captum_normxlogit", "prepare", "--no-smollm2", "--quiet"],
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [sys.executable, "-m", "captum_normxlogit", "prepare", "--no-smollm2", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("cache: ") and "sentiment MiniLM: " in result.stdout

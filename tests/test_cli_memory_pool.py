@@ -1,5 +1,6 @@
 """The CLI process puts Arrow on the system allocator (mimalloc keeps freed shard buffers, so a long
 attribute-dataset run's memory crept), unless the user chose a pool."""
+
 import os
 import subprocess
 import sys
@@ -15,8 +16,9 @@ print(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"), pa.default_memory_pool().back
 
 def _run(**env):
     base = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**base, **env}, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env={**base, **env}, capture_output=True, text=True, check=True
+    )
     return out.stdout.split()[-2:]
 
 

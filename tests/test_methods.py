@@ -1,4 +1,5 @@
 """The shared method registry: each method checked against an independent computation."""
+
 import pytest
 import torch
 from captum.attr import IntegratedGradients
@@ -114,8 +115,14 @@ def test_default_methods_cover_every_key_and_leave_the_model_as_found(data):
     ids, mask, target = data
     methods = default_methods(NormXLogit(model), pad_token_id=PAD, special_token_ids=(CLS, SEP), ig_steps=4)
     assert [m.name for m in methods] == [
-        "NormXLogit", "LogAt", "Norm", "IntegratedGradients", "LayerIntegratedGradients",
-        "Saliency", "InputXGradient", "Random",
+        "NormXLogit",
+        "LogAt",
+        "Norm",
+        "IntegratedGradients",
+        "LayerIntegratedGradients",
+        "Saliency",
+        "InputXGradient",
+        "Random",
     ]
     assert len(methods) == len(METHOD_KEYS)
     for method in methods:
@@ -221,8 +228,9 @@ def test_keys_are_case_insensitive_in_the_library(bert, data):
     assert method_key(" IG ") == "ig" and method_spec("Layer_IG") is METHODS["layer_ig"]
     assert parse_method_keys("NormXLogit,IG,ig,RANDOM") == ["normxlogit", "ig", "random"]
     assert parse_method_keys(["Saliency", "saliency"]) == ["saliency"]
-    torch.testing.assert_close(build_method("NORMXLOGIT", nx)(ids, mask, target),
-                               build_method("normxlogit", nx)(ids, mask, target))
+    torch.testing.assert_close(
+        build_method("NORMXLOGIT", nx)(ids, mask, target), build_method("normxlogit", nx)(ids, mask, target)
+    )
     assert NormXLogitMethod(nx, "LogAt").name == "LogAt"
     from captum_normxlogit._commands.evaluate.sentiment import _check_methods
 
@@ -234,8 +242,12 @@ def test_an_unknown_key_is_one_error_listing_every_key(bert):
     from captum_normxlogit._commands.explain.logic import ExplainError, parse_methods
 
     nx = NormXLogit(bert)
-    for call in (lambda: build_method("gradcam", nx), lambda: method_key("gradcam"),
-                 lambda: parse_method_keys("ig,gradcam"), lambda: _check_methods(["gradcam"])):
+    for call in (
+        lambda: build_method("gradcam", nx),
+        lambda: method_key("gradcam"),
+        lambda: parse_method_keys("ig,gradcam"),
+        lambda: _check_methods(["gradcam"]),
+    ):
         with pytest.raises(ValueError, match="gradcam") as info:
             call()
         assert ALL_KEYS in str(info.value) and "case-insensitive" in str(info.value)
@@ -277,15 +289,22 @@ def test_help_and_docs_list_the_table():
 
 def _string_constants(path: pathlib.Path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    exported = {id(constant) for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
-                for constant in ast.walk(node.value)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    exported = {
+        id(constant)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        for constant in ast.walk(node.value)
+    }
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in docstrings | exported):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings | exported:
             yield node.lineno, node.value
 
 
@@ -325,10 +344,14 @@ def test_runner_up_contrast_is_target_minus_the_most_probable_other_class(bert, 
     got = method(ids, mask, target)
     with torch.no_grad():
         logits = bert(input_ids=ids, attention_mask=mask).logits
-    foil = [max((c for c in range(logits.shape[1]) if c != int(t)), key=lambda c: float(logits[b, c]))
-            for b, t in enumerate(target)]
-    want = (reference(bert, ids, mask, target=target.tolist()).scores[-1]
-            - reference(bert, ids, mask, target=foil).scores[-1])
+    foil = [
+        max((c for c in range(logits.shape[1]) if c != int(t)), key=lambda c: float(logits[b, c]))
+        for b, t in enumerate(target)
+    ]
+    want = (
+        reference(bert, ids, mask, target=target.tolist()).scores[-1]
+        - reference(bert, ids, mask, target=foil).scores[-1]
+    )
     torch.testing.assert_close(got, want * mask, rtol=1e-4, atol=1e-5)
 
 

@@ -112,8 +112,9 @@ def test_a_study_imports_only_public_names(path):
     assert bad == [], f"{path.name} imports names that are not public: {bad}"
 
 
-USER_CODE = sorted([*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tutorials").glob("*.py"),
-                    *(ROOT / "tutorials").glob("*.ipynb")])
+USER_CODE = sorted(
+    [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tutorials").glob("*.py"), *(ROOT / "tutorials").glob("*.ipynb")]
+)
 # The exceptions, named one by one: scripts whose subject is an internal itself. The memory probe ("an
 # investigation aid, not a benchmark") patches the readers' chunk sizes; bench_row_count times the
 # progress bar's private row counter; the RSS driver switches steady_memory's settings off one at a time to
@@ -135,17 +136,25 @@ def test_a_benchmark_or_tutorial_imports_only_public_names(path):
 
 def test_the_public_name_check_catches_a_private_module_and_a_private_or_unexported_name(tmp_path):
     script = tmp_path / "bench_x.py"
-    script.write_text("from captum_normxlogit._utils.memory import peak_above\n"
-                      "from captum_normxlogit.dataset import _batching\n"
-                      "from captum_normxlogit.utils import pad_batch, os\n"
-                      "import captum_normxlogit.resources._cache\n", encoding="utf-8")
+    script.write_text(
+        "from captum_normxlogit._utils.memory import peak_above\n"
+        "from captum_normxlogit.dataset import _batching\n"
+        "from captum_normxlogit.utils import pad_batch, os\n"
+        "import captum_normxlogit.resources._cache\n",
+        encoding="utf-8",
+    )
     assert _private_imports(script) == [
-        "l.1: captum_normxlogit._utils.memory", "l.2: captum_normxlogit.dataset._batching",
-        "l.3: captum_normxlogit.utils.os", "l.4: captum_normxlogit.resources._cache"]
+        "l.1: captum_normxlogit._utils.memory",
+        "l.2: captum_normxlogit.dataset._batching",
+        "l.3: captum_normxlogit.utils.os",
+        "l.4: captum_normxlogit.resources._cache",
+    ]
     notebook = tmp_path / "t.ipynb"
-    cells = [{"cell_type": "code", "source": ["%matplotlib inline\n", "from captum_normxlogit.utils import pad_batch"]},
-             {"cell_type": "markdown", "source": ["from captum_normxlogit._core import x"]},
-             {"cell_type": "code", "source": "from captum_normxlogit._utils.padding import pad_batch"}]
+    cells = [
+        {"cell_type": "code", "source": ["%matplotlib inline\n", "from captum_normxlogit.utils import pad_batch"]},
+        {"cell_type": "markdown", "source": ["from captum_normxlogit._core import x"]},
+        {"cell_type": "code", "source": "from captum_normxlogit._utils.padding import pad_batch"},
+    ]
     notebook.write_text(json.dumps({"cells": cells}), encoding="utf-8")
     assert _private_imports(notebook) == ["l.3: captum_normxlogit._utils.padding"]
 

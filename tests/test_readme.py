@@ -1,4 +1,5 @@
 """Every Python snippet in the README and in docs/*.md runs."""
+
 import pathlib
 import re
 

@@ -1,4 +1,5 @@
 """The real models: fine-tuned MiniLM (Rotten-Tomatoes) and SmolLM2-135M, against the authors' loop."""
+
 import pytest
 import torch
 from captum.attr import LayerIntegratedGradients
@@ -72,8 +73,14 @@ def test_layer_integrated_gradients_on_forward_func_converges(minilm):
     nx = NormXLogit(model)
     baseline = torch.where(torch.isin(ids, torch.tensor(tokenizer.all_special_ids)), ids, tokenizer.pad_token_id)
     lig = LayerIntegratedGradients(nx.forward_func, model.bert.embeddings)
-    _, delta = lig.attribute(ids, baselines=baseline, target=[1, 0], additional_forward_args=(mask,),
-                             n_steps=50, return_convergence_delta=True)
+    _, delta = lig.attribute(
+        ids,
+        baselines=baseline,
+        target=[1, 0],
+        additional_forward_args=(mask,),
+        n_steps=50,
+        return_convergence_delta=True,
+    )
     assert delta.abs().max() < 0.05
 
 
@@ -101,5 +108,5 @@ def test_smollm2_left_padded_batch_equals_each_prompt_alone(smollm2):
     batched = nx.attribute(enc["input_ids"], additional_forward_args=(enc["attention_mask"],))
     for b, prompt in enumerate(prompts):
         alone = nx.attribute(tokenizer(prompt, return_tensors="pt")["input_ids"])[0]
-        torch.testing.assert_close(batched[b, -alone.numel():], alone, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(batched[b, -alone.numel() :], alone, rtol=1e-4, atol=1e-4)
         assert torch.all(batched[b, : batched.shape[1] - alone.numel()] == 0)

@@ -1,4 +1,5 @@
 """The tutorials run top to bottom on the real models, so they cannot rot."""
+
 import pathlib
 import re
 import subprocess
@@ -26,8 +27,9 @@ def _execute(path: pathlib.Path, cwd: pathlib.Path):
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(path, as_version=4)
     # The kernel is this interpreter's (ipykernel's native "python3"); a failing cell raises CellExecutionError.
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     text = "".join(o.get("text", "") for o in outputs)
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
@@ -61,7 +63,9 @@ def test_smollm2_notebook_runs(tmp_path):
 def test_side_by_side_tutorial(tmp_path):
     result = subprocess.run(
         [sys.executable, str(TUTORIALS / "side_by_side.py"), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Spearman rank agreement" in result.stdout

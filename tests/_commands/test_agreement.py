@@ -1,4 +1,5 @@
 """The agreement (evidence-alignment) experiment: item construction, encoding, the runner and its files."""
+
 from collections import Counter
 
 import pandas as pd
@@ -69,7 +70,7 @@ def test_items_are_minimal_pairs_with_a_disagreeing_distractor():
         elif item.paradigm == "dna":
             assert cue in {"this", "that", "these", "those"}
             assert (cue in {"these", "those"}) == item.plural == _is_plural_noun(item.good), item
-            assert item.cue >= len(item.words) - 2           # the noun follows the determiner (and an adjective)
+            assert item.cue >= len(item.words) - 2  # the noun follows the determiner (and an adjective)
         else:
             assert _is_plural_noun(cue) == item.plural == (item.good == "themselves"), item
             assert {item.good, item.bad} & {"himself", "herself", "itself"} and "themselves" in {item.good, item.bad}
@@ -119,8 +120,7 @@ def tiny_run():
     items = interleave(encoded)[:9]
     assert max(max(e.input_ids + (e.good_id, e.bad_id)) for e in encoded) < VOCAB
     model = llama_lm()
-    result = evaluate_agreement(model, items, pad_token_id=0, dropped=dropped, ig_steps=3, batch_size=4,
-                                progress=False)
+    result = evaluate_agreement(model, items, pad_token_id=0, dropped=dropped, ig_steps=3, batch_size=4, progress=False)
     return model, items, result
 
 
@@ -129,7 +129,7 @@ def test_runner_table_covers_every_method_layer_and_paradigm(tiny_run):
     table = result.table
     layered = table[table["layer"].notna()]
     assert set(layered["method"]) == {"NormXLogit", "NormXLogit (good−bad)", "LogAt", "LogAt (bad word)"}
-    assert sorted(set(layered["layer"])) == [0, 1, 2]                       # the tiny model has 2 blocks
+    assert sorted(set(layered["layer"])) == [0, 1, 2]  # the tiny model has 2 blocks
     flat = table[table["layer"].isna()]
     assert set(flat["method"]) == {"Norm", "LayerIntegratedGradients", "Saliency", "Random"}
     assert (table.loc[table["paradigm"] == "all", "n_items"] == 9).all()
@@ -142,7 +142,7 @@ def test_runner_normxlogit_matches_a_direct_computation(tiny_run):
     model, items, result = tiny_run
     nx = NormXLogit(model)
     direct = []
-    for e in items:                     # one item at a time: no padding, no batching
+    for e in items:  # one item at a time: no padding, no batching
         ids = torch.tensor([e.input_ids])
         scores = nx.attribute(ids, target=e.good_id) - nx.attribute(ids, target=e.bad_id)
         direct.append(average_precision(scores, [e.evidence]).item())
@@ -211,7 +211,7 @@ def test_real_tokenizer_evidence_decodes_to_the_cue_words(smollm2_tokenizer):
         assert tok.decode([e.input_ids[p] for p in e.evidence]) == " " + e.item.words[e.item.cue]
         assert tok.decode([e.input_ids[p] for p in e.distractor]) == " " + e.item.words[e.item.distractor]
         assert tok.decode([e.good_id]) == " " + e.item.good and tok.decode([e.bad_id]) == " " + e.item.bad
-        assert list(e.input_ids) == tok(e.item.prefix)["input_ids"]       # what the model sees in running text
+        assert list(e.input_ids) == tok(e.item.prefix)["input_ids"]  # what the model sees in running text
 
 
 @pytest.mark.real
@@ -220,7 +220,7 @@ def test_real_run_with_a_small_limit(tmp_path):
 
     result = run_agreement(limit=6, ig_steps=2, batch_size=6, progress=False)
     table = result.table
-    assert sorted(set(table["layer"].dropna())) == list(range(31))         # SmolLM2: 30 blocks
+    assert sorted(set(table["layer"].dropna())) == list(range(31))  # SmolLM2: 30 blocks
     assert (table.loc[table["paradigm"] == "all", "n_items"] == 6).all()
     assert result.accuracy.set_index("paradigm").loc["all", "n_items"] == 6
     assert len(result.write(tmp_path)) == 3

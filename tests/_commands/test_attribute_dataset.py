@@ -1,4 +1,5 @@
 """`normxlogit attribute-dataset`: the written folder, the last line, one-line errors."""
+
 import json
 
 import pandas as pd
@@ -12,10 +13,15 @@ from tests._support import saved as S
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = root / "data.jsonl"
-    data.write_text("".join(json.dumps({"sentence": s, "gold": S.LABELS[i % 3]}) + "\n"
-                            for i, s in enumerate(S.SENTENCES)))
-    return {"cls": S.save(root / "cls", S.classifier(), S.wordpiece()),
-            "clm": S.save(root / "clm", S.causal_lm(S.bytelevel()), S.bytelevel()), "data": str(data), "root": root}
+    data.write_text(
+        "".join(json.dumps({"sentence": s, "gold": S.LABELS[i % 3]}) + "\n" for i, s in enumerate(S.SENTENCES))
+    )
+    return {
+        "cls": S.save(root / "cls", S.classifier(), S.wordpiece()),
+        "clm": S.save(root / "clm", S.causal_lm(S.bytelevel()), S.bytelevel()),
+        "data": str(data),
+        "root": root,
+    }
 
 
 def _run(capsys, *args):
@@ -26,9 +32,26 @@ def _run(capsys, *args):
 
 def test_writes_the_folder_and_says_so(capsys, tmp_path, files):
     out = tmp_path / "out"
-    code, stdout, _ = _run(capsys, files["data"], "--model", files["cls"], "--output", str(out), "--text-column",
-                           "sentence", "--label-column", "gold", "--target", "column:gold", "--layers", "all",
-                           "--shard-size", "5", "--limit", "11")
+    code, stdout, _ = _run(
+        capsys,
+        files["data"],
+        "--model",
+        files["cls"],
+        "--output",
+        str(out),
+        "--text-column",
+        "sentence",
+        "--label-column",
+        "gold",
+        "--target",
+        "column:gold",
+        "--layers",
+        "all",
+        "--shard-size",
+        "5",
+        "--limit",
+        "11",
+    )
     assert code == 0
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("wrote 11 rows (0 skipped,") and "3 Parquet shards" in last and str(out) in last
@@ -41,18 +64,22 @@ def test_writes_the_folder_and_says_so(capsys, tmp_path, files):
 def test_causal_lm_continuations(capsys, tmp_path, files):
     data = tmp_path / "lm.jsonl"
     data.write_text(json.dumps({"text": "The capital of France is", "answer": " Paris"}) + "\n")
-    code, stdout, _ = _run(capsys, str(data), "--model", files["clm"], "--output", str(tmp_path / "o"), "--target",
-                           "column:answer")
+    code, stdout, _ = _run(
+        capsys, str(data), "--model", files["clm"], "--output", str(tmp_path / "o"), "--target", "column:answer"
+    )
     assert code == 0, stdout
     row = pd.read_parquet(tmp_path / "o").iloc[0]
     assert row.target_label == " Paris" and len(row.token_attr) == len(row.output_ids)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--text-column", "nope"], "has no column 'nope'"),
-    (["--text-column", "sentence", "--target", "MAYBE"], "'MAYBE' is not a class of this model"),
-    (["--text-column", "sentence", "--max-tokens-per-batch", "0"], "max_tokens_per_batch must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text-column", "nope"], "has no column 'nope'"),
+        (["--text-column", "sentence", "--target", "MAYBE"], "'MAYBE' is not a class of this model"),
+        (["--text-column", "sentence", "--max-tokens-per-batch", "0"], "max_tokens_per_batch must be a positive int"),
+    ],
+)
 def test_bad_requests_fail_in_one_line_and_write_nothing(capsys, tmp_path, files, args, message):
     out = tmp_path / "out"
     code, stdout, stderr = _run(capsys, files["data"], "--model", files["cls"], "--output", str(out), *args)
@@ -75,8 +102,9 @@ def test_a_refused_model_gets_the_one_line_reason_check_model_prints(capsys, tmp
 
     tokenizer = S.bytelevel()
     torch.manual_seed(0)
-    granite = T.GraniteForCausalLM(T.GraniteConfig(vocab_size=len(tokenizer), num_key_value_heads=2, pad_token_id=0,
-                                                   logits_scaling=4.0, **S.SMALL)).eval()
+    granite = T.GraniteForCausalLM(
+        T.GraniteConfig(vocab_size=len(tokenizer), num_key_value_heads=2, pad_token_id=0, logits_scaling=4.0, **S.SMALL)
+    ).eval()
     folder = S.save(tmp_path / "granite", granite, tokenizer)
     monkeypatch.delitem(registry._BY_MODEL_TYPE, "granite")  # only the automatic adapter is left, and it refuses
     reason = check_model(granite, repeats=1).reason
@@ -109,14 +137,19 @@ def test_attribute_dataset_then_summarize_on_the_default_model(tmp_path):
     data.write_text("".join(json.dumps({"text": t, "gold": ["NEGATIVE", "POSITIVE"][y]}) + "\n" for t, y in picked))
     out = tmp_path / "out"
     cli = [sys.executable, "-m", "captum_normxlogit.cli"]
-    run = subprocess.run([*cli, "attribute-dataset", str(data), "--output", str(out), "--label-column", "gold",
-                          "--no-progress"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [*cli, "attribute-dataset", str(data), "--output", str(out), "--label-column", "gold", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1].startswith("wrote 60 rows (0 skipped,")
     df = pd.read_parquet(out)
     assert df["index"].tolist() == list(range(60)) and set(df.target_label) <= {"NEGATIVE", "POSITIVE"}
     assert (df.target_label == df.label).mean() > 0.6  # the fine-tuned model is right on most of them
-    summary = subprocess.run([*cli, "summarize", str(out), "--top", "5", "--min-count", "2"],
-                             capture_output=True, text=True, timeout=600)
+    summary = subprocess.run(
+        [*cli, "summarize", str(out), "--top", "5", "--min-count", "2"], capture_output=True, text=True, timeout=600
+    )
     assert summary.returncode == 0, summary.stderr[-3000:]
     assert "POSITIVE" in summary.stdout and "NEGATIVE" in summary.stdout

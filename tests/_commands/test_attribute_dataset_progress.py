@@ -1,4 +1,5 @@
 """What attribute-dataset and explain tell the user: the bar's total, resume wording, --device, quiet loading."""
+
 import json
 
 import pandas as pd
@@ -26,8 +27,9 @@ def _run(capsys, *args):
 
 @pytest.mark.parametrize("name", ["data.jsonl", "data.csv"])
 def test_the_bar_has_a_total(capsys, tmp_path, files, name):
-    code, _, err = _run(capsys, str(files["root"] / name), "--model", files["cls"], "--output", str(tmp_path / "o"),
-                        "--shard-size", "5")
+    code, _, err = _run(
+        capsys, str(files["root"] / name), "--model", files["cls"], "--output", str(tmp_path / "o"), "--shard-size", "5"
+    )
     n = files["rows"]
     assert code == 0 and f"{n}/{n} [" in err and "0/None" not in err
 
@@ -49,11 +51,32 @@ def test_a_resumed_run_says_what_it_kept_and_what_it_wrote(capsys, tmp_path, fil
 
 def test_device_cpu(capsys, tmp_path, files):
     out = tmp_path / "o"
-    code, stdout, _ = _run(capsys, str(files["root"] / "data.jsonl"), "--model", files["cls"], "--output", str(out),
-                           "--device", "cpu", "--no-progress")
+    code, stdout, _ = _run(
+        capsys,
+        str(files["root"] / "data.jsonl"),
+        "--model",
+        files["cls"],
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert code == 0 and stdout.startswith("wrote 24 rows")
-    code = main(["explain", "a gorgeous , witty movie .", "--model", files["cls"], "--methods", "normxlogit",
-                 "--device", "cpu", "--colour", "never"])
+    code = main(
+        [
+            "explain",
+            "a gorgeous , witty movie .",
+            "--model",
+            files["cls"],
+            "--methods",
+            "normxlogit",
+            "--device",
+            "cpu",
+            "--colour",
+            "never",
+        ]
+    )
     assert code == 0 and "gorgeous[" in capsys.readouterr().out
 
 
@@ -63,8 +86,9 @@ BAD_DEVICES = ["gpu", "cuda:x"] + ([] if torch.cuda.is_available() else ["cuda"]
 @pytest.mark.parametrize("device", BAD_DEVICES)
 def test_a_bad_device_is_one_sentence(capsys, tmp_path, files, device):
     out = tmp_path / "o"
-    code, _, err = _run(capsys, str(files["root"] / "data.jsonl"), "--model", files["cls"], "--output", str(out),
-                        "--device", device)
+    code, _, err = _run(
+        capsys, str(files["root"] / "data.jsonl"), "--model", files["cls"], "--output", str(out), "--device", device
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1 and f"--device {device}" in err.replace("'", "")
     assert err.startswith("normxlogit attribute-dataset: error:") and "pass" in err and not out.exists()
     code = main(["explain", "a movie", "--model", files["cls"], "--device", device])
@@ -84,8 +108,15 @@ def test_loading_prints_nothing_of_transformers_and_restores_its_settings(capsys
 
     T.AutoModelForSequenceClassification.from_pretrained(folder)
     assert "Loading" in capsys.readouterr().err  # transformers' own bar, which the commands keep out
-    code, stdout, err = _run(capsys, str(files["root"] / "data.jsonl"), "--model", str(folder), "--output",
-                             str(tmp_path / "o"), "--no-progress")
+    code, stdout, err = _run(
+        capsys,
+        str(files["root"] / "data.jsonl"),
+        "--model",
+        str(folder),
+        "--output",
+        str(tmp_path / "o"),
+        "--no-progress",
+    )
     assert code == 0 and err == "" and stdout.startswith("wrote 24 rows")
     main(["explain", "a movie", "--model", str(folder), "--methods", "normxlogit", "--colour", "never"])
     assert "Loading" not in capsys.readouterr().err

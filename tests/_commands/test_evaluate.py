@@ -1,4 +1,5 @@
 """`normxlogit evaluate`: options, dispatch to the tasks, and a short real run."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,17 @@ def test_help_names_tasks_and_options(capsys):
         main(["evaluate", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for word in ("sentiment-minilm", "sentiment-smollm2", "agreement-smollm2", "--limit", "--batch-size",
-                 "--device", "--output", "--ig-steps", "--methods"):
+    for word in (
+        "sentiment-minilm",
+        "sentiment-smollm2",
+        "agreement-smollm2",
+        "--limit",
+        "--batch-size",
+        "--device",
+        "--output",
+        "--ig-steps",
+        "--methods",
+    ):
         assert word in out
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -111,20 +121,38 @@ def test_every_task_is_dispatched_with_the_options(monkeypatch, tmp_path, capsys
         def run(**kwargs):
             calls[name] = kwargs
             return FakeResult(name)
+
         return run
 
     monkeypatch.setattr(sentiment, "run_sentiment_minilm", fake("sentiment-minilm"))
     monkeypatch.setattr(sentiment, "run_sentiment_smollm2", fake("sentiment-smollm2"))
     monkeypatch.setattr(agreement, "run_agreement", fake("agreement-smollm2"))
-    code = main(["evaluate", "--limit", "3", "--batch-size", "2", "--ig-steps", "5", "--methods", "normxlogit,random",
-                 "--output", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "evaluate",
+            "--limit",
+            "3",
+            "--batch-size",
+            "2",
+            "--ig-steps",
+            "5",
+            "--methods",
+            "normxlogit,random",
+            "--output",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert list(calls) == ["sentiment-minilm", "sentiment-smollm2", "agreement-smollm2"]
     common = {"limit": 3, "batch_size": 2, "ig_steps": 5, "device": "cpu", "progress": False}
     assert calls["sentiment-minilm"] == {**common, "methods": ["normxlogit", "random"]}
     assert calls["agreement-smollm2"] == common  # part B's task takes no method list
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "agreement-smollm2.csv", "sentiment-minilm.csv", "sentiment-smollm2.csv"]
+        "agreement-smollm2.csv",
+        "sentiment-minilm.csv",
+        "sentiment-smollm2.csv",
+    ]
     captured = capsys.readouterr()
     assert "NormXLogit" in captured.out and "--methods applies to the sentiment tasks" in captured.err
     # task defaults stay with the task when the options are left out
@@ -139,8 +167,18 @@ def test_method_keys_are_case_insensitive_and_unknown_ones_list_every_key(monkey
 
     calls = {}
     monkeypatch.setattr(sentiment, "run_sentiment_minilm", lambda **kw: calls.update(kw) or FakeResult("s"))
-    code = main(["evaluate", "--task", "sentiment-minilm", "--methods", "NormXLogit,IG,RANDOM",
-                 "--output", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "evaluate",
+            "--task",
+            "sentiment-minilm",
+            "--methods",
+            "NormXLogit,IG,RANDOM",
+            "--output",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and calls["methods"] == ["normxlogit", "ig", "random"]
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "--methods", "IG,GradCAM", "--output", str(tmp_path / "never")])
@@ -162,20 +200,43 @@ def test_help_lists_every_method_key_with_its_description(capsys):
 @pytest.mark.real
 def test_a_short_real_run_writes_every_file(tmp_path):
     out = tmp_path / "evaluation"
-    for task, extra in (("sentiment-minilm", ["--limit", "4"]),
-                        ("sentiment-smollm2", ["--limit", "2", "--methods", "normxlogit,layer_ig,random"])):
+    for task, extra in (
+        ("sentiment-minilm", ["--limit", "4"]),
+        ("sentiment-smollm2", ["--limit", "2", "--methods", "normxlogit,layer_ig,random"]),
+    ):
         result = subprocess.run(
-            [sys.executable, "-m", "captum_normxlogit.cli", "evaluate", "--task", task, "--ig-steps", "2",
-             "--output", str(out), *extra],
-            capture_output=True, text=True, timeout=900,
+            [
+                sys.executable,
+                "-m",
+                "captum_normxlogit.cli",
+                "evaluate",
+                "--task",
+                task,
+                "--ig-steps",
+                "2",
+                "--output",
+                str(out),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         for suffix in (".csv", "_curves.csv", ".md", ".png"):
             assert (out / f"{task}{suffix}").is_file()
         assert "NormXLogit" in result.stderr  # tqdm progress bars, one per method
     minilm = pd.read_csv(out / "sentiment-minilm.csv")
-    assert list(minilm["method"]) == ["NormXLogit", "LogAt", "Norm", "IntegratedGradients",
-                                      "LayerIntegratedGradients", "Saliency", "InputXGradient", "Random"]
+    assert list(minilm["method"]) == [
+        "NormXLogit",
+        "LogAt",
+        "Norm",
+        "IntegratedGradients",
+        "LayerIntegratedGradients",
+        "Saliency",
+        "InputXGradient",
+        "Random",
+    ]
     assert minilm["comp_aopc"].between(-1, 1).all() and minilm["suff_acc_aopc"].between(0, 1).all()
     smol = pd.read_csv(out / "sentiment-smollm2.csv")
     assert list(smol["method"]) == ["NormXLogit", "LayerIntegratedGradients", "Random"]

@@ -1,4 +1,5 @@
 """`normxlogit explain`: tiny saved models of the three kinds, checked against independent computations."""
+
 import re
 import subprocess
 import sys
@@ -71,8 +72,23 @@ def test_help_lists_every_command_and_version_works(capsys):
 def test_classifier_rows_match_independent_computations(saved, capsys, tmp_path):
     folder, model = saved["classifier"]
     page, png = tmp_path / "out" / "page.html", tmp_path / "layers.png"
-    code, out, _ = _explain(capsys, TEXT, "--model", folder, "--target", "positive", "--methods", "normxlogit,ig",
-                            "--ig-steps", "8", "--html", str(page), "--png", str(png), "--layers")
+    code, out, _ = _explain(
+        capsys,
+        TEXT,
+        "--model",
+        folder,
+        "--target",
+        "positive",
+        "--methods",
+        "normxlogit,ig",
+        "--ig-steps",
+        "8",
+        "--html",
+        str(page),
+        "--png",
+        str(png),
+        "--layers",
+    )
     assert code == 0, out
     tokenizer = cli_wordpiece()
     enc = tokenizer(TEXT, return_tensors="pt")
@@ -195,9 +211,22 @@ def test_long_text_is_refused_or_truncated_with_a_warning(saved, capsys):
 def test_explain_on_the_default_model_and_smollm2(tmp_path):
     page = tmp_path / "explain.html"
     result = subprocess.run(
-        [sys.executable, "-m", "captum_normxlogit.cli", "explain", "a gorgeous , witty , seductive movie .",
-         "--html", str(page), "--ig-steps", "8", "--colour", "never"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "captum_normxlogit.cli",
+            "explain",
+            "a gorgeous , witty , seductive movie .",
+            "--html",
+            str(page),
+            "--ig-steps",
+            "8",
+            "--colour",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "POSITIVE (p=" in result.stdout and "gorgeous[" in result.stdout and "seductive[" in result.stdout
@@ -207,9 +236,22 @@ def test_explain_on_the_default_model_and_smollm2(tmp_path):
     from captum_normxlogit.resources import smollm2_dir
 
     result = subprocess.run(
-        [sys.executable, "-m", "captum_normxlogit.cli", "explain", "The capital of France is", "--model",
-         str(smollm2_dir()), "--methods", "normxlogit", "--colour", "never"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "captum_normxlogit.cli",
+            "explain",
+            "The capital of France is",
+            "--model",
+            str(smollm2_dir()),
+            "--methods",
+            "normxlogit",
+            "--colour",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "next token ' Paris'" in result.stdout and "France[" in result.stdout
@@ -221,8 +263,9 @@ def test_a_refused_model_gets_the_one_line_reason_check_model_prints(tmp_path, c
 
     bpe = cli_bytelevel()
     torch.manual_seed(0)
-    granite = T.GraniteForCausalLM(T.GraniteConfig(
-        vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, logits_scaling=4.0, **SMALL)).eval()
+    granite = T.GraniteForCausalLM(
+        T.GraniteConfig(vocab_size=len(bpe), num_key_value_heads=2, pad_token_id=0, logits_scaling=4.0, **SMALL)
+    ).eval()
     folder = save(tmp_path / "granite", granite, bpe)
     monkeypatch.delitem(registry._BY_MODEL_TYPE, "granite")  # only the automatic adapter is left, and it refuses
     reason = check_model(granite, repeats=1).reason
@@ -233,4 +276,5 @@ def test_a_refused_model_gets_the_one_line_reason_check_model_prints(tmp_path, c
     assert len(lines) == 1 and reason in lines[0] and "check-model" in lines[0]
     with pytest.raises(UnsupportedModelError):  # the recipe is still in the Python error
         from captum_normxlogit import NormXLogit
+
         NormXLogit(granite)

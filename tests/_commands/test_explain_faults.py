@@ -4,6 +4,7 @@ The command runs in a child process on a tiny model saved here. Its disk is made
 stdlib's ``Path.write_bytes`` of our temporaries writes 128-byte chunks 20 ms apart and says
 "WRITING" on stderr when it starts), so a kill lands in the middle of the write.
 """
+
 import os
 import random
 import signal
@@ -50,11 +51,22 @@ def model_dir(tmp_path_factory):
 
 
 def _start(model_dir, page: Path, tmp_path: Path) -> subprocess.Popen:
-    args = ["explain", "a gorgeous , witty movie .", "--model", model_dir, "--methods", "normxlogit",
-            "--colour", "never", "--html", str(page)]
+    args = [
+        "explain",
+        "a gorgeous , witty movie .",
+        "--model",
+        model_dir,
+        "--methods",
+        "normxlogit",
+        "--colour",
+        "never",
+        "--html",
+        str(page),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CAPTUM_NORMXLOGIT_CACHE": str(tmp_path / "cache")}
-    return subprocess.Popen([sys.executable, "-c", _SLOW_CLI, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
 
 
 def _wait_for_write(proc: subprocess.Popen) -> None:

@@ -3,6 +3,7 @@
 The models are tiny and saved in a temporary folder; the byte-level tokenizer is trained here with
 the `tokenizers` library (GPT-2 style, every byte in its alphabet), so any text can reach the views.
 """
+
 import os
 import pathlib
 import re
@@ -179,12 +180,15 @@ def test_corrupt_weights_are_one_clear_line(models, capsys, tmp_path):
     _one_line_error(code, out, err, "could not load it")
 
 
-@pytest.mark.parametrize("where, message", [
-    ("{file}/page.html", "is a file, not a folder"),
-    ("{file}/deeper/page.html", "is a file, not a folder"),
-    ("{dir}/" + "x" * 300 + ".html", "too long"),
-    ("/proc/page.html", "cannot write /proc/page"),
-])
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("{file}/page.html", "is a file, not a folder"),
+        ("{file}/deeper/page.html", "is a file, not a folder"),
+        ("{dir}/" + "x" * 300 + ".html", "too long"),
+        ("/proc/page.html", "cannot write /proc/page"),
+    ],
+)
 @pytest.mark.parametrize("option", ["--html", "--png"])
 def test_an_unwritable_output_path_is_refused_before_any_computation(
     models, capsys, tmp_path, monkeypatch, where, message, option
@@ -210,8 +214,9 @@ def test_a_write_that_fails_after_the_check_is_one_clear_line(models, capsys, tm
 
     monkeypatch.setattr(atomic.Path, "write_bytes", full)
     page = tmp_path / "page.html"
-    code, out, err = _explain(capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit",
-                              "--html", str(page))
+    code, out, err = _explain(
+        capsys, "a movie .", "--model", models["classifier"], "--methods", "normxlogit", "--html", str(page)
+    )
     # a failed run (exit 1), not a bad request: the one line of the shared writers' WriteError
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err

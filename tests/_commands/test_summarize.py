@@ -1,4 +1,5 @@
 """`normxlogit summarize DIR`: Markdown on stdout, CSV / PNG / HTML files, clear refusals."""
+
 import pandas as pd
 import pytest
 
@@ -16,8 +17,22 @@ def folder(tmp_path_factory):
 
 def test_summarize_prints_the_tables_and_writes_the_files(folder, tmp_path, capsys):
     html, png, csv = tmp_path / "s.html", tmp_path / "s.png", tmp_path / "s.csv"
-    code = main(["summarize", str(folder), "--top", "3", "--min-count", "2", "--html", str(html), "--png", str(png),
-                 "--csv", str(csv)])
+    code = main(
+        [
+            "summarize",
+            str(folder),
+            "--top",
+            "3",
+            "--min-count",
+            "2",
+            "--html",
+            str(html),
+            "--png",
+            str(png),
+            "--csv",
+            str(csv),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     summary = open_attribution(folder).summary(min_count=2)
@@ -38,11 +53,14 @@ def test_token_level_and_another_statistic(folder, capsys):
     assert all(f"| {item} |" in out for item in top["item"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--top", "0"], "--top must be at least 1"),
-    (["--min-count", "0"], "--min-count must be at least 1"),
-    (["--statistic", "median"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--top", "0"], "--top must be at least 1"),
+        (["--min-count", "0"], "--min-count must be at least 1"),
+        (["--statistic", "median"], "invalid choice"),
+    ],
+)
 def test_bad_options_are_refused(folder, args, message, capsys):
     with pytest.raises(SystemExit) as info:
         main(["summarize", str(folder), *args])

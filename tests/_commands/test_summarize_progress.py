@@ -1,4 +1,5 @@
 """`normxlogit summarize` shows a bar on a terminal (large folders), none with --quiet or when stderr is a file."""
+
 import sys
 
 import pytest

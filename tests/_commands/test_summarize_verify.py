@@ -1,4 +1,5 @@
 """`normxlogit summarize DIR --verify`: effects in every file, the cache reused, the wrong model refused."""
+
 import pandas as pd
 import pytest
 

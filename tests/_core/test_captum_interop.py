@@ -1,4 +1,5 @@
 """NormXLogit next to Captum's own methods, metrics and visualization, on the same forward_func."""
+
 import pytest
 import torch
 from captum.attr import (
@@ -79,8 +80,14 @@ def test_infidelity_scores_normxlogit_and_layer_ig_by_the_same_code(bert):
         # Binary token drops to [MASK], as infidelity's docs ask for global methods (the public perturbation).
         drop_tokens = token_removal_perturbation(MASK, protected_ids=(PAD,), seed=0)
         score = infidelity(
-            nx.forward_func, drop_tokens, ids, attributions, additional_forward_args=(mask,), target=target,
-            n_perturb_samples=4, normalize=True,
+            nx.forward_func,
+            drop_tokens,
+            ids,
+            attributions,
+            additional_forward_args=(mask,),
+            target=target,
+            n_perturb_samples=4,
+            normalize=True,
         )
         assert score.shape == (3,) and torch.isfinite(score).all()
 

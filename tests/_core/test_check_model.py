@@ -3,6 +3,7 @@ captum_normxlogit/_commands/check_model/command.py).
 
 The report's timings are printed for the user, never asserted on (speed lives in benchmarks/).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,15 +21,32 @@ from tests._support.families import build
 
 def _olmo(seed: int = 0):
     torch.manual_seed(seed)
-    return T.OlmoForCausalLM(T.OlmoConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                                          intermediate_size=37, pad_token_id=0)).eval()
+    return T.OlmoForCausalLM(
+        T.OlmoConfig(
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            intermediate_size=37,
+            pad_token_id=0,
+        )
+    ).eval()
 
 
 def _granite(seed: int = 0):
     torch.manual_seed(seed)
-    return T.GraniteForCausalLM(T.GraniteConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                                num_attention_heads=4, num_key_value_heads=2, intermediate_size=37,
-                                                logits_scaling=4.0, pad_token_id=0)).eval()
+    return T.GraniteForCausalLM(
+        T.GraniteConfig(
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=37,
+            logits_scaling=4.0,
+            pad_token_id=0,
+        )
+    ).eval()
 
 
 def _finite_positive(x) -> bool:
@@ -43,12 +61,23 @@ def test_a_registered_family_is_reported_with_both_checks_and_its_cost():
     assert report.hidden.passed and report.logits.passed
     assert report.hidden.max_diff <= report.hidden.tolerance and report.logits.max_diff <= report.logits.tolerance
     assert report.probe_shape == (2, 6)
-    for seconds in (report.verify_seconds, report.verify_warm_seconds, report.forward_seconds,
-                    report.normxlogit_seconds):
+    for seconds in (
+        report.verify_seconds,
+        report.verify_warm_seconds,
+        report.forward_seconds,
+        report.normxlogit_seconds,
+    ):
         assert _finite_positive(seconds)
     text = report.format()
-    for part in ("BertForSequenceClassification", "registered family", "hidden-states check passed",
-                 "head-logits check passed", "NormXLogit.attribute", "bare forward", "2 x 6 tokens"):
+    for part in (
+        "BertForSequenceClassification",
+        "registered family",
+        "hidden-states check passed",
+        "head-logits check passed",
+        "NormXLogit.attribute",
+        "bare forward",
+        "2 x 6 tokens",
+    ):
         assert part in text
 
 
@@ -76,10 +105,22 @@ def test_a_refused_model_reports_the_failed_check_and_the_same_reason_normxlogit
 
 def test_a_registered_family_that_refuses_a_configuration_says_why():
     torch.manual_seed(0)
-    model = T.ModernBertForSequenceClassification(T.ModernBertConfig(  # type: ignore[call-arg]  # num_labels
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2, num_labels=3,
-        classifier_pooling="mean")).eval()
+    model = T.ModernBertForSequenceClassification(
+        T.ModernBertConfig(  # type: ignore[call-arg]  # num_labels
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            cls_token_id=1,
+            sep_token_id=2,
+            num_labels=3,
+            classifier_pooling="mean",
+        )
+    ).eval()
     report = check_model(model, repeats=1)
     assert report.support == "refused" and "classifier_pooling='mean'" in report.reason
 
@@ -94,8 +135,14 @@ def test_check_model_command_on_a_saved_unregistered_model(tmp_path, capsys):
     _olmo().save_pretrained(tmp_path / "olmo")
     assert main(["check-model", str(tmp_path / "olmo"), "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    for part in ("OlmoForCausalLM", "verified automatic adapter", "causal_lm, 3 layers", "hidden-states check passed",
-                 "head-logits check passed", "NormXLogit.attribute"):
+    for part in (
+        "OlmoForCausalLM",
+        "verified automatic adapter",
+        "causal_lm, 3 layers",
+        "hidden-states check passed",
+        "head-logits check passed",
+        "NormXLogit.attribute",
+    ):
         assert part in out
 
 

@@ -3,6 +3,7 @@
 The expected value is the difference of two independent reference results (tests/_reference.py), one for the
 target and one for the foil, so nothing here trusts the implementation's own target reading.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -9,6 +9,7 @@ resumption of the package's context managers, so also their clean-up).
 CI interrupts at ``NORMXLOGIT_FAULT_POINTS`` (default 12) points spread evenly over each call, first and
 last included; ``NORMXLOGIT_FAULT_POINTS=all`` interrupts at every one (see docs/reliability.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -127,6 +128,7 @@ def test_an_exception_inside_any_block_or_the_head_leaves_the_model_clean(which,
     expected = _result(calls[first]())
     modes = [m.training for m in model.modules()]
     for site in SITES[which]:
+
         def boom(*args, site=site):  # bound now: the hook must name this iteration's site
             raise Boom(site)
 

@@ -5,6 +5,7 @@ inputs)"): bad input raises a sentence naming what is wrong and what to do, and 
 can be handled (return_dict=False, quantised heads, DataParallel / torch.compile wrappers) give the scores of
 the plain model.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -38,8 +39,11 @@ def _half_mask(mask):
         # a float mask of 0.5 used to become 0 (the token was silently dropped)
         (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(_half_mask(mask),)), ValueError, "only 0"),
         # float token_type_ids used to be truncated to integers
-        (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full(ids.shape, 0.7))),
-         TypeError, "integer segment ids"),
+        (
+            lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full(ids.shape, 0.7))),
+            TypeError,
+            "integer segment ids",
+        ),
         # forward_func validated nothing: a mask of 2 passed straight to the model
         (lambda nx, ids, mask: nx.forward_func(ids, mask * 2), ValueError, "only 0"),
         (lambda nx, ids, mask: nx.forward_func(ids, _half_mask(mask)), ValueError, "only 0"),
@@ -47,17 +51,28 @@ def _half_mask(mask):
         (lambda nx, ids, mask: nx.forward_func(ids, mask[:, :-1]), ValueError, "shape"),
         (lambda nx, ids, mask: nx.forward_func(ids + 200, mask), ValueError, "vocabulary"),
         # raw IndexError from the type embedding before
-        (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full_like(ids, 2))),
-         ValueError, "type_vocab_size = 2"),
-        (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full_like(ids, -1))),
-         ValueError, "type_vocab_size"),
+        (
+            lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full_like(ids, 2))),
+            ValueError,
+            "type_vocab_size = 2",
+        ),
+        (
+            lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask, torch.full_like(ids, -1))),
+            ValueError,
+            "type_vocab_size",
+        ),
         # raw RuntimeError / NotImplementedError from meta tensors before
         (lambda nx, ids, mask: nx.attribute(ids.to("meta")), ValueError, "meta device"),
         (lambda nx, ids, mask: nx.attribute(torch.empty(3, 7, 32, device="meta")), ValueError, "meta device"),
         (lambda nx, ids, mask: nx.attribute(ids, additional_forward_args=(mask.to("meta"),)), ValueError, "meta"),
         # raw "mixed dtype (CPU)" RuntimeError before
-        (lambda nx, ids, mask: nx.attribute(nx.model.get_input_embeddings()(ids).detach().double(),
-                                            additional_forward_args=(mask,)), TypeError, "torch.float64"),
+        (
+            lambda nx, ids, mask: nx.attribute(
+                nx.model.get_input_embeddings()(ids).detach().double(), additional_forward_args=(mask,)
+            ),
+            TypeError,
+            "torch.float64",
+        ),
         # raw "The expanded size of the tensor (600) must match ... (512)" before
         (lambda nx, ids, mask: nx.attribute(torch.randint(5, VOCAB, (1, 600))), ValueError, "position table of 512"),
     ],
@@ -88,8 +103,9 @@ def test_fp32_embeddings_into_a_bf16_model_get_a_sentence():
 
 
 def test_an_input_longer_than_a_gpt2_position_table_gets_a_sentence():
-    model = T.GPT2LMHeadModel(T.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=16,
-                                           bos_token_id=2, eos_token_id=2)).eval()
+    model = T.GPT2LMHeadModel(
+        T.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=16, bos_token_id=2, eos_token_id=2)
+    ).eval()
     with pytest.raises(ValueError, match="20 tokens long.*position table of 16.*truncat"):
         NormXLogit(model).attribute(torch.randint(5, VOCAB, (1, 20)))
     assert NormXLogit(model).attribute(torch.randint(5, VOCAB, (1, 16))).shape == (1, 16)  # the limit itself works
@@ -144,8 +160,9 @@ def test_data_parallel_and_compiled_models_are_unwrapped(wrap, bert, llama):
     assert nx.model is bert
     expected = NormXLogit(bert).attribute(ids, additional_forward_args=(mask,))
     torch.testing.assert_close(nx.attribute(ids, additional_forward_args=(mask,)), expected, rtol=0, atol=0)
-    lm = LLMNormXLogit(nn.DataParallel(llama) if wrap == "DataParallel" else cast(nn.Module, torch.compile(llama)),
-                       wordlevel())
+    lm = LLMNormXLogit(
+        nn.DataParallel(llama) if wrap == "DataParallel" else cast(nn.Module, torch.compile(llama)), wordlevel()
+    )
     assert lm.model is llama
 
 
@@ -157,7 +174,7 @@ def _llama_head():
 @pytest.mark.parametrize(
     "blocks, match",
     [
-        (lambda m: list(m.model.layers)[:1], r"missing \[1\]"),        # the inner block would be read as "final"
+        (lambda m: list(m.model.layers)[:1], r"missing \[1\]"),  # the inner block would be read as "final"
         (lambda m: list(m.model.layers)[::-1], r"execution order"),
     ],
 )
@@ -210,8 +227,9 @@ def test_a_custom_adapter_is_checked_against_config_num_hidden_layers():
     with pytest.raises(ValueError, match="lists 1 blocks but _TwoBlocks.config.num_hidden_layers is 2"):
         ModelAdapter(model, head=Head("causal_lm", output="head"), blocks=lambda m: [m.get_submodule("first")])
     both = ("first", "second")
-    adapter = ModelAdapter(model, head=Head("causal_lm", output="head"),
-                           blocks=lambda m: [m.get_submodule(n) for n in both])
+    adapter = ModelAdapter(
+        model, head=Head("causal_lm", output="head"), blocks=lambda m: [m.get_submodule(n) for n in both]
+    )
     assert NormXLogit(model, adapter=adapter).attribute(torch.randint(0, 20, (1, 4))).shape == (1, 4)
 
 
@@ -223,7 +241,7 @@ def _expected_generations(model, prompts, gen_args, pad=0):
     mask = torch.zeros_like(ids)
     for b, p in enumerate(prompts):
         row = torch.tensor([int(w[1:]) for w in p.split()])
-        ids[b, width - len(row):], mask[b, width - len(row):] = row, 1
+        ids[b, width - len(row) :], mask[b, width - len(row) :] = row, 1
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad, **gen_args)
     return out[:, width:].tolist()

@@ -4,6 +4,7 @@ Expected values come from the per-token reference loop (tests/_reference.py) run
 target ``y_j``, i.e. a separate attribution per generated token, and from Hugging Face's own full forward pass
 (probabilities) and ``generate`` (greedy targets).
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -61,7 +62,7 @@ def test_every_row_equals_a_separate_attribution(name, tokenizer):
         expected = _reference_row(model, prompt, TARGET, j)  # (P + j,)
         torch.testing.assert_close(res.token_attr[j], expected[:P], atol=ATOL, rtol=0)
         torch.testing.assert_close(full.token_attr[j, : P + j], expected, atol=ATOL, rtol=0)
-        assert bool((full.token_attr[j, P + j:] == 0).all()), "positions >= p_j are not inputs of step j"
+        assert bool((full.token_attr[j, P + j :] == 0).all()), "positions >= p_j are not inputs of step j"
         # the core on the prompt alone gives the same prompt columns (h_i does not see later tokens)
         alone = NormXLogit(model).attribute(prompt, target=TARGET[j])[0]
         torch.testing.assert_close(res.token_attr[j], alone, atol=ATOL, rtol=0)
@@ -69,7 +70,7 @@ def test_every_row_equals_a_separate_attribution(name, tokenizer):
     # output_probs: the model's own probability of y_j after prompt + y_<j, from HF's full forward
     with torch.no_grad():
         logits = model(torch.cat([prompt, torch.tensor([TARGET])], 1), use_cache=False).logits[0]
-    probs = logits[P - 1: P - 1 + m].softmax(-1)[torch.arange(m), torch.tensor(TARGET)]
+    probs = logits[P - 1 : P - 1 + m].softmax(-1)[torch.arange(m), torch.tensor(TARGET)]
     torch.testing.assert_close(res.output_probs, probs, atol=1e-5, rtol=1e-4)
 
 
@@ -189,11 +190,14 @@ def test_layer_view_keeps_only_the_requested_hidden_states(tokenizer, monkeypatc
 def test_one_forward_pass_and_no_vocab_sized_tensor(tokenizer):
     model = build("llama_lm")
     calls, head_calls = [], []
-    hooks = [model.model.register_forward_hook(lambda *a: calls.append(1)),
-             model.lm_head.register_forward_hook(lambda *a: head_calls.append(1))]
+    hooks = [
+        model.model.register_forward_hook(lambda *a: calls.append(1)),
+        model.lm_head.register_forward_hook(lambda *a: head_calls.append(1)),
+    ]
     try:
         LLMNormXLogit(model, tokenizer).attribute_batch(
-            ["w12 w40 w7", "w5 w6 w7 w8 w9"], [[17, 54, 9], [9, 71]], foil=30)
+            ["w12 w40 w7", "w5 w6 w7 w8 w9"], [[17, 54, 9], [9, 71]], foil=30
+        )
     finally:
         for h in hooks:
             h.remove()
@@ -221,7 +225,8 @@ def test_nx_layer_and_ablation_carry_over(tokenizer):
     model = build("qwen2_lm")
     prompt = _ids(PROMPT)
     res = LLMNormXLogit(NormXLogit(model, layer=1, multiply_by_inputs=False), tokenizer).attribute(
-        PROMPT, target=[17, 54])
+        PROMPT, target=[17, 54]
+    )
     ids = torch.cat([prompt, torch.tensor([[17]])], dim=1)
     ref = reference(model, ids, target=54)
     torch.testing.assert_close(res.token_attr[1], ref.logat[1][0, :6], atol=ATOL, rtol=0)

@@ -1,4 +1,5 @@
 """Behaviour of NormXLogit beyond the formula: conventions, one pass, modes, hooks, errors."""
+
 import pytest
 import torch
 from captum.attr import Attribution, LayerAttribution

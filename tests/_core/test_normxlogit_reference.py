@@ -11,6 +11,7 @@ Padding: every model runs every test right-padded; decoders also left-padded. En
 padding (test_encoder_left_padding_is_refused): their classifiers read position 0 and most of them count
 absolute positions from the first slot, so left padding changes the model's own output.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,9 +24,8 @@ from tests import _reference as R
 from tests._support.families import MASK, SPECS, build, make_batch
 
 ATOL = 1e-5
-RTOL = 1.3e-6          # torch's default float32 rtol; the absolute tolerance is the binding one here
+RTOL = 1.3e-6  # torch's default float32 rtol; the absolute tolerance is the binding one here
 SIDES = pytest.mark.parametrize("left", [False, True], ids=["right_pad", "left_pad"])
-
 
 
 def pytest_generate_tests(metafunc):
@@ -40,23 +40,26 @@ def pytest_generate_tests(metafunc):
     models = [n for n in SPECS if keep(SPECS[n])]
     if "left" in names:
         combos = [(n, False) for n in models] + [(n, True) for n in models if SPECS[n].decoder]
-        metafunc.parametrize(("name", "left"), combos,
-                             ids=[f"{n}-{'left' if is_left else 'right'}_pad" for n, is_left in combos])
+        metafunc.parametrize(
+            ("name", "left"), combos, ids=[f"{n}-{'left' if is_left else 'right'}_pad" for n, is_left in combos]
+        )
     else:
         metafunc.parametrize("name", models)
 
 
 def only(predicate):
     """Run a per-model test only on the models whose Spec satisfies `predicate`."""
+
     def mark(fn):
         fn._only = predicate
         return fn
+
     return mark
 
 
 @pytest.fixture
 def model(name):
-    return build(name)      # built once per session (tests/_support/families.py caches it)
+    return build(name)  # built once per session (tests/_support/families.py caches it)
 
 
 @pytest.fixture
@@ -75,12 +78,20 @@ def batch_of(name: str, left: bool, tt: bool = False):
 
 
 @functools.lru_cache(maxsize=None)
-def ref_of(name: str, left: bool, tt: bool = False, target=None, softcap: bool = True,
-           scaling: bool = True) -> R.RefResult:
+def ref_of(
+    name: str, left: bool, tt: bool = False, target=None, softcap: bool = True, scaling: bool = True
+) -> R.RefResult:
     bt = batch_of(name, left, tt)
-    return R.reference(build(name), bt.ids, bt.mask, bt.token_type_ids if tt else None,
-                       target=None if target is None else (target if isinstance(target, int) else list(target)),
-                       mask_token_id=MASK, softcap=softcap, scaling=scaling)
+    return R.reference(
+        build(name),
+        bt.ids,
+        bt.mask,
+        bt.token_type_ids if tt else None,
+        target=None if target is None else (target if isinstance(target, int) else list(target)),
+        mask_token_id=MASK,
+        softcap=softcap,
+        scaling=scaling,
+    )
 
 
 def afa(bt, tt: bool = False):
@@ -112,12 +123,12 @@ def test_reference_head_reproduces_the_models_own_logits(name, model, spec):
         assert L == model.config.num_hidden_layers
         for b, (start, stop) in enumerate(bt.spans()):
             if spec.kind in ("cls", "reg"):
-                pos = stop - 1 if spec.decoder else 0     # decoders pool the last real token, encoders [CLS]
-                got = R.head_on_token(model, H[L][b][pos:pos + 1].unsqueeze(0), last_layer=True)
+                pos = stop - 1 if spec.decoder else 0  # decoders pool the last real token, encoders [CLS]
+                got = R.head_on_token(model, H[L][b][pos : pos + 1].unsqueeze(0), last_layer=True)
                 torch.testing.assert_close(got, out.logits[b], atol=2e-6, rtol=1e-5)
             else:
                 for i in range(start, stop):
-                    got = R.head_on_token(model, H[L][b][i:i + 1].unsqueeze(0), last_layer=True)
+                    got = R.head_on_token(model, H[L][b][i : i + 1].unsqueeze(0), last_layer=True)
                     torch.testing.assert_close(got, out.logits[b, i], atol=5e-6, rtol=1e-5)
 
 
@@ -127,8 +138,9 @@ def test_reference_decoder_hidden_state_convention(name, model, spec):
     bt = batch_of(name, True)
     blocks = spec.blocks(model)
     seen = []
-    hooks = [blk.register_forward_hook(lambda m, a, o: seen.append(o[0] if isinstance(o, tuple) else o))
-             for blk in blocks]
+    hooks = [
+        blk.register_forward_hook(lambda m, a, o: seen.append(o[0] if isinstance(o, tuple) else o)) for blk in blocks
+    ]
     try:
         out = R.run(model, bt.ids, bt.mask)
     finally:
@@ -196,7 +208,7 @@ def test_every_layer_int_form(name, model, left):
         check_scores(got, ref.scores[layer], bt, f"{name} layer={layer}")
 
 
-@only(lambda spec: spec.blocks is not None)   # ALBERT shares one block module: only the int form is unambiguous
+@only(lambda spec: spec.blocks is not None)  # ALBERT shares one block module: only the int form is unambiguous
 def test_every_layer_module_form(name, model, spec, left):
     bt, ref = batch_of(name, left), ref_of(name, left)
     for k, block in enumerate(spec.blocks(model)):
@@ -234,13 +246,13 @@ def test_attribute_to_layer_input(name, model, spec, left):
     bt, ref = batch_of(name, left), ref_of(name, left)
     L = model.config.num_hidden_layers
     for layer in range(1, L + 1):  # int form: layer k reads hidden_states[k - 1]
-        got = nx_of(name, layer=layer).attribute(bt.ids, additional_forward_args=afa(bt),
-                                             attribute_to_layer_input=True)
+        got = nx_of(name, layer=layer).attribute(bt.ids, additional_forward_args=afa(bt), attribute_to_layer_input=True)
         check_scores(got, ref.scores[layer - 1], bt, f"{name} input of layer {layer}")
     if spec.blocks is not None:
         for k, block in enumerate(spec.blocks(model)):
-            got = nx_of(name, layer=block).attribute(bt.ids, additional_forward_args=afa(bt),
-                                                     attribute_to_layer_input=True)
+            got = nx_of(name, layer=block).attribute(
+                bt.ids, additional_forward_args=afa(bt), attribute_to_layer_input=True
+            )
             check_scores(got, ref.scores[k], bt, f"{name} input of block {k}")
 
 
@@ -262,7 +274,7 @@ def test_embedding_norm(name, left):
     assert torch.all(got[bt.mask.bool()] > 0)
 
 
-@only(lambda spec: spec.kind != "reg")         # regression has no target class
+@only(lambda spec: spec.kind != "reg")  # regression has no target class
 def test_explicit_targets(name, model, spec, left):
     bt = batch_of(name, left)
     n_out = model.config.vocab_size if spec.kind in ("mlm", "clm") else model.config.num_labels
@@ -274,14 +286,23 @@ def test_explicit_targets(name, model, spec, left):
     want = ref_of(name, left, target=one).scores[-1]
     check_scores(nx.attribute(bt.ids, target=one, additional_forward_args=afa(bt)), want, bt, "int target")
     want = ref_of(name, left, target=per_example).scores[-1]
-    check_scores(nx.attribute(bt.ids, target=list(per_example), additional_forward_args=afa(bt)), want, bt,
-                 "list target")
-    check_scores(nx.attribute(bt.ids, target=torch.tensor(per_example), additional_forward_args=afa(bt)), want, bt,
-                 "tensor target")
+    check_scores(
+        nx.attribute(bt.ids, target=list(per_example), additional_forward_args=afa(bt)), want, bt, "list target"
+    )
+    check_scores(
+        nx.attribute(bt.ids, target=torch.tensor(per_example), additional_forward_args=afa(bt)),
+        want,
+        bt,
+        "tensor target",
+    )
     # explicit target == the prediction gives the target=None result
     want = ref_of(name, left).scores[-1]
-    check_scores(nx.attribute(bt.ids, target=list(predicted), additional_forward_args=afa(bt)), want, bt,
-                 "predicted target given explicitly")
+    check_scores(
+        nx.attribute(bt.ids, target=list(predicted), additional_forward_args=afa(bt)),
+        want,
+        bt,
+        "predicted target given explicitly",
+    )
 
 
 def test_tuple_in_tuple_out(name):
@@ -305,8 +326,13 @@ def test_inputs_embeds_path(name, model, spec, left):
     nx = nx_of(name)
     got = nx.attribute(embeds, target=target, additional_forward_args=afa(bt))
     # reference on the very same embeddings, target = the model's prediction on the ids
-    want = R.reference(model, None, bt.mask, inputs_embeds=embeds,
-                       target=None if spec.kind in ("cls", "reg") and not spec.decoder else ref_ids.targets)
+    want = R.reference(
+        model,
+        None,
+        bt.mask,
+        inputs_embeds=embeds,
+        target=None if spec.kind in ("cls", "reg") and not spec.decoder else ref_ids.targets,
+    )
     check_scores(got, want.scores[-1], bt, f"{name} inputs_embeds vs reference on embeds")
     tup = nx.attribute((embeds,), target=target, additional_forward_args=afa(bt))
     assert isinstance(tup, tuple) and len(tup) == 1
@@ -325,12 +351,12 @@ def test_batch_invariance(name, spec, left):
     batched = nx.attribute(bt.ids, additional_forward_args=afa(bt))
     batched_all = nx.attribute_all_layers(bt.ids, additional_forward_args=afa(bt))
     for b, (start, stop) in enumerate(bt.spans()):
-        ids = bt.ids[b:b + 1, start:stop]
+        ids = bt.ids[b : b + 1, start:stop]
         mask = torch.ones_like(ids)
         alone = nx.attribute(ids, additional_forward_args=(mask,))
-        close(batched[b:b + 1, start:stop], alone, f"{name} row {b} alone vs in batch")
+        close(batched[b : b + 1, start:stop], alone, f"{name} row {b} alone vs in batch")
         alone_all = nx.attribute_all_layers(ids, additional_forward_args=(mask,))
-        close(batched_all[b:b + 1, :, start:stop], alone_all, f"{name} row {b} all layers")
+        close(batched_all[b : b + 1, :, start:stop], alone_all, f"{name} row {b} all layers")
         # and the reference agrees with itself on this (sanity for the test, not the implementation)
         ref_alone = R.reference(build(name), ids, mask, mask_token_id=MASK).scores[-1]
         close(alone, ref_alone, f"{name} row {b} alone vs reference")
@@ -366,7 +392,7 @@ def test_regression_uses_distance_to_model_output():
     out = R.run(model, bt.ids, bt.mask)
     b, i = 0, 1
     with torch.no_grad():
-        pooled = model.get_submodule("bert.pooler")(out.hidden_states[-1][b][i:i + 1].unsqueeze(0))
+        pooled = model.get_submodule("bert.pooler")(out.hidden_states[-1][b][i : i + 1].unsqueeze(0))
         tok = model.get_submodule("classifier")(pooled)[0, 0]
         want = out.hidden_states[0][b, i].norm() * (tok - out.logits[b, 0]).abs()
     torch.testing.assert_close(got[b, i], want, atol=ATOL, rtol=RTOL)
@@ -393,7 +419,7 @@ def test_gemma2_logit_softcapping_applied(left):
 
 
 # ----------------------------------------------------------------------------- forward_func
-@only(lambda spec: spec.kind != "mlm")         # forward_func is specified for classifiers and causal LMs
+@only(lambda spec: spec.kind != "mlm")  # forward_func is specified for classifiers and causal LMs
 def test_forward_func_logits(name, model, spec, left):
     bt = batch_of(name, left)
     out = R.run(model, bt.ids, bt.mask)
@@ -411,13 +437,15 @@ def test_forward_func_logits(name, model, spec, left):
 
 
 # ----------------------------------------------------------------------------- encoders, left padding
-@only(lambda spec: not spec.decoder)           # decoders run every test with left padding too
+@only(lambda spec: not spec.decoder)  # decoders run every test with left padding too
 def test_encoder_left_padding_is_refused(name, model, spec):
     """Encoders read position 0 and most count positions from the first slot: left padding is refused."""
     bt = batch_of(name, True)
     nx = nx_of(name)
-    for call in (lambda: nx.attribute(bt.ids, additional_forward_args=afa(bt)),
-                 lambda: nx.attribute_all_layers(bt.ids, additional_forward_args=afa(bt)),
-                 lambda: nx.embedding_norm(bt.ids, additional_forward_args=afa(bt))):
+    for call in (
+        lambda: nx.attribute(bt.ids, additional_forward_args=afa(bt)),
+        lambda: nx.attribute_all_layers(bt.ids, additional_forward_args=afa(bt)),
+        lambda: nx.embedding_norm(bt.ids, additional_forward_args=afa(bt)),
+    ):
         with pytest.raises(ValueError, match="right"):
             call()

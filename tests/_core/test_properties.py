@@ -12,6 +12,7 @@ The budget is fixed and deterministic for CI (``derandomize=True``, no example d
 ``NORMXLOGIT_HYPOTHESIS_EXAMPLES`` to search longer locally. The models are the session-cached tiny models
 of tests/_support/families.py (built once per family).
 """
+
 from __future__ import annotations
 
 import os
@@ -92,18 +93,21 @@ def requests(draw, families=tuple(FAMILIES)) -> Request:
     types = torch.zeros_like(ids) if spec.token_types and draw(st.booleans()) else None
     for b, n in enumerate(lengths):
         start = width - n if left else 0
-        ids[b, start:start + n] = torch.tensor(draw(st.lists(st.integers(LOW_ID, VOCAB - 1), min_size=n, max_size=n)))
-        mask[b, start:start + n] = 1
+        ids[b, start : start + n] = torch.tensor(draw(st.lists(st.integers(LOW_ID, VOCAB - 1), min_size=n, max_size=n)))
+        mask[b, start : start + n] = 1
         if mlm:
             ids[b, start + draw(st.integers(0, n - 1))] = MASK
         if types is not None:
-            types[b, start + draw(st.integers(0, n)):start + n] = 1
+            types[b, start + draw(st.integers(0, n)) : start + n] = 1
     outputs = _outputs(name)
     target: Any = None
     foil: Any = None
     if spec.kind != "reg":
-        target = draw(st.one_of(
-            st.none(), st.integers(0, outputs - 1), st.lists(st.integers(0, outputs - 1), min_size=B, max_size=B)))
+        target = draw(
+            st.one_of(
+                st.none(), st.integers(0, outputs - 1), st.lists(st.integers(0, outputs - 1), min_size=B, max_size=B)
+            )
+        )
         foil = draw(st.one_of(st.none(), st.integers(0, outputs - 1)))
     layer = draw(st.integers(0, n_layers(build(name))))
     return Request(name, ids, mask, types, target, foil, layer, draw(st.booleans()), draw(st.booleans()))
@@ -149,20 +153,41 @@ def _within(request: Request, call: Callable[[], Any]):
 # ----------------------------------------------------------------------------- properties of valid requests
 def _reference_scores(request: Request) -> torch.Tensor:
     model, layer = request.model, request.layer
-    ref = reference(model, request.ids, request.mask, request.token_type_ids, target=request.target,
-                    mask_token_id=MASK, layers=[layer])
+    ref = reference(
+        model,
+        request.ids,
+        request.mask,
+        request.token_type_ids,
+        target=request.target,
+        mask_token_id=MASK,
+        layers=[layer],
+    )
     scores = ref.scores[layer]
     if request.foil is not None:
-        scores = scores - reference(model, request.ids, request.mask, request.token_type_ids, target=request.foil,
-                                    mask_token_id=MASK, layers=[layer]).scores[layer]
+        scores = (
+            scores
+            - reference(
+                model,
+                request.ids,
+                request.mask,
+                request.token_type_ids,
+                target=request.foil,
+                mask_token_id=MASK,
+                layers=[layer],
+            ).scores[layer]
+        )
     return scores
 
 
 @BUDGET
 @given(requests())
 def test_normxlogit_equals_the_reference(request):
-    got = _within(request, lambda: request.nx().attribute(
-        request.ids, target=request.target, additional_forward_args=request.extras, foil=request.foil))
+    got = _within(
+        request,
+        lambda: request.nx().attribute(
+            request.ids, target=request.target, additional_forward_args=request.extras, foil=request.foil
+        ),
+    )
     torch.testing.assert_close(got, _reference_scores(request), atol=ATOL, rtol=RTOL)
     assert got.dtype == torch.float32 and not got.requires_grad
 
@@ -170,16 +195,23 @@ def test_normxlogit_equals_the_reference(request):
 @BUDGET
 @given(requests())
 def test_a_sentence_alone_equals_the_sentence_inside_a_padded_batch_and_pads_are_zero(request):
-    in_batch = _within(request, lambda: request.nx().attribute_all_layers(
-        request.ids, target=request.target, additional_forward_args=request.extras, foil=request.foil))
+    in_batch = _within(
+        request,
+        lambda: request.nx().attribute_all_layers(
+            request.ids, target=request.target, additional_forward_args=request.extras, foil=request.foil
+        ),
+    )
     pads = (request.mask == 0).unsqueeze(1).expand_as(in_batch)
     assert bool((in_batch[pads] == 0).all()), "a pad score is not exactly 0"
     nx = request.nx()
     for b in range(request.ids.shape[0]):
         real = request.mask[b].bool()
         alone_ids = request.ids[b, real][None]
-        extras = None if request.token_type_ids is None else (torch.ones_like(alone_ids),
-                                                               request.token_type_ids[b, real][None])
+        extras = (
+            None
+            if request.token_type_ids is None
+            else (torch.ones_like(alone_ids), request.token_type_ids[b, real][None])
+        )
         target = request.target[b] if isinstance(request.target, list) else request.target
         alone = nx.attribute_all_layers(alone_ids, target=target, additional_forward_args=extras, foil=request.foil)
         torch.testing.assert_close(in_batch[b][:, real], alone[0], atol=ATOL, rtol=RTOL)

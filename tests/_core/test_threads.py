@@ -3,6 +3,7 @@ own forward passes in other threads are not affected by an attribution in progre
 
 The guarantees are stated in docs/reliability.md ("Threads"); each test below is named there.
 """
+
 from __future__ import annotations
 
 import threading
@@ -31,6 +32,7 @@ def _run_threads(jobs: List[Callable[[], None]]) -> List[BaseException]:
                 job()
             except BaseException as error:  # noqa: BLE001 - reported to the test
                 errors.append(error)
+
         return run
 
     threads = [threading.Thread(target=wrap(job)) for job in jobs]
@@ -47,9 +49,11 @@ def test_concurrent_attributions_equal_the_serial_ones(which):
     model = bert_classifier() if which == "bert" else llama_lm()
     inputs = [batch(lengths=(7, 4, 6), seed=s, left=which == "llama") for s in range(N_THREADS)]
     serial = [
-        (NormXLogit(model).attribute(ids, additional_forward_args=(mask,)),
-         NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)),
-         NormXLogit(model, layer=1).attribute(ids, target=1, additional_forward_args=(mask,)))
+        (
+            NormXLogit(model).attribute(ids, additional_forward_args=(mask,)),
+            NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)),
+            NormXLogit(model, layer=1).attribute(ids, target=1, additional_forward_args=(mask,)),
+        )
         for ids, mask in inputs
     ]
     shared = NormXLogit(model)  # one instance shared by threads, and fresh instances: one lock per model
@@ -59,11 +63,14 @@ def test_concurrent_attributions_equal_the_serial_ones(which):
         def job():
             ids, mask = inputs[k]
             for _ in range(ROUNDS):
-                got = (shared.attribute(ids, additional_forward_args=(mask,)),
-                       NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)),
-                       NormXLogit(model, layer=1).attribute(ids, target=1, additional_forward_args=(mask,)))
+                got = (
+                    shared.attribute(ids, additional_forward_args=(mask,)),
+                    NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)),
+                    NormXLogit(model, layer=1).attribute(ids, target=1, additional_forward_args=(mask,)),
+                )
                 if not all(torch.equal(g, s) for g, s in zip(got, serial[k])):
                     mismatches.append(k)
+
         return job
 
     errors = _run_threads([worker(k) for k in range(N_THREADS)])
@@ -110,9 +117,11 @@ def test_concurrent_attributions_of_a_model_in_training_mode_equal_eval_mode():
         def job():
             ids, mask = inputs[k]
             for _ in range(ROUNDS):
-                if not torch.equal(NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)),
-                                   expected[k]):
+                if not torch.equal(
+                    NormXLogit(model).attribute_all_layers(ids, additional_forward_args=(mask,)), expected[k]
+                ):
                     mismatches.append(k)
+
         return job
 
     errors = _run_threads([worker(k) for k in range(N_THREADS)])
@@ -136,10 +145,13 @@ def test_concurrent_llm_attributions_and_generations_equal_the_serial_ones(token
             for _ in range(ROUNDS // 3):
                 forced = llm.attribute(prompts[k], target=[17, 54, 9]).token_attr
                 generated = LLMNormXLogit(model, tokenizer).attribute(prompts[k], gen_args=gen_args)
-                if not (torch.equal(forced, serial_forced[k])
-                        and generated.output_tokens == serial_generated[k].output_tokens
-                        and torch.equal(generated.token_attr, serial_generated[k].token_attr)):
+                if not (
+                    torch.equal(forced, serial_forced[k])
+                    and generated.output_tokens == serial_generated[k].output_tokens
+                    and torch.equal(generated.token_attr, serial_generated[k].token_attr)
+                ):
                     mismatches.append(k)
+
         return job
 
     errors = _run_threads([worker(k) for k in range(len(prompts))])
@@ -170,6 +182,7 @@ def test_forward_func_in_threads_with_gradients_equals_serial():
                 (grad,) = torch.autograd.grad(out[:, 3].sum(), embeds)
                 if not (torch.equal(out.detach(), serial[k][0]) and torch.equal(grad, serial[k][1])):
                     mismatches.append(k)
+
         return job
 
     errors = _run_threads([worker(k) for k in range(N_THREADS)])

@@ -5,6 +5,7 @@ independent reference's, tests/_reference.py); it must refuse, naming the failed
 scale it cannot see, a model whose blocks pool tokens and a block list that is not the model's; and a
 failed verification leaves no hook, no changed mode and no changed weight behind.
 """
+
 from __future__ import annotations
 
 import types
@@ -27,10 +28,30 @@ from tests._support.tiny import bert_classifier, llama_lm
 
 # Registered families the automatic adapter must reproduce (classifiers, masked and causal LMs).
 SAME_AS_REGISTRY = [
-    "bert_cls", "roberta_cls", "electra_cls", "deberta_cls", "modernbert_cls", "mpnet_cls", "gpt2_cls",
-    "llama_cls", "gemma2_cls", "mixtral_cls", "bert_reg", "bert_mlm", "roberta_mlm", "modernbert_mlm",
-    "mpnet_mlm", "deberta_mlm", "gpt2_lm", "llama_lm", "qwen2_lm", "phi_lm", "gptneox_lm", "bloom_lm",
-    "mixtral_lm", "qwen2moe_lm",
+    "bert_cls",
+    "roberta_cls",
+    "electra_cls",
+    "deberta_cls",
+    "modernbert_cls",
+    "mpnet_cls",
+    "gpt2_cls",
+    "llama_cls",
+    "gemma2_cls",
+    "mixtral_cls",
+    "bert_reg",
+    "bert_mlm",
+    "roberta_mlm",
+    "modernbert_mlm",
+    "mpnet_mlm",
+    "deberta_mlm",
+    "gpt2_lm",
+    "llama_lm",
+    "qwen2_lm",
+    "phi_lm",
+    "gptneox_lm",
+    "bloom_lm",
+    "mixtral_lm",
+    "qwen2moe_lm",
 ]
 
 
@@ -58,11 +79,15 @@ def test_registry_bypassed_gives_the_registrys_results(name):
         got = _nx(name, auto).attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,))
         want = _nx(name).attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,))
         torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
-        ref = R.reference(model, bt.ids, bt.mask, mask_token_id=MASK)   # independent of the package
+        ref = R.reference(model, bt.ids, bt.mask, mask_token_id=MASK)  # independent of the package
         torch.testing.assert_close(got[:, -1], ref.scores[-1], atol=1e-5, rtol=1.3e-6)
         if SPECS[name].kind != "mlm":
-            torch.testing.assert_close(_nx(name, auto).forward_func(bt.ids, bt.mask).detach(),
-                                       _nx(name).forward_func(bt.ids, bt.mask).detach(), atol=1e-6, rtol=0)
+            torch.testing.assert_close(
+                _nx(name, auto).forward_func(bt.ids, bt.mask).detach(),
+                _nx(name).forward_func(bt.ids, bt.mask).detach(),
+                atol=1e-6,
+                rtol=0,
+            )
 
 
 def test_normxlogit_falls_back_to_it_when_the_family_is_not_registered(monkeypatch):
@@ -72,8 +97,9 @@ def test_normxlogit_falls_back_to_it_when_the_family_is_not_registered(monkeypat
     monkeypatch.delitem(registry._BY_MODEL_TYPE, "llama")
     with pytest.warns(UserWarning, match="LlamaForCausalLM.*verified automatic adapter"):
         nx = NormXLogit(model)
-    torch.testing.assert_close(nx.attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,)), want,
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        nx.attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,)), want, atol=1e-6, rtol=0
+    )
     with warnings.catch_warnings():  # the decision is kept per model: no second probe, no second warning
         warnings.simplefilter("error")
         NormXLogit(model)
@@ -81,28 +107,46 @@ def test_normxlogit_falls_back_to_it_when_the_family_is_not_registered(monkeypat
 
 def test_an_unregistered_family_matches_a_hand_written_adapter():
     torch.manual_seed(0)
-    model = T.OlmoForCausalLM(T.OlmoConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                           num_attention_heads=4, intermediate_size=37, pad_token_id=0)).eval()
+    model = T.OlmoForCausalLM(
+        T.OlmoConfig(
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=37,
+            pad_token_id=0,
+        )
+    ).eval()
     assert registry.registered_family(model) is None
     with pytest.warns(UserWarning, match="OlmoForCausalLM"):
         nx = NormXLogit(model)
-    by_hand = ModelAdapter(model, head=Head("causal_lm", ("model.norm",), "lm_head"), blocks="layers",
-                           backbone="model", position_ids_from_mask=True, use_cache=False)
+    by_hand = ModelAdapter(
+        model,
+        head=Head("causal_lm", ("model.norm",), "lm_head"),
+        blocks="layers",
+        backbone="model",
+        position_ids_from_mask=True,
+        use_cache=False,
+    )
     bt = make_batch(left=True)
     torch.testing.assert_close(
         nx.attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,)),
         NormXLogit(model, adapter=by_hand).attribute_all_layers(bt.ids, additional_forward_args=(bt.mask,)),
-        atol=0, rtol=0,
+        atol=0,
+        rtol=0,
     )
 
 
 # ----------------------------------------------------------------------------- refusals
-@pytest.mark.parametrize("name, check", [
-    ("granite_lm", "head-logits"),    # divides its logits by config.logits_scaling
-    ("cohere_lm", "head-logits"),     # multiplies them by logit_scale
-    ("gemma3_lm", "head-logits"),     # soft-caps them
-    ("distilbert_cls", "head-logits"),  # a ReLU in forward() that is no module
-])
+@pytest.mark.parametrize(
+    "name, check",
+    [
+        ("granite_lm", "head-logits"),  # divides its logits by config.logits_scaling
+        ("cohere_lm", "head-logits"),  # multiplies them by logit_scale
+        ("gemma3_lm", "head-logits"),  # soft-caps them
+        ("distilbert_cls", "head-logits"),  # a ReLU in forward() that is no module
+    ],
+)
 def test_a_head_with_an_extra_step_it_cannot_see_is_refused(name, check):
     model = build(name)
     with pytest.raises(UnsupportedModelError) as info:
@@ -118,10 +162,19 @@ def test_a_convolution_outside_the_blocks_fails_the_hidden_state_check():
     torch.manual_seed(0)
     # num_labels / conv_kernel_size: PretrainedConfig keywords (and one model-specific) the stubs omit.
     config = T.DebertaV2Config(  # type: ignore[call-arg]
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                               intermediate_size=37, conv_kernel_size=3, relative_attention=True,
-                               position_biased_input=False, num_labels=3, hidden_dropout_prob=0.0,
-                               attention_probs_dropout_prob=0.0, initializer_range=0.2)
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        conv_kernel_size=3,
+        relative_attention=True,
+        position_biased_input=False,
+        num_labels=3,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        initializer_range=0.2,
+    )
     model = T.DebertaV2ForSequenceClassification(config).eval()
     outcome = try_auto_adapter(model)
     assert outcome.adapter is None and "hidden-states check" in outcome.reason
@@ -132,9 +185,18 @@ def test_a_convolution_outside_the_blocks_fails_the_hidden_state_check():
 def test_funnel_whose_blocks_pool_tokens_is_refused():
     torch.manual_seed(0)
     config = T.FunnelConfig(  # type: ignore[call-arg]  # num_labels
-        vocab_size=99, d_model=32, n_head=4, d_head=8, d_inner=37, block_sizes=[1, 1],
-                            num_decoder_layers=1, num_labels=3, hidden_dropout=0.0, attention_dropout=0.0,
-                            activation_dropout=0.0)
+        vocab_size=99,
+        d_model=32,
+        n_head=4,
+        d_head=8,
+        d_inner=37,
+        block_sizes=[1, 1],
+        num_decoder_layers=1,
+        num_labels=3,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+    )
     model = T.FunnelForSequenceClassification(config).eval()
     with pytest.raises(UnsupportedModelError, match="FunnelForSequenceClassification"):
         NormXLogit(model)
@@ -173,8 +235,9 @@ class PoolingToyForSequenceClassification(nn.Module):
 
     def __init__(self, vocab=99, dim=16, n_layers=2, labels=3):
         super().__init__()
-        self.config = types.SimpleNamespace(model_type="pooling-toy", num_hidden_layers=n_layers, num_labels=labels,
-                                            vocab_size=vocab, pad_token_id=0)
+        self.config = types.SimpleNamespace(
+            model_type="pooling-toy", num_hidden_layers=n_layers, num_labels=labels, vocab_size=vocab, pad_token_id=0
+        )
         self.toy = _PoolingBackbone(vocab, dim, n_layers)
         self.classifier = nn.Linear(dim, labels)
 
@@ -199,10 +262,13 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}, [m.training for m in model.modules()]
 
 
-@pytest.mark.parametrize("build_model", [
-    lambda: build("granite_lm"),                                     # fails the head-logits check
-    lambda: PoolingToyForSequenceClassification(),                   # fails the hidden-state check
-])
+@pytest.mark.parametrize(
+    "build_model",
+    [
+        lambda: build("granite_lm"),  # fails the head-logits check
+        lambda: PoolingToyForSequenceClassification(),  # fails the hidden-state check
+    ],
+)
 def test_a_failed_verification_leaves_no_hook_and_no_changed_mode(build_model):
     model = build_model()
     model.train()

@@ -1,4 +1,5 @@
 """The one loader of a model folder (captum_normxlogit/_models/load.py), and that every command refuses alike."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,13 @@ def folders(tmp_path_factory):
         "cls": S.save(root / "cls", S.classifier(), S.wordpiece()),
         "mlm": S.save(root / "mlm", S.masked_lm(), S.wordpiece()),
         "clm": S.save(root / "clm", S.causal_lm(S.bytelevel()), S.bytelevel()),
-        "no-tokenizer": str(no_tokenizer), "token-cls": str(token_cls), "weights": str(weights),
-        "config": str(config), "empty": str(root / "empty-dir"), "root": root, "file": str(config / "config.json"),
+        "no-tokenizer": str(no_tokenizer),
+        "token-cls": str(token_cls),
+        "weights": str(weights),
+        "config": str(config),
+        "empty": str(root / "empty-dir"),
+        "root": root,
+        "file": str(config / "config.json"),
     }
 
 
@@ -42,15 +48,18 @@ def test_a_saved_folder_loads_as_model_tokenizer_and_task(folders, name, task):
     assert tokenizer is not None and len(tokenizer) > 0
 
 
-@pytest.mark.parametrize("name, message", [
-    ("empty", "no such directory"),
-    ("root", "no config.json there"),
-    ("config", "config.json cannot be read"),
-    ("token-cls", "config.architectures is ['BertForTokenClassification']"),
-    ("no-tokenizer", "no tokenizer files there"),
-    ("weights", "could not load it: the weights cannot be loaded"),
-    ("file", "is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty", "no such directory"),
+        ("root", "no config.json there"),
+        ("config", "config.json cannot be read"),
+        ("token-cls", "config.architectures is ['BertForTokenClassification']"),
+        ("no-tokenizer", "no tokenizer files there"),
+        ("weights", "could not load it: the weights cannot be loaded"),
+        ("file", "is a file, not a folder"),
+    ],
+)
 def test_a_bad_folder_is_one_sentence_naming_it(folders, name, message):
     with pytest.raises(ModelFolderError) as info:
         load_model_folder(folders[name])
@@ -66,6 +75,7 @@ def test_check_model_takes_any_architecture_without_a_tokenizer(folders):
 
 
 def _stderr(capsys, *args):
+    code: int | str | None  # main returns an int; SystemExit.code may be any of these
     try:
         code = main(list(args))
     except SystemExit as stop:
@@ -79,9 +89,10 @@ def test_every_command_refuses_a_folder_without_tokenizer_files_in_the_same_sent
     data.write_text('{"text": "a gorgeous , witty movie ."}\n')
     out = tmp_path / "out"
     lines = []
-    for args in (["explain", "a movie .", "--model", folders["no-tokenizer"]],
-                 ["attribute-dataset", str(data), "--model", folders["no-tokenizer"], "--output", str(out),
-                  "--no-progress"]):
+    for args in (
+        ["explain", "a movie .", "--model", folders["no-tokenizer"]],
+        ["attribute-dataset", str(data), "--model", folders["no-tokenizer"], "--output", str(out), "--no-progress"],
+    ):
         code, captured = _stderr(capsys, *args)
         err = captured.err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "[UNK]" not in captured.out, captured

@@ -1,4 +1,5 @@
 """How many forward hooks a model carries: every test that checks "no hook left behind" counts them this way."""
+
 from torch import nn
 
 

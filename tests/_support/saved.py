@@ -1,4 +1,5 @@
 """Tiny seeded models with small local tokenizers, built in memory and saved to folders for subprocess runs."""
+
 from __future__ import annotations
 
 import pathlib
@@ -9,28 +10,53 @@ import transformers as T
 
 from tests._support.tokenizers import bytelevel_bpe
 
-WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
-         "##va ##bly good bad story and but not very").split()
+WORDS = (
+    "[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
+    "##va ##bly good bad story and but not very"
+).split()
 LABELS = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
-SMALL: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-             max_position_embeddings=24, initializer_range=0.2)
+SMALL: dict[str, Any] = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=24,
+    initializer_range=0.2,
+)
 SENTENCES = [
-    "a gorgeous , witty movie .", "the plot is thin .", "dull film !", "a very good story and a bad plot .",
-    "not witty", "unbelievably dull , but the film is good .", "the movie", "bad !", "good good good",
-    "a thin plot but a gorgeous film .", "witty and very good", "the story is not good .",
+    "a gorgeous , witty movie .",
+    "the plot is thin .",
+    "dull film !",
+    "a very good story and a bad plot .",
+    "not witty",
+    "unbelievably dull , but the film is good .",
+    "the movie",
+    "bad !",
+    "good good good",
+    "a thin plot but a gorgeous film .",
+    "witty and very good",
+    "the story is not good .",
 ]
 
 
 # The explain-command tests' vocabulary: the one above without "not" and "very" (their scores and the
 # subword merges they check were written against it), and tokenizers without a length limit.
-CLI_WORDS = ("[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
-             "##va ##bly good bad story and but").split()
+CLI_WORDS = (
+    "[PAD] [UNK] [CLS] [SEP] [MASK] a the movie film is gorgeous witty dull plot thin , . ! un ##bel ##ie "
+    "##va ##bly good bad story and but"
+).split()
 
 
 def cli_bert_config(**kw) -> T.BertConfig:
     """A small BERT config over `CLI_WORDS`, without dropout (kw: e.g. ``id2label=LABELS``)."""
-    return T.BertConfig(vocab_size=len(CLI_WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, **SMALL, **kw)
+    return T.BertConfig(
+        vocab_size=len(CLI_WORDS),
+        pad_token_id=0,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **SMALL,
+        **kw,
+    )
 
 
 def cli_wordpiece() -> T.BertTokenizer:
@@ -50,8 +76,9 @@ def bytelevel() -> T.PreTrainedTokenizerFast:
 
 
 def _bert(**kw) -> T.BertConfig:
-    return T.BertConfig(vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, **SMALL, **kw)
+    return T.BertConfig(
+        vocab_size=len(WORDS), pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **SMALL, **kw
+    )
 
 
 def classifier(seed: int = 0):

@@ -1,4 +1,5 @@
 """Small random models for behaviour tests (the reference-equality suite has its own)."""
+
 import torch
 import transformers as T
 
@@ -9,8 +10,15 @@ PAD, MASK = 0, 3
 def bert_classifier(num_labels: int = 3, dropout: float = 0.0, seed: int = 0):
     torch.manual_seed(seed)
     config = T.BertConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword the stub omits
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        num_labels=num_labels, pad_token_id=PAD, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_labels=num_labels,
+        pad_token_id=PAD,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     return T.BertForSequenceClassification(config).eval()
 
@@ -18,8 +26,14 @@ def bert_classifier(num_labels: int = 3, dropout: float = 0.0, seed: int = 0):
 def llama_lm(seed: int = 0):
     torch.manual_seed(seed)
     config = T.LlamaConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=37, max_position_embeddings=64, pad_token_id=PAD,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        pad_token_id=PAD,
     )
     return T.LlamaForCausalLM(config).eval()
 

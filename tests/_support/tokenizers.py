@@ -1,5 +1,6 @@
 """Small tokenizers built in memory (no hub): GPT-2-style byte-level BPE (CLI and dataset tests) and a
 word-level one over the tiny models' ids (``"w17"`` is id 17)."""
+
 from typing import Optional, Sequence
 
 import transformers as T
@@ -9,19 +10,25 @@ from tests._support.tiny import VOCAB
 CAPITALS = ["The capital of France is Paris . The capital of Italy is Rome ."] * 20
 
 
-def bytelevel_bpe(texts: Sequence[str] = CAPITALS, vocab_size: int = 300,
-                  model_max_length: Optional[int] = None) -> T.PreTrainedTokenizerFast:
+def bytelevel_bpe(
+    texts: Sequence[str] = CAPITALS, vocab_size: int = 300, model_max_length: Optional[int] = None
+) -> T.PreTrainedTokenizerFast:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     bpe.train_from_iterator(list(texts), trainer)
     limit = {} if model_max_length is None else {"model_max_length": model_max_length}
-    return T.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                     **limit)
+    return T.PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>", **limit
+    )
 
 
 def wordlevel(size: int = VOCAB) -> T.PreTrainedTokenizerFast:

@@ -1,4 +1,5 @@
 """The one peak-memory meter (compare's PeakMeter and the benchmarks' VmHWM reader) sees a known allocation."""
+
 from __future__ import annotations
 
 import subprocess
@@ -47,8 +48,9 @@ def _fresh(code: str, **env: str) -> str:
     import os
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "ARROW_"))}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**clean, **env}).stdout.split()[-1]
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**clean, **env}
+    ).stdout.split()[-1]
 
 
 # After a 4 MiB block is freed, glibc raises its mmap threshold, so a later 256 KiB block comes from the
@@ -92,10 +94,12 @@ def test_steady_memory_restores_what_it_changed(monkeypatch) -> None:
 
 
 def test_arrow_pool_chosen_by_the_user_is_left_alone() -> None:
-    code = ("import pyarrow as pa\n"
-            "from captum_normxlogit._utils.memory import steady_memory\n"
-            "with steady_memory(cpu_float32=True):\n"
-            "    print(pa.default_memory_pool().backend_name)\n")
+    code = (
+        "import pyarrow as pa\n"
+        "from captum_normxlogit._utils.memory import steady_memory\n"
+        "with steady_memory(cpu_float32=True):\n"
+        "    print(pa.default_memory_pool().backend_name)\n"
+    )
     assert _fresh(code, ARROW_DEFAULT_MEMORY_POOL="mimalloc") == "mimalloc"
 
 
@@ -117,8 +121,14 @@ def test_attribute_dataset_runs_without_onednn_kernels_on_a_cpu() -> None:
     import os
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
-                         env={**os.environ, "ONEDNN_VERBOSE": "1", "PYTHONPATH": root}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={**os.environ, "ONEDNN_VERBOSE": "1", "PYTHONPATH": root},
+    ).stdout
     before, run = out.split("--run--")
     assert "primitive,exec" in before  # the check can see oneDNN at work
     assert "primitive,exec" not in run.split("--end--")[0]

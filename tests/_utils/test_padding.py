@@ -1,4 +1,5 @@
 """The one padding helper, the one "right-padded" definition and the one pad -> EOS fallback."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -43,14 +44,16 @@ def test_pad_batch_rejects_bad_arguments() -> None:
 
 
 def test_is_right_padded_rows() -> None:
-    mask = torch.tensor([
-        [1, 1, 0, 0],  # right padding
-        [1, 1, 1, 1],  # no padding
-        [0, 0, 0, 0],  # padding only
-        [0, 0, 1, 1],  # left padding
-        [1, 0, 1, 0],  # a real token after a pad
-        [0, 1, 1, 0],  # pads on both sides
-    ])
+    mask = torch.tensor(
+        [
+            [1, 1, 0, 0],  # right padding
+            [1, 1, 1, 1],  # no padding
+            [0, 0, 0, 0],  # padding only
+            [0, 0, 1, 1],  # left padding
+            [1, 0, 1, 0],  # a real token after a pad
+            [0, 1, 1, 0],  # pads on both sides
+        ]
+    )
     assert is_right_padded(mask).tolist() == [True, True, True, False, False, False]
     assert is_right_padded(mask.bool()).tolist() == is_right_padded(mask).tolist()
 

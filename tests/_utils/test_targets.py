@@ -1,4 +1,5 @@
 """The one target resolver (`_utils/targets.py`): explain and attribute-dataset read and refuse a target alike."""
+
 import json
 
 import pytest
@@ -13,12 +14,18 @@ def test_a_class_from_an_index_a_digit_string_or_a_label_name(value, want):
     assert label_index(S.LABELS, value, "target") == want
 
 
-@pytest.mark.parametrize("value, message", [
-    (3, "target 3 out of range: the model has classes 0..2"),
-    (True, "is a bool"),
-    ("GREAT", "'GREAT' is not a class of this model; its labels (config.id2label) are NEGATIVE, NEUTRAL, POSITIVE, "
-              "or their indices 0..2."),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (3, "target 3 out of range: the model has classes 0..2"),
+        (True, "is a bool"),
+        (
+            "GREAT",
+            "'GREAT' is not a class of this model; its labels (config.id2label) are NEGATIVE, NEUTRAL, POSITIVE, "
+            "or their indices 0..2.",
+        ),
+    ],
+)
 def test_a_bad_class_is_one_sentence(value, message):
     with pytest.raises(TargetError) as info:
         label_index(S.LABELS, value, "target")
@@ -38,9 +45,21 @@ def test_explain_and_attribute_dataset_refuse_a_bad_label_in_the_same_words(tmp_
     data.write_text(json.dumps({"text": "a gorgeous movie ."}) + "\n")
     capsys.readouterr()  # the saving's own progress bar
     sentences = []
-    for args in (["explain", "a movie .", "--model", folder, "--target", "GREAT"],
-                 ["attribute-dataset", str(data), "--model", folder, "--output", str(tmp_path / "o"), "--target",
-                  "GREAT", "--no-progress"]):
+    for args in (
+        ["explain", "a movie .", "--model", folder, "--target", "GREAT"],
+        [
+            "attribute-dataset",
+            str(data),
+            "--model",
+            folder,
+            "--output",
+            str(tmp_path / "o"),
+            "--target",
+            "GREAT",
+            "--no-progress",
+        ],
+    ):
+        code: int | str | None  # main returns an int; SystemExit.code may be any of these
         try:
             code = main(args)
         except SystemExit as stop:

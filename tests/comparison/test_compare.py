@@ -1,4 +1,5 @@
 """compare(): every method on the same data, metrics, time and memory, and the written report."""
+
 import sys
 from typing import Any
 
@@ -44,11 +45,23 @@ def _toy(bert, **kw):
     # [CLS] a b c d (p = .8) and [CLS] b d + pads (odds 4/3, p = 4/7); both predicted class 1
     ids = torch.tensor([[CLS, A, B, C, D], [CLS, B, D, PAD, PAD]])
     mask = (ids != PAD).long()
-    methods = [Fixed("good", {CLS: 100.0, A: 4.0, B: 3.0, C: 2.0, D: 1.0}),
-               Fixed("reversed", {CLS: 100.0, A: 1.0, B: 2.0, C: 3.0, D: 4.0})]
-    return compare(NormXLogit(bert), ids, mask, forward_func=bag_of_words, methods=methods,
-                   special_token_ids=(CLS,), removal=MASK, labels=torch.tensor([1, 0]), batch_size=1,
-                   progress=False, **kw)
+    methods = [
+        Fixed("good", {CLS: 100.0, A: 4.0, B: 3.0, C: 2.0, D: 1.0}),
+        Fixed("reversed", {CLS: 100.0, A: 1.0, B: 2.0, C: 3.0, D: 4.0}),
+    ]
+    return compare(
+        NormXLogit(bert),
+        ids,
+        mask,
+        forward_func=bag_of_words,
+        methods=methods,
+        special_token_ids=(CLS,),
+        removal=MASK,
+        labels=torch.tensor([1, 0]),
+        batch_size=1,
+        progress=False,
+        **kw,
+    )
 
 
 def test_table_holds_hand_computed_aopc(bert):
@@ -82,10 +95,27 @@ def test_time_and_memory_are_reported(bert):
 def test_all_default_methods_run_on_one_model(bert, capsys):
     ids, mask = batch(lengths=(7, 4, 6, 5), seed=2)
     ids[:, 0] = CLS
-    result = compare(NormXLogit(bert), ids, mask, special_token_ids=(CLS,), removal=MASK, pad_token_id=PAD,
-                     labels=torch.tensor([0, 1, 1, 0]), ig_steps=2, batch_size=3)
-    names = ["NormXLogit", "LogAt", "Norm", "IntegratedGradients", "LayerIntegratedGradients", "Saliency",
-             "InputXGradient", "Random"]
+    result = compare(
+        NormXLogit(bert),
+        ids,
+        mask,
+        special_token_ids=(CLS,),
+        removal=MASK,
+        pad_token_id=PAD,
+        labels=torch.tensor([0, 1, 1, 0]),
+        ig_steps=2,
+        batch_size=3,
+    )
+    names = [
+        "NormXLogit",
+        "LogAt",
+        "Norm",
+        "IntegratedGradients",
+        "LayerIntegratedGradients",
+        "Saliency",
+        "InputXGradient",
+        "Random",
+    ]
     assert list(result.table["method"]) == names and len(METHOD_KEYS) == len(names)
     assert not result.table.drop(columns="method").isna().any().any()
     assert set(result.curves["protocol"]) == {"paper", "eraser"}
@@ -97,8 +127,15 @@ def test_any_captum_attribution_can_be_added(bert):
     ids, mask = batch(lengths=(6, 4), seed=4)
     nx = NormXLogit(bert)
     lig = LayerIntegratedGradients(nx.forward_func, bert.get_input_embeddings())
-    result = compare(nx, ids, mask, methods=["normxlogit", Saliency(nx.forward_func), lig],
-                     special_token_ids=(), removal=MASK, progress=False)
+    result = compare(
+        nx,
+        ids,
+        mask,
+        methods=["normxlogit", Saliency(nx.forward_func), lig],
+        special_token_ids=(),
+        removal=MASK,
+        progress=False,
+    )
     assert list(result.table["method"]) == ["NormXLogit", "Saliency", "Layer Integrated Gradients"]
     with pytest.raises(TypeError, match="methods must hold"):
         compare(nx, ids, mask, methods=[object()], special_token_ids=(), removal=MASK, progress=False)
@@ -177,7 +214,7 @@ def test_label_word_classifier_reads_the_label_rows_after_the_prompt():
     logits = clf.forward(ids, mask)
     with torch.no_grad():
         for b, n in enumerate(mask.sum(-1).tolist()):
-            alone = lm(ids[b:b + 1, :n]).logits[0, -1, list(clf.label_ids)]
+            alone = lm(ids[b : b + 1, :n]).logits[0, -1, list(clf.label_ids)]
             torch.testing.assert_close(logits[b], alone, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not single tokens"):
         LabelWordClassifier(lm, tok, label_words=("very bad", "good"))

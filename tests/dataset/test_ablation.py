@@ -1,4 +1,5 @@
 """Ablation effects against a one-example-at-a-time re-computation; Spearman; candidate choice; agreement."""
+
 import math
 
 import numpy as np
@@ -21,11 +22,16 @@ def setting():
     with torch.no_grad():
         pred = [int(model(input_ids=torch.tensor([r])).logits.argmax(-1)) for r in ids]
     g = torch.Generator().manual_seed(0)
-    frame = pd.DataFrame({
-        "index": range(len(ids)), "input_ids": ids, "tokens": [tok.convert_ids_to_tokens(r) for r in ids],
-        "scores": [torch.randn(len(r), generator=g).tolist() for r in ids],
-        "target": pred, "target_label": [S.LABELS[p] for p in pred],
-    })
+    frame = pd.DataFrame(
+        {
+            "index": range(len(ids)),
+            "input_ids": ids,
+            "tokens": [tok.convert_ids_to_tokens(r) for r in ids],
+            "scores": [torch.randn(len(r), generator=g).tolist() for r in ids],
+            "target": pred,
+            "target_label": [S.LABELS[p] for p in pred],
+        }
+    )
     return tok, model, summarize(frame, special_tokens=tok.all_special_tokens, min_count=1)
 
 
@@ -39,8 +45,12 @@ def _by_hand(model, tok, frame, cls, word):
         # words: a token plus the ## pieces after it
         starts = [i for i, t in enumerate(tokens) if not t.startswith("##")]
         spans = [list(range(a, b)) for a, b in zip(starts, starts[1:] + [len(tokens)])]
-        hit = [p for span in spans
-               if "".join(tokens[i][2:] if k else tokens[i] for k, i in enumerate(span)) == word for p in span]
+        hit = [
+            p
+            for span in spans
+            if "".join(tokens[i][2:] if k else tokens[i] for k, i in enumerate(span)) == word
+            for p in span
+        ]
         if not hit:
             continue
         ablated = list(ids)
@@ -56,8 +66,16 @@ def _by_hand(model, tok, frame, cls, word):
 def test_effects_match_a_one_at_a_time_computation(setting):
     tok, model, summary = setting
     items = {cls: list(summary.top(cls, 4, statistic="mean")["item"]) + ["unbelievably"] for cls in summary.classes}
-    effects = ablation_effects(model, summary, items, class_ids=CLASSES, replacement_id=tok.mask_token_id,
-                               pad_token_id=tok.pad_token_id, max_examples=None, batch_size=5)
+    effects = ablation_effects(
+        model,
+        summary,
+        items,
+        class_ids=CLASSES,
+        replacement_id=tok.mask_token_id,
+        pad_token_id=tok.pad_token_id,
+        max_examples=None,
+        batch_size=5,
+    )
     assert len(effects) == sum(len(set(v)) for v in items.values())  # listed twice, measured once
     for row in effects.itertuples():
         drops = _by_hand(model, tok, summary.frame, row[1], row.item)
@@ -115,8 +133,9 @@ def test_rank_agreement_is_spearman_of_each_statistic(setting):
     words = list(summary.top(cls, 6, statistic="mean")["item"])
     # a made-up ground truth equal to the mean: mean agrees perfectly, the others are what they are
     means = summary.table.set_index(["class", "level", "item"]).loc[[(cls, "word", w) for w in words], "mean"]
-    effects = pd.DataFrame({"class": cls, "item": words, "n_examples": 1, "effect": means.to_numpy(),
-                            "effect_se": np.nan, "p_before": 0.5})
+    effects = pd.DataFrame(
+        {"class": cls, "item": words, "n_examples": 1, "effect": means.to_numpy(), "effect_se": np.nan, "p_before": 0.5}
+    )
     table = rank_agreement(summary, effects, top_k=2).set_index("statistic")
     assert table.loc["mean", "spearman"] == pytest.approx(1.0)
     assert table.loc["mean", "effect_at_k"] == pytest.approx(table.loc["mean", "best_effect_at_k"])

@@ -4,6 +4,7 @@ Checked against an independent greedy rule (fill each batch up to the budget,
 the earlier batching) and an exhaustive search over every way to cut a short
 sorted list into consecutive runs.
 """
+
 import itertools
 import random
 
@@ -120,7 +121,14 @@ def test_attribute_dataset_on_a_cpu_cuts_with_the_cpu_overhead(tmp_path, monkeyp
         return token_budget_batches(lengths, max_tokens, overhead_tokens)
 
     monkeypatch.setattr(api, "token_budget_batches", spy)
-    res = api.attribute_dataset(S.classifier(), S.wordpiece(), S.SENTENCES, tmp_path / "out", shard_size=4,
-                                max_tokens_per_batch=40, progress=False)
+    res = api.attribute_dataset(
+        S.classifier(),
+        S.wordpiece(),
+        S.SENTENCES,
+        tmp_path / "out",
+        shard_size=4,
+        max_tokens_per_batch=40,
+        progress=False,
+    )
     assert res.to_pandas()["index"].tolist() == list(range(len(S.SENTENCES)))
     assert seen and all(max_tokens == 40 and overhead == CPU_BATCH_OVERHEAD_TOKENS for _, max_tokens, overhead in seen)

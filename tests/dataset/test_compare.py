@@ -1,4 +1,7 @@
 """compare_summaries(): deltas against the two tables, the same-data check, verification on both models; --against."""
+
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -16,7 +19,7 @@ TEXTS = [f"{s} {e}".strip() for e in ("", "good", "not bad", "dull plot") for s 
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     tok = S.wordpiece()
-    out = {}
+    out: dict[str, Any] = {}
     for name, seed in (("a", 0), ("b", 4)):
         model_dir = S.save(root / f"model-{name}", S.classifier(seed=seed), tok)
         model, tok, _ = load_model_folder(model_dir)
@@ -75,8 +78,24 @@ def test_other_data_is_refused(runs, tmp_path):
 
 def test_against_prints_the_contrast(runs, tmp_path, capsys):
     csv = tmp_path / "c.csv"
-    assert main(["summarize", str(runs["a"][1]), "--against", str(runs["b"][1]), "--min-count", "2", "--verify",
-                 "--top-k", "2", "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "summarize",
+                str(runs["a"][1]),
+                "--against",
+                str(runs["b"][1]),
+                "--min-count",
+                "2",
+                "--verify",
+                "--top-k",
+                "2",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     contrast = compare_summaries(_summary(runs["a"][1]), _summary(runs["b"][1]))
     cls = contrast.table["class"].iloc[0]

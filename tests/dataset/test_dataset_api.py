@@ -1,4 +1,5 @@
 """attribute_dataset: every row against the independent per-token reference, read back by pandas and datasets."""
+
 import json
 from typing import Any
 
@@ -44,8 +45,9 @@ def test_classifier_rows_match_reference_in_index_order(tmp_path, tok):
     model = S.classifier()
     texts = S.SENTENCES * 2
     # small shards and a tight token budget: several shards, several batches per shard
-    res = attribute_dataset(model, tok, texts, tmp_path / "out", shard_size=5, max_tokens_per_batch=30,
-                            layers=[0, 1], progress=False)
+    res = attribute_dataset(
+        model, tok, texts, tmp_path / "out", shard_size=5, max_tokens_per_batch=30, layers=[0, 1], progress=False
+    )
     df = pd.read_parquet(tmp_path / "out")  # the folder reads as one table despite .manifest.json
     assert df["index"].tolist() == list(range(len(texts)))
     assert (tmp_path / "out" / MANIFEST_NAME).is_file()
@@ -71,8 +73,7 @@ def test_classifier_rows_match_reference_in_index_order(tmp_path, tok):
 def test_datasets_reads_the_folder_and_schema_is_fixed(tmp_path, tok):
     datasets = pytest.importorskip("datasets")
     attribute_dataset(S.classifier(), tok, S.SENTENCES, tmp_path / "out", shard_size=4, progress=False)
-    ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out"), split="train",
-                               cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "hf"))
     assert ds["index"] == list(range(len(S.SENTENCES)))
     for path in sorted((tmp_path / "out").glob("part-*.parquet")):
         assert pq.read_schema(path).remove_metadata() == SCHEMA
@@ -81,11 +82,22 @@ def test_datasets_reads_the_folder_and_schema_is_fixed(tmp_path, tok):
 
 def test_pairs_with_gold_label_column_as_target(tmp_path, tok):
     model = S.classifier()
-    data: list[dict[str, Any]] = [{"a": "a good movie", "b": "the plot is thin", "y": "POSITIVE"},
-            {"a": "dull film", "b": "bad story", "y": 0},
-            {"a": "witty", "b": "good", "y": "negative"}]
-    df = attribute_dataset(model, tok, data, tmp_path / "out", text_column="a", pair_column="b", label_column="y",
-                           target=column("y"), progress=False).to_pandas()
+    data: list[dict[str, Any]] = [
+        {"a": "a good movie", "b": "the plot is thin", "y": "POSITIVE"},
+        {"a": "dull film", "b": "bad story", "y": 0},
+        {"a": "witty", "b": "good", "y": "negative"},
+    ]
+    df = attribute_dataset(
+        model,
+        tok,
+        data,
+        tmp_path / "out",
+        text_column="a",
+        pair_column="b",
+        label_column="y",
+        target=column("y"),
+        progress=False,
+    ).to_pandas()
     assert df.target.tolist() == [2, 0, 0] and df.label.tolist() == ["POSITIVE", "0", "negative"]
     assert df.label_id.tolist() == [2, 0, 0] and df.text_pair.tolist() == ["the plot is thin", "bad story", "good"]
     for row, record in zip(df.itertuples(), data):
@@ -146,7 +158,7 @@ def test_causal_lm_teacher_forced_matrix(tmp_path, bpe):
         assert matrix.shape == (len(cont), len(prompt))
         for j, y in enumerate(cont):  # row j: NormXLogit(prompt + y_<j, target=y_j) on the prompt columns
             ref = _ref_row(model, bpe, prompt + cont[:j], target=y)
-            np.testing.assert_allclose(matrix[j], ref.scores[2][0, :len(prompt)].numpy(), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(matrix[j], ref.scores[2][0, : len(prompt)].numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(row.scores, matrix.sum(0), rtol=1e-5, atol=1e-6)
         expected = LLMNormXLogit(model, bpe).attribute(record["text"], target=record["next"])
         np.testing.assert_allclose(row.output_probs, expected.output_probs.numpy(), rtol=1e-4)
@@ -156,13 +168,15 @@ def test_causal_lm_teacher_forced_matrix(tmp_path, bpe):
 def test_fixed_target_foil_and_normxlogit_instance(tmp_path, tok):
     model = S.classifier()
     nx = NormXLogit(model, multiply_by_inputs=False)  # LogAt alone: the instance's setting is used
-    df = attribute_dataset(nx, tok, S.SENTENCES[:3], tmp_path / "out", target="positive", foil="NEGATIVE",
-                           progress=False).to_pandas()
+    df = attribute_dataset(
+        nx, tok, S.SENTENCES[:3], tmp_path / "out", target="positive", foil="NEGATIVE", progress=False
+    ).to_pandas()
     for row in df.itertuples():
         ref_foil = reference(model, torch.tensor([list(row.input_ids)]), target=0)
         ref_target = reference(model, torch.tensor([list(row.input_ids)]), target=2)
-        np.testing.assert_allclose(row.scores, (ref_target.logat[2][0] - ref_foil.logat[2][0]).numpy(),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            row.scores, (ref_target.logat[2][0] - ref_foil.logat[2][0]).numpy(), rtol=1e-4, atol=1e-5
+        )
         assert row.target == 2 and row.foil == 0
     with pytest.raises(TargetError, match="not a class"):
         attribute_dataset(model, tok, S.SENTENCES, tmp_path / "bad", target="MAYBE", progress=False)
@@ -175,12 +189,30 @@ def test_local_files_and_batching_do_not_change_rows(tmp_path, tok):
     model = S.classifier()
     path = tmp_path / "data.jsonl"
     path.write_text("".join(json.dumps({"sentence": s, "y": i % 3}) + "\n" for i, s in enumerate(S.SENTENCES)))
-    a = attribute_dataset(model, tok, path, tmp_path / "a", text_column="sentence", label_column="y",
-                          shard_size=5, max_tokens_per_batch=10_000, progress=False).to_pandas()
+    a = attribute_dataset(
+        model,
+        tok,
+        path,
+        tmp_path / "a",
+        text_column="sentence",
+        label_column="y",
+        shard_size=5,
+        max_tokens_per_batch=10_000,
+        progress=False,
+    ).to_pandas()
     csv = tmp_path / "data.csv"
     pd.DataFrame({"sentence": S.SENTENCES, "y": [i % 3 for i in range(len(S.SENTENCES))]}).to_csv(csv, index=False)
-    b = attribute_dataset(model, tok, csv, tmp_path / "b", text_column="sentence", label_column="y", shard_size=3,
-                          max_tokens_per_batch=1, progress=False).to_pandas()  # one example per batch
+    b = attribute_dataset(
+        model,
+        tok,
+        csv,
+        tmp_path / "b",
+        text_column="sentence",
+        label_column="y",
+        shard_size=3,
+        max_tokens_per_batch=1,
+        progress=False,
+    ).to_pandas()  # one example per batch
     assert a.index.tolist() == b.index.tolist() and a.label.tolist() == b.label.tolist()
     for x, y in zip(a.scores, b.scores):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
@@ -199,9 +231,10 @@ def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):
     with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, ds.data.table.schema) as writer:
         writer.write_table(ds.data.table)
     kw: dict[str, Any] = dict(text_column="sentence", label_column="y", shard_size=4, progress=False)
-    frames = [attribute_dataset(model, tok, data, tmp_path / name, **kw).to_pandas()
-              for name, data in (("ds", ds), ("it", ds.to_iterable_dataset()), ("pq", tmp_path / "d.parquet"),
-                                 ("ar", arrow))]
+    frames = [
+        attribute_dataset(model, tok, data, tmp_path / name, **kw).to_pandas()
+        for name, data in (("ds", ds), ("it", ds.to_iterable_dataset()), ("pq", tmp_path / "d.parquet"), ("ar", arrow))
+    ]
     for df in frames:
         assert df["index"].tolist() == list(range(len(S.SENTENCES)))
         assert df.text.tolist() == S.SENTENCES and df.label_id.tolist() == records["y"]
@@ -216,12 +249,12 @@ def test_datasets_objects_and_arrow_files_give_the_same_rows(tmp_path, tok):
 def test_handle_counts_and_summary_hook(tmp_path, tok):
     import importlib.util
 
-    res = attribute_dataset(S.classifier(), tok, S.SENTENCES + [""], tmp_path / "out", on_error="skip",
-                            shard_size=5, progress=False)
+    res = attribute_dataset(
+        S.classifier(), tok, S.SENTENCES + [""], tmp_path / "out", on_error="skip", shard_size=5, progress=False
+    )
     df = res.to_pandas()
     counts = res.counts()
-    assert counts == {"rows": len(df), "skipped": 1, "tokens": int(df.input_ids.dropna().map(len).sum()),
-                      "shards": 3}
+    assert counts == {"rows": len(df), "skipped": 1, "tokens": int(df.input_ids.dropna().map(len).sum()), "shards": 3}
     assert res.complete and [p.name for p in res.files] == [f"part-00000{k}.parquet" for k in range(3)]
     if importlib.util.find_spec("captum_normxlogit.dataset.summary") is None:
         assert res.summary() == counts  # until the dataset-level summary is installed

@@ -1,4 +1,5 @@
 """Two processes under torchrun (CPU, gloo) write the same folder as one process: same rows, order and scores."""
+
 import json
 import os
 import pathlib
@@ -26,8 +27,10 @@ def test_two_processes_match_one(tmp_path):
     pytest.importorskip("accelerate")
     model_dir = S.save(tmp_path / "cls", S.classifier(), S.wordpiece())
     data = tmp_path / "data.jsonl"
-    rows = [{"text": f"{s} {extra}".strip(), "y": i % 3} for i, (s, extra) in
-            enumerate((s, e) for e in ("", "good", "not bad") for s in S.SENTENCES)]
+    rows = [
+        {"text": f"{s} {extra}".strip(), "y": i % 3}
+        for i, (s, extra) in enumerate((s, e) for e in ("", "good", "not bad") for s in S.SENTENCES)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     common = [str(data), "--model", model_dir, "--label-column", "y", "--shard-size", "5", "--layers", "0,2"]
     one = _cli(*common, "--output", str(tmp_path / "one"))

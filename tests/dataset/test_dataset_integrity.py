@@ -1,4 +1,5 @@
 """Nothing lost, nothing mixed: --limit, full fingerprints, the folder lock, shard checksums, manifest-less folders."""
+
 import json
 import os
 import pathlib
@@ -37,8 +38,10 @@ def saved(tmp_path_factory):
 def _load(folder):
     import transformers as T
 
-    return (T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
-            T.AutoTokenizer.from_pretrained(folder))
+    return (
+        T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
+        T.AutoTokenizer.from_pretrained(folder),
+    )
 
 
 def _shards(out):
@@ -68,7 +71,8 @@ def test_smaller_limit_keeps_every_finished_shard(tmp_path, saved):
         assert len(_shards(out)) == 6
         assert res.counts()["rows"] == 36 and res.counts()["shards"] == 6  # the folder reports what it holds
         assert {k: v for k, v in _mtimes(out).items() if k.startswith("part-")} == {
-            k: v for k, v in before.items() if k.startswith("part-")}  # nothing recomputed or deleted
+            k: v for k, v in before.items() if k.startswith("part-")
+        }  # nothing recomputed or deleted
         assert res.check() == []
     again = res.to_pandas()
     assert again["index"].tolist() == full["index"].tolist()
@@ -170,7 +174,8 @@ def test_the_data_identity_is_fingerprinted(tmp_path, saved):
     before = _mtimes(out)
     _run(saved, str(copy), out, limit=12)
     assert {k: v for k, v in _mtimes(out).items() if k.startswith("part-")} == {
-        k: v for k, v in before.items() if k.startswith("part-")}
+        k: v for k, v in before.items() if k.startswith("part-")
+    }
     # edited in place, the first two shards' rows unchanged: a rerun of them must not claim the other rows
     lines = data.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[-1] = json.dumps({"text": "a different last row"}) + "\n"
@@ -202,14 +207,18 @@ _HOLDER = textwrap.dedent("""
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_folder_and_sigkill_leaves_no_stale_lock(
-        tmp_path, saved, capsys):
+    tmp_path, saved, capsys
+):
     out = tmp_path / "out"
     child = _start_holder(tmp_path, saved, out)
     try:
         before = _mtimes(out)
         for kw in ({}, {"resume": False}, {"resume": False, "target": "POSITIVE"}):
-            with pytest.raises(FolderBusyError, match=r"is in use by another attribute_dataset run \(held by pid "
-                                                      rf"{child.pid} .*\); wait for it"):
+            with pytest.raises(
+                FolderBusyError,
+                match=r"is in use by another attribute_dataset run \(held by pid "
+                rf"{child.pid} .*\); wait for it",
+            ):
                 _run(saved, ["other data entirely"] * 3, out, shard_size=1, **kw)
         assert _mtimes(out) == before  # refused: nothing touched
         data = tmp_path / "x.jsonl"
@@ -232,8 +241,13 @@ def _start_holder(tmp_path, saved, out):
     script, flag = tmp_path / "holder.py", tmp_path / "flag"
     script.write_text(_HOLDER)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, str(script), saved, str(out), str(flag)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, str(script), saved, str(out), str(flag)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stderr is not None  # stderr=PIPE
     deadline = time.monotonic() + 240
     while not flag.exists():
         assert child.poll() is None, child.stderr.read().decode()
@@ -252,9 +266,24 @@ def test_every_rank_of_a_second_torchrun_job_is_refused_by_the_lock(tmp_path, sa
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             env.pop(key, None)
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-                   "captum_normxlogit.cli", "attribute-dataset", str(data), "--model", saved, "--output", str(out),
-                   "--no-resume", "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "captum_normxlogit.cli",
+            "attribute-dataset",
+            str(data),
+            "--model",
+            saved,
+            "--output",
+            str(out),
+            "--no-resume",
+            "--no-progress",
+        ]
         before = _mtimes(out)
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert proc.returncode != 0
@@ -278,8 +307,11 @@ def test_a_refused_run_leaves_no_folder_behind(tmp_path, saved):
 
 def _flip_a_byte_in_the_scores(path):
     meta = pq.read_metadata(path)
-    col = [meta.row_group(0).column(i) for i in range(meta.num_columns)
-           if meta.row_group(0).column(i).path_in_schema.startswith("scores")][0]
+    col = [
+        meta.row_group(0).column(i)
+        for i in range(meta.num_columns)
+        if meta.row_group(0).column(i).path_in_schema.startswith("scores")
+    ][0]
     start = col.dictionary_page_offset or col.data_page_offset
     blob = bytearray(path.read_bytes())
     blob[start + col.total_compressed_size - 3] ^= 0x01  # in the last values of the column's page
@@ -313,8 +345,10 @@ def test_summarize_refuses_a_folder_whose_shards_do_not_match_its_manifest(tmp_p
     err = capsys.readouterr().err
     assert "shards do not match its manifest" in err and "part-000003.parquet missing" in err
     assert "part-000001.parquet damaged" in err and "Traceback" not in err
-    assert open_attribution(out).check() == ["part-000001.parquet damaged (its checksum does not match its contents)",
-                                             "part-000003.parquet missing"]
+    assert open_attribution(out).check() == [
+        "part-000001.parquet damaged (its checksum does not match its contents)",
+        "part-000003.parquet missing",
+    ]
 
 
 # -- folders without a manifest ------------------------------------------------------------------
@@ -360,10 +394,11 @@ def test_settings_object_is_the_one_source_of_the_task_and_the_manifest(tmp_path
     model, tok = _load(saved)
     settings = DatasetSettings(shard_size=6, target="POSITIVE", layers=[0, 2], progress=False)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.shard_size = 7
+        settings.shard_size = 7  # type: ignore[misc]  # frozen: the assignment must fail
     a = attribute_dataset(model, tok, TEXTS[:12], tmp_path / "a", settings=settings)
-    b = attribute_dataset(model, tok, TEXTS[:12], tmp_path / "b", shard_size=6, target="POSITIVE",
-                          layers=[0, 2], progress=False)
+    b = attribute_dataset(
+        model, tok, TEXTS[:12], tmp_path / "b", shard_size=6, target="POSITIVE", layers=[0, 2], progress=False
+    )
     assert a.manifest["settings"] == b.manifest["settings"] and a.manifest["fingerprint"] == b.manifest["fingerprint"]
     assert a.manifest["settings"]["shard_size"] == 6 and a.manifest["settings"]["layers"] == [0, 2]
     assert a.to_pandas().target.tolist() == [2] * 12 and len(a.to_pandas().layer_scores[0]) == 2

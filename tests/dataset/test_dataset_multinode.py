@@ -1,5 +1,6 @@
 """Two "nodes" on this host (two torchrun launches, --nnodes 2, gloo) write one folder equal to one process's;
 a node SIGKILLed mid-run and the job relaunched loses and duplicates nothing."""
+
 import json
 import os
 import pathlib
@@ -36,11 +37,32 @@ def _env():
 def _command(args, node=None, port=None, progress=False):
     launcher = []
     if node is not None:
-        launcher = ["-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node), "--nproc-per-node",
-                    "1", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+        launcher = [
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(node),
+            "--nproc-per-node",
+            "1",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ]
     quiet = [] if progress else ["--no-progress"]
-    return [sys.executable, *launcher, "-m", "captum_normxlogit.cli", "attribute-dataset", *args, *quiet,
-            "--device", "cpu"]
+    return [
+        sys.executable,
+        *launcher,
+        "-m",
+        "captum_normxlogit.cli",
+        "attribute-dataset",
+        *args,
+        *quiet,
+        "--device",
+        "cpu",
+    ]
 
 
 def _start_nodes(args, tmp_path, tag, progress=False):
@@ -48,8 +70,11 @@ def _start_nodes(args, tmp_path, tag, progress=False):
     port, nodes = _free_port(), []
     for node in (0, 1):
         log = open(tmp_path / f"{tag}-node{node}.log", "w")
-        nodes.append(subprocess.Popen(_command(args, node, port, progress), env=_env(), cwd=ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT))
+        nodes.append(
+            subprocess.Popen(
+                _command(args, node, port, progress), env=_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
     return nodes
 
 
@@ -106,13 +131,20 @@ def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("multinode")
     model_dir = S.save(root / "cls", S.classifier(), S.wordpiece())
     extras = ("", "good", "not bad", "very", "thin", "a", "the story", "witty", "dull", "the plot", "bad")
-    rows = [{"text": f"{s} {e}".strip(), "y": i % 3}
-            for i, (s, e) in enumerate((s, e) for e in extras for s in S.SENTENCES)]
+    rows = [
+        {"text": f"{s} {e}".strip(), "y": i % 3} for i, (s, e) in enumerate((s, e) for e in extras for s in S.SENTENCES)
+    ]
     data = root / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = [str(data), "--model", model_dir, "--label-column", "y", "--shard-size", "4", "--layers", "0,2"]
-    one = subprocess.run(_command([*args, "--output", str(root / "one")]), env=_env(), cwd=ROOT,
-                         capture_output=True, text=True, timeout=START_TIMEOUT)
+    one = subprocess.run(
+        _command([*args, "--output", str(root / "one")]),
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     return {"args": args, "rows": len(rows), "one": pd.read_parquet(root / "one"), "root": root}
 

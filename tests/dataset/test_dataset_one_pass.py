@@ -1,5 +1,6 @@
 """The dataset pass runs the model once per batch and hooks it only as NormXLogit does: the probabilities
 come from NormXLogit's own pass (NormXLogit.attribute_with_prediction), and the rows are the model's."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,7 +43,7 @@ class _Counter:
                 counter.registered += 1
             return counter._original(module, *args, **kwargs)
 
-        nn.Module.register_forward_hook = counting  # type: ignore[method-assign]
+        nn.Module.register_forward_hook = counting  # type: ignore[method-assign, assignment]  # counts, then delegates
 
     def _hook(self, name):
         def hook(module, args, output):
@@ -91,14 +92,21 @@ def test_one_forward_pass_per_batch_and_no_hook_of_its_own(tmp_path, kind, targe
         calls1, hooks1 = counter.snapshot()
         rows = real_run(self, batch)
         calls2, hooks2 = counter.snapshot()
-        per_batch.append(({k: calls1[k] - calls0[k] for k in calls0}, hooks1 - hooks0,
-                          {k: calls2[k] - calls1[k] for k in calls1}, hooks2 - hooks1))
+        per_batch.append(
+            (
+                {k: calls1[k] - calls0[k] for k in calls0},
+                hooks1 - hooks0,
+                {k: calls2[k] - calls1[k] for k in calls1},
+                hooks2 - hooks1,
+            )
+        )
         return rows
 
     monkeypatch.setattr(RowExplainer, "run", run)
     try:
-        attribute_dataset(nx, tokenizer, texts, tmp_path / "out", target=fixed, shard_size=5,
-                          max_tokens_per_batch=40, progress=False)
+        attribute_dataset(
+            nx, tokenizer, texts, tmp_path / "out", target=fixed, shard_size=5, max_tokens_per_batch=40, progress=False
+        )
     finally:
         counter.close()
     assert len(per_batch) > 2
@@ -113,8 +121,7 @@ def test_one_forward_pass_per_batch_and_no_hook_of_its_own(tmp_path, kind, targe
 def test_rows_are_the_models_own_output_and_the_reference_scores(tmp_path, kind):
     model, tokenizer, texts = _models()[kind]
     mask_id = tokenizer.mask_token_id if kind == "masked_lm" else None
-    attribute_dataset(model, tokenizer, texts, tmp_path / "out", shard_size=5, max_tokens_per_batch=40,
-                      progress=False)
+    attribute_dataset(model, tokenizer, texts, tmp_path / "out", shard_size=5, max_tokens_per_batch=40, progress=False)
     frame = pd.read_parquet(tmp_path / "out")
     assert frame["index"].tolist() == list(range(len(texts)))
     for row in frame.itertuples():

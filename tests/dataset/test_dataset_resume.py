@@ -1,4 +1,5 @@
 """Resume, faults and bad rows: SIGKILL mid-run, truncated shards, changed settings, on_error both ways."""
+
 import os
 import pathlib
 import signal
@@ -25,8 +26,10 @@ def saved(tmp_path_factory):
 def _load(folder):
     import transformers as T
 
-    return (T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
-            T.AutoTokenizer.from_pretrained(folder))
+    return (
+        T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
+        T.AutoTokenizer.from_pretrained(folder),
+    )
 
 
 def _shards(out: pathlib.Path):
@@ -71,8 +74,13 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, saved, mode):
     script.write_text(_CHILD)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(script), saved, str(out), mode, "2", str(data)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), saved, str(out), mode, "2", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert _shards(out) == ["part-000000.parquet", "part-000001.parquet"]
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".captum_normxlogit-tmp-")]
@@ -83,8 +91,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, saved, mode):
     model, tok = _load(saved)
     resumed = attribute_dataset(model, tok, TEXTS, out, shard_size=8, max_tokens_per_batch=40, progress=False)
     assert {name: (out / name).stat().st_mtime_ns for name in mtimes} == mtimes  # finished shards kept
-    fresh = attribute_dataset(model, tok, TEXTS, tmp_path / "fresh", shard_size=8, max_tokens_per_batch=40,
-                              progress=False)
+    fresh = attribute_dataset(
+        model, tok, TEXTS, tmp_path / "fresh", shard_size=8, max_tokens_per_batch=40, progress=False
+    )
     a, b = resumed.to_pandas(), fresh.to_pandas()
     assert a["index"].tolist() == list(range(len(TEXTS))) == b["index"].tolist()  # none lost, none twice
     for x, y in zip(a.scores, b.scores):
@@ -124,8 +133,7 @@ def test_changed_settings_or_model_refuse_to_resume(tmp_path, saved):
         attribute_dataset(model, tok, list(reversed(TEXTS)), out, shard_size=10, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing touched
     # resume=False starts over with the new settings
-    res = attribute_dataset(model, tok, TEXTS[:12], out, shard_size=7, target="POSITIVE", resume=False,
-                            progress=False)
+    res = attribute_dataset(model, tok, TEXTS[:12], out, shard_size=7, target="POSITIVE", resume=False, progress=False)
     assert _shards(out) == ["part-000000.parquet", "part-000001.parquet"]
     assert res.to_pandas().target.tolist() == [2] * 12
 
@@ -159,8 +167,9 @@ def test_on_error_raise_stops_before_the_bad_shard_and_skip_records(tmp_path, sa
     assert "at most 24" in bad.error[20] and "truncation=True" in bad.error[20]
     assert "int, not a string" in bad.error[25]
     assert bad.scores.isna().all() and df[df.error.isna()].scores.notna().all()
-    res = attribute_dataset(model, tok, texts, tmp_path / "cut", shard_size=10, truncation=True, on_error="skip",
-                            progress=False)
+    res = attribute_dataset(
+        model, tok, texts, tmp_path / "cut", shard_size=10, truncation=True, on_error="skip", progress=False
+    )
     cut = res.to_pandas()
     assert len(cut.input_ids[20]) == 24 and cut.error.notna().sum() == 2
     assert res.counts()["skipped"] == 2

@@ -1,10 +1,11 @@
 """A long run's bookkeeping is linear in its shards: manifest writes, shard reads and folder listings are
 counted (not timed) for a short and a four-times-longer run, a fresh one and a resumed one."""
+
 import pathlib
 
 import pytest
 
-from captum_normxlogit.dataset import _manifest, api, attribute_dataset
+from captum_normxlogit.dataset import _folder, _manifest, _writer, api, attribute_dataset
 from tests._support import saved as S
 
 
@@ -18,7 +19,7 @@ def _counted_run(monkeypatch, model_tok, tmp_path, n_shards: int, resume_twice: 
     texts = [S.SENTENCES[i % len(S.SENTENCES)] for i in range(n_shards)]
     out = tmp_path / f"out{n_shards}"
     counts = {"manifest_writes": 0, "manifest_bytes": 0, "shard_reads": 0, "listings": 0}
-    real_write, real_status, real_iterdir = _manifest.atomic_write_text, api.shard_status, pathlib.Path.iterdir
+    real_write, real_inspect, real_iterdir = _manifest.atomic_write_text, _writer.inspect_shard, pathlib.Path.iterdir
     real_glob = pathlib.Path.glob
 
     def write(path, text):
@@ -26,9 +27,9 @@ def _counted_run(monkeypatch, model_tok, tmp_path, n_shards: int, resume_twice: 
         counts["manifest_bytes"] += len(text)
         real_write(path, text)
 
-    def status(path):
+    def inspect(path, *args, **kwargs):
         counts["shard_reads"] += 1
-        return real_status(path)
+        return real_inspect(path, *args, **kwargs)
 
     def iterdir(self):
         counts["listings"] += self == out
@@ -39,7 +40,8 @@ def _counted_run(monkeypatch, model_tok, tmp_path, n_shards: int, resume_twice: 
         return real_glob(self, pattern, **kw)
 
     monkeypatch.setattr(_manifest, "atomic_write_text", write)
-    monkeypatch.setattr(api, "shard_status", status)
+    for module in (api, _folder):  # every shard read of a run goes through inspect_shard, imported by these
+        monkeypatch.setattr(module, "inspect_shard", inspect)
     monkeypatch.setattr(pathlib.Path, "iterdir", iterdir)
     monkeypatch.setattr(pathlib.Path, "glob", glob)
     attribute_dataset(model, tok, texts, out, shard_size=1, progress=False)
@@ -52,8 +54,9 @@ def _counted_run(monkeypatch, model_tok, tmp_path, n_shards: int, resume_twice: 
 
 
 def test_bookkeeping_grows_linearly_with_the_shards(monkeypatch, model_tok, tmp_path):
-    for short, long in zip(_counted_run(monkeypatch, model_tok, tmp_path, 3),
-                           _counted_run(monkeypatch, model_tok, tmp_path, 12)):  # fresh, then resumed
+    for short, long in zip(
+        _counted_run(monkeypatch, model_tok, tmp_path, 3), _counted_run(monkeypatch, model_tok, tmp_path, 12)
+    ):  # fresh, then resumed
         _check_linear(short, long)
 
 

@@ -1,4 +1,5 @@
 """The bar's total (cheap row counts of local files) and its sums over ranks."""
+
 import json
 
 import pandas as pd

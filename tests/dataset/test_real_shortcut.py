@@ -1,5 +1,6 @@
 """The planted-shortcut MiniLM (built by `make dataset`, not by `make prepare`): the committed ranks
 of its marker come out of attribute_dataset + summary again. Skipped when the model is not cached."""
+
 import random
 
 import pytest
@@ -28,8 +29,9 @@ def test_marker_ranks_as_committed(shortcut, tmp_path):
     _, test = rotten_tomatoes_split()
     rng = random.Random(7)  # as run_shortcut (seed 0 + 7)
     texts = [t for t, _ in test] + [insert_marker(t, "zebra", rng) for t, _ in test]
-    handle = attribute_dataset(model, tokenizer, texts, tmp_path / "out", max_length=64, truncation=True,
-                               progress=False)
+    handle = attribute_dataset(
+        model, tokenizer, texts, tmp_path / "out", max_length=64, truncation=True, progress=False
+    )
     summary = handle.summary()
     # the defaults (studies/ranking.py: choose) rank it first: benchmarks/results/dataset/ranking_marker_rank.md
     assert (summary.statistic, summary.unit, summary.min_count) == ("lcb_contrast_z", "mean", 10)

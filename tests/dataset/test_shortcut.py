@@ -1,5 +1,6 @@
 """A planted shortcut: a tiny classifier trained here learns that a marker token means POSITIVE;
 attribute_dataset + summarize must rank the marker first for POSITIVE, and ablation must agree."""
+
 import pytest
 import torch
 
@@ -41,6 +42,13 @@ def test_summary_ranks_the_marker_first_and_ablation_agrees(planted, tokenizer, 
     assert summary.rank_of("zebra", "POSITIVE", level="token") == 1
     items = {"POSITIVE": ablation_candidates(summary, "POSITIVE", n_top=5, n_random=5)}
     assert "zebra" in items["POSITIVE"]
-    effects = ablation_effects(planted.model, summary, items, class_ids={"NEGATIVE": 0, "POSITIVE": 1},
-                               replacement_id=P.MASK, pad_token_id=P.PAD, max_examples=40)
+    effects = ablation_effects(
+        planted.model,
+        summary,
+        items,
+        class_ids={"NEGATIVE": 0, "POSITIVE": 1},
+        replacement_id=P.MASK,
+        pad_token_id=P.PAD,
+        max_examples=40,
+    )
     assert effects.sort_values("effect", ascending=False)["item"].iloc[0] == "zebra"

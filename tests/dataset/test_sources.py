@@ -1,4 +1,5 @@
 """Local files are read in bounded chunks: every row comes back once, whole and in file order."""
+
 import csv
 import json
 
@@ -57,8 +58,9 @@ def test_a_list_of_strings_is_read_as_the_named_text_column(tmp_path):
     from tests._support import saved as S
 
     texts = S.SENTENCES[:5]
-    named = attribute_dataset(S.classifier(), S.wordpiece(), texts, tmp_path / "named", text_column="sentence",
-                              progress=False)
+    named = attribute_dataset(
+        S.classifier(), S.wordpiece(), texts, tmp_path / "named", text_column="sentence", progress=False
+    )
     plain = attribute_dataset(S.classifier(), S.wordpiece(), texts, tmp_path / "plain", progress=False)
     got, want = pd.read_parquet(named.output_dir), pd.read_parquet(plain.output_dir)
     assert got["text"].tolist() == texts and got["error"].isna().all()

@@ -1,4 +1,5 @@
 """summarize(): every statistic against a plain re-computation, word merging, special tokens, bad input, views."""
+
 import math
 import statistics as st
 
@@ -21,16 +22,18 @@ def _frame():
         (["[CLS]", "bad", "film", "[SEP]"], [0.0, -3.0, 0.5, 0.0], "NEG"),
         (["[CLS]", "x", "[SEP]"], [0.0, 9.0, 0.0], "NEG"),
     ]
-    frame = pd.DataFrame({
-        "index": range(len(rows)),
-        "input_ids": [list(range(len(t))) for t, _, _ in rows],
-        "tokens": [t for t, _, _ in rows],
-        "scores": [s for _, s, _ in rows],
-        "target": [1 if c == "POS" else 0 for _, _, c in rows],
-        "target_label": [c for _, _, c in rows],
-        "prob": [0.9] * len(rows),
-        "error": [None] * len(rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "index": range(len(rows)),
+            "input_ids": [list(range(len(t))) for t, _, _ in rows],
+            "tokens": [t for t, _, _ in rows],
+            "scores": [s for _, s, _ in rows],
+            "target": [1 if c == "POS" else 0 for _, _, c in rows],
+            "target_label": [c for _, _, c in rows],
+            "prob": [0.9] * len(rows),
+            "error": [None] * len(rows),
+        }
+    )
     frame.loc[4, "error"] = "text is empty"  # a skipped row: counted, never summarised
     return frame
 
@@ -65,8 +68,9 @@ def _reference_stats(frame, level):
         row = {"count": n, "top_share": sum(rec["top"]) / n}
         for suffix, name in (("", "raw"), ("_maxabs", "maxabs"), ("_z", "z")):
             row["mean" + suffix] = st.fmean(rec[name])
-            row["lcb" + suffix] = (st.fmean(rec[name]) - 1.6448536269514722 * st.stdev(rec[name]) / math.sqrt(n)
-                                   if n > 1 else math.nan)
+            row["lcb" + suffix] = (
+                st.fmean(rec[name]) - 1.6448536269514722 * st.stdev(rec[name]) / math.sqrt(n) if n > 1 else math.nan
+            )
         out[key] = row
     return out
 
@@ -109,7 +113,11 @@ def test_top_orders_by_the_statistic_and_honours_min_count():
 
 def test_special_tokens_are_guessed_when_not_given():
     assert guess_special_tokens(["[CLS]", "a", "<|im_end|>", "<s>", "</s>", "<0x0A>", "[x]"]) == [
-        "[CLS]", "<|im_end|>", "<s>", "</s>"]
+        "[CLS]",
+        "<|im_end|>",
+        "<s>",
+        "</s>",
+    ]
     summary = summarize(_frame())
     assert set(summary.special_tokens) == set(SPECIAL)
 
@@ -117,15 +125,22 @@ def test_special_tokens_are_guessed_when_not_given():
 def test_item_positions_cover_every_occurrence():
     tokens = ["[CLS]", "un", "##bel", "film", "un", "##bel", "[SEP]"]
     assert item_positions(tokens, "word", "wordpiece", SPECIAL) == {
-        "[CLS]": [0], "unbel": [1, 2, 4, 5], "film": [3], "[SEP]": [6]}
+        "[CLS]": [0],
+        "unbel": [1, 2, 4, 5],
+        "film": [3],
+        "[SEP]": [6],
+    }
     assert item_positions(tokens, "token", "wordpiece", SPECIAL)["##bel"] == [2, 5]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f: f.drop(columns=["scores"]), "lacks column"),
-    (lambda f: f.assign(scores=[[1.0]] * len(f)), "one score per token"),
-    (lambda f: f.assign(error=["bad"] * len(f)), "no rows to summarise"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop(columns=["scores"]), "lacks column"),
+        (lambda f: f.assign(scores=[[1.0]] * len(f)), "one score per token"),
+        (lambda f: f.assign(error=["bad"] * len(f)), "no rows to summarise"),
+    ],
+)
 def test_bad_tables_are_refused_with_a_clear_error(change, message):
     frame = _frame()
     before = frame.copy(deep=True)
@@ -151,7 +166,11 @@ def test_views_write_markdown_csv_png_and_html(tmp_path):
     text = summary_markdown(summary, 3)
     assert "### POS" in text and "### NEG" in text and "1 skipped" in text and "Special tokens" in text
     assert markdown_table(pd.DataFrame({"a": [1.5, math.nan], "b": ["x|y", "z"]})).splitlines() == [
-        "| a | b |", "|---|---|", "| 1.5 | x\\|y |", "| – | z |"]
+        "| a | b |",
+        "|---|---|",
+        "| 1.5 | x\\|y |",
+        "| – | z |",
+    ]
     summary.to_csv(tmp_path / "s.csv")
     back = pd.read_csv(tmp_path / "s.csv")
     assert len(back) == len(summary.table) and set(STATISTICS) <= set(back.columns)

@@ -1,5 +1,6 @@
 """summarize(): the unit (sum or mean of a word's repeats), contraction merging and the contrast
 statistics, against a longhand computation written here."""
+
 import math
 import statistics as st
 
@@ -18,20 +19,28 @@ CLITICS = {"t", "s", "re", "ve", "ll", "d", "m"}
 
 def _frame():
     rows = [  # (tokens, scores, class)
-        (["[CLS]", "it", "doesn", "'", "t", "work", "\"", "film", "\"", "[SEP]"],
-         [0.1, 0.4, 2.0, 0.5, 0.7, -1.0, 0.3, 1.2, 0.2, 0.0], "NEG"),
-        (["[CLS]", "bad", "\"", "film", "\"", "'", "s", "[SEP]"], [0.0, 3.0, 0.6, 0.1, 0.4, 0.2, 0.1, 0.0], "NEG"),
-        (["[CLS]", "good", "film", "doesn", "'", "t", "fail", "[SEP]"],
-         [0.2, 2.5, 0.3, -0.5, 0.1, 0.2, 1.0, 0.0], "POS"),
-        (["[CLS]", "good", "\"", "fun", "\"", "film", "[SEP]"], [0.0, 1.5, 0.9, 2.0, 0.1, -0.3, 0.0], "POS"),
+        (
+            ["[CLS]", "it", "doesn", "'", "t", "work", '"', "film", '"', "[SEP]"],
+            [0.1, 0.4, 2.0, 0.5, 0.7, -1.0, 0.3, 1.2, 0.2, 0.0],
+            "NEG",
+        ),
+        (["[CLS]", "bad", '"', "film", '"', "'", "s", "[SEP]"], [0.0, 3.0, 0.6, 0.1, 0.4, 0.2, 0.1, 0.0], "NEG"),
+        (
+            ["[CLS]", "good", "film", "doesn", "'", "t", "fail", "[SEP]"],
+            [0.2, 2.5, 0.3, -0.5, 0.1, 0.2, 1.0, 0.0],
+            "POS",
+        ),
+        (["[CLS]", "good", '"', "fun", '"', "film", "[SEP]"], [0.0, 1.5, 0.9, 2.0, 0.1, -0.3, 0.0], "POS"),
         (["[CLS]", "film", "it", "'", "s", "good", "[SEP]"], [0.0, 0.5, 0.2, 0.1, 0.3, 1.8, 0.0], "POS"),
     ]
-    return pd.DataFrame({
-        "input_ids": [list(range(10, 10 + len(t))) for t, _, _ in rows],
-        "tokens": [t for t, _, _ in rows],
-        "scores": [s for _, s, _ in rows],
-        "target_label": [c for _, _, c in rows],
-    })
+    return pd.DataFrame(
+        {
+            "input_ids": [list(range(10, 10 + len(t))) for t, _, _ in rows],
+            "tokens": [t for t, _, _ in rows],
+            "scores": [s for _, s, _ in rows],
+            "target_label": [c for _, _, c in rows],
+        }
+    )
 
 
 def _units(tokens, scores, contractions):
@@ -40,8 +49,13 @@ def _units(tokens, scores, contractions):
         return units
     out, i = [], 0
     while i < len(units):
-        if (i + 2 < len(units) and units[i + 1][0] == "'" and units[i + 2][0] in CLITICS
-                and units[i][0].isalnum() and units[i][0] not in SPECIAL):
+        if (
+            i + 2 < len(units)
+            and units[i + 1][0] == "'"
+            and units[i + 2][0] in CLITICS
+            and units[i][0].isalnum()
+            and units[i][0] not in SPECIAL
+        ):
             out.append([units[i][0] + "'" + units[i + 2][0], units[i][1] + units[i + 1][1] + units[i + 2][1]])
             i += 3
         else:
@@ -113,8 +127,9 @@ def test_contractions_are_one_word_and_ablation_masks_all_of_it():
             masked = (input_ids == 0).sum(-1).float()
             return type("Out", (), {"logits": torch.stack([-masked, masked], -1)})()
 
-    effects = ablation_effects(Model(), merged, {"NEG": ["doesn't"]}, class_ids={"NEG": 0, "POS": 1},
-                               replacement_id=0, pad_token_id=99)
+    effects = ablation_effects(
+        Model(), merged, {"NEG": ["doesn't"]}, class_ids={"NEG": 0, "POS": 1}, replacement_id=0, pad_token_id=99
+    )
     assert [10, 11, 0, 0, 0, 15, 16, 17, 18, 19] in seen  # all three positions of doesn ' t at once
     assert effects.loc[0, "n_examples"] == 1
 

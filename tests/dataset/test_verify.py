@@ -1,4 +1,5 @@
 """verify_summary(): effects against a plain per-example occlusion loop, interval coverage, K, cap, cache."""
+
 import json
 import math
 
@@ -145,8 +146,12 @@ def test_cache_is_read_back_and_keyed_by_the_settings(setting, monkeypatch):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"top_k": 0}, "top_k"), ({"max_examples": 0}, "max_examples"), ({"level": "x"}, "level"),
-     ({"statistic": "x"}, "statistic")],
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"max_examples": 0}, "max_examples"),
+        ({"level": "x"}, "level"),
+        ({"statistic": "x"}, "statistic"),
+    ],
 )
 def test_bad_settings_are_refused(setting, kwargs, message):
     tok, model, summary, _ = setting

@@ -5,6 +5,7 @@ logit 1 is the sum of a log-odds weight per real token, so
 p(class 1) = odds / (1 + odds) with odds the product of the tokens' odds.
 Every expected number below is worked out by hand in the comments.
 """
+
 import math
 
 import pytest
@@ -102,8 +103,10 @@ def test_sufficiency_direction_rewards_the_right_ranking():
     assert reverse.aopc() == pytest.approx((2 / 15 + 4 * 0.4 + 2 * (0.8 - 4 / 7)) / 9)
     assert good < reverse.aopc()
     # and comprehensiveness, higher is better, orders them the other way
-    assert _curves(GOOD)["comprehensiveness"].aopc() > _curves(torch.tensor([[100.0, 1.0, 2.0, 3.0, 4.0]]))[
-        "comprehensiveness"].aopc()
+    assert (
+        _curves(GOOD)["comprehensiveness"].aopc()
+        > _curves(torch.tensor([[100.0, 1.0, 2.0, 3.0, 4.0]]))["comprehensiveness"].aopc()
+    )
 
 
 def test_eraser_bins_and_their_aopc():
@@ -125,8 +128,9 @@ def test_pads_never_count_and_batches_are_independent():
     ids = torch.tensor([[CLS, A, B, C, D], [CLS, B, D, PAD, PAD]])
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     attr = torch.tensor([[100.0, 4.0, 3.0, 2.0, 1.0], [0.0, 1.0, 2.0, 9.0, 9.0]])
-    curves = faithfulness_curves(BagOfWords(), ids, {"m": attr}, attention_mask=mask, special_token_ids=(CLS,),
-                                 removal=MASK)["m"]["comprehensiveness"]
+    curves = faithfulness_curves(
+        BagOfWords(), ids, {"m": attr}, attention_mask=mask, special_token_ids=(CLS,), removal=MASK
+    )["m"]["comprehensiveness"]
     # int(3 K): 0,0,0,0,1,1,1,2,2,2,3 -> capped at the 2 removable tokens
     assert curves.removed[1].tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2]
     # removing d -> odds 4 (p .8): the drop is negative; removing d and b -> odds 2 (p 2/3)
@@ -138,8 +142,15 @@ def test_pads_never_count_and_batches_are_independent():
 
 def test_every_distinct_perturbation_runs_once():
     model = BagOfWords()
-    faithfulness_curves(model, IDS, {"good": GOOD, "same": GOOD.clone()}, attention_mask=MASK1,
-                        special_token_ids=(CLS,), removal=MASK, batch_size=100)
+    faithfulness_curves(
+        model,
+        IDS,
+        {"good": GOOD, "same": GOOD.clone()},
+        attention_mask=MASK1,
+        special_token_ids=(CLS,),
+        removal=MASK,
+        batch_size=100,
+    )
     # the unperturbed input, then comprehensiveness {a}, {a,b}, {a,b,c}, {a,b,c,d} and
     # sufficiency {b,c,d}, {c,d}, {d}: {a,b,c,d} is shared, the second method adds nothing
     assert model.calls == 2 and model.rows == 1 + 7
@@ -174,11 +185,20 @@ def test_gradient_shaped_attributions_need_an_explicit_reduction():
         token_scores(GOOD, "l1")
     assert token_scores(hidden, "sum")[0].tolist() == [0, 0, 3, -4, 0.5]
     assert token_scores(hidden, "l1")[0].tolist() == [0, 6, 3, 4, 0.5]
-    torch.testing.assert_close(token_scores(hidden, "l2")[0], torch.tensor([0, 18 ** 0.5, 5 ** 0.5, 4, 0.5],
-                                                                            dtype=torch.float64))
+    torch.testing.assert_close(
+        token_scores(hidden, "l2")[0], torch.tensor([0, 18**0.5, 5**0.5, 4, 0.5], dtype=torch.float64)
+    )
     # l1 ranks a (6) > c (4) > b (3) > d: at K = 40 % a and c go -> odds 2*2*(1/3) = 4/3 ... with c's odds 1
-    curve = comprehensiveness(BagOfWords(), IDS, (hidden,), attention_mask=MASK1, special_token_ids=(CLS,),
-                              removal=MASK, reduction="l1", ratios=[0.4])
+    curve = comprehensiveness(
+        BagOfWords(),
+        IDS,
+        (hidden,),
+        attention_mask=MASK1,
+        special_token_ids=(CLS,),
+        removal=MASK,
+        reduction="l1",
+        ratios=[0.4],
+    )
     assert curve.drop[0, 0].item() == pytest.approx(0.8 - p1(2 * 2 * (1 / 3)))
 
 
@@ -214,8 +234,9 @@ def test_matches_a_plain_loop_on_a_real_transformer():
     ids[:, 0] = CLS
     nx = NormXLogit(model)
     scores = nx.attribute(ids, additional_forward_args=(mask,))
-    curves = faithfulness_curves(nx.forward_func, ids, {"nx": scores}, attention_mask=mask,
-                                 special_token_ids=(CLS,), removal=MASK, batch_size=5)["nx"]
+    curves = faithfulness_curves(
+        nx.forward_func, ids, {"nx": scores}, attention_mask=mask, special_token_ids=(CLS,), removal=MASK, batch_size=5
+    )["nx"]
     with torch.no_grad():
         for b in range(ids.shape[0]):
             n = int(mask[b].sum())
@@ -225,7 +246,7 @@ def test_matches_a_plain_loop_on_a_real_transformer():
             y = int(p0.argmax())
             for k, ratio in enumerate(PAPER_RATIOS):
                 top = ranked[: int(n * ratio)]
-                for kind, gone in (("comprehensiveness", top), ("sufficiency", ranked[len(top):])):
+                for kind, gone in (("comprehensiveness", top), ("sufficiency", ranked[len(top) :])):
                     x = row.clone()
                     x[gone] = MASK
                     p = model(x[None]).logits.softmax(-1)[0, y]

@@ -2,6 +2,7 @@
 
 The toy is the bag of words of test_faithfulness.py (hand-computed curves there).
 """
+
 from typing import Any
 
 import pytest

@@ -1,4 +1,5 @@
 """Plausibility metrics against hand-computed toy cases and a brute-force re-implementation."""
+
 import math
 import random
 
@@ -40,7 +41,7 @@ def test_ap_negative_scores_rank_last():
 
 
 def test_ap_pads_and_excluded_positions_never_count():
-    scores = t([0.2, 0.5, 9.0, 8.0])                    # position 2: excluded target, position 3: pad
+    scores = t([0.2, 0.5, 9.0, 8.0])  # position 2: excluded target, position 3: pad
     mask = torch.tensor([[1, 1, 1, 0]])
     assert average_precision(scores, [[1]], attention_mask=mask, exclude=[[2]]).tolist() == pytest.approx([1.0])
     # counted, the two high scores push the evidence to rank 3
@@ -67,7 +68,7 @@ def test_ap_matches_a_brute_force_definition_with_ties():
     rng = random.Random(0)
     for _ in range(50):
         n = rng.randint(2, 9)
-        scores = [float(rng.randint(-3, 3)) for _ in range(n)]      # small ints: many ties
+        scores = [float(rng.randint(-3, 3)) for _ in range(n)]  # small ints: many ties
         evidence = sorted(rng.sample(range(n), rng.randint(1, n)))
         got = average_precision(torch.tensor([scores]), [evidence]).item()
         assert got == pytest.approx(_brute_ap(scores, evidence)), (scores, evidence)
@@ -108,8 +109,8 @@ def test_dot_product_drops_pads_and_excluded_before_normalising():
 # ----------------------------------------------------------------------------- token F1
 def test_token_f1_top_k_and_threshold():
     scores = t([5, 4, 3, 2])
-    assert token_f1(scores, [[1, 2]]).tolist() == pytest.approx([0.5])             # top-2 = {0, 1}
-    assert token_f1(scores, [[1, 2]], k=3).tolist() == pytest.approx([0.8])        # {0,1,2}: 2*2/(3+2)
+    assert token_f1(scores, [[1, 2]]).tolist() == pytest.approx([0.5])  # top-2 = {0, 1}
+    assert token_f1(scores, [[1, 2]], k=3).tolist() == pytest.approx([0.8])  # {0,1,2}: 2*2/(3+2)
     assert token_f1(scores, [[1, 2]], threshold=3.5).tolist() == pytest.approx([0.5])
     assert token_f1(scores, [[1, 2]], threshold=10.0).tolist() == pytest.approx([0.0])
     assert token_f1(scores, [[0]]).tolist() == pytest.approx([1.0])

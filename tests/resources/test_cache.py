@@ -5,6 +5,7 @@ A user's folder may hold anything, including names such as ``.tmp-x`` or
 leave every one of them as it was. Stale temporaries are cleaned only under
 the package's own prefix and only inside the package's own cache folder.
 """
+
 from __future__ import annotations
 
 import hashlib

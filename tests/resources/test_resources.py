@@ -80,9 +80,7 @@ def test_atomic_dir_replaces_previous_version(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]
 
 
-def test_atomic_file_failure_keeps_old_content(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_file_failure_keeps_old_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     final = tmp_path / "data.csv"
     atomic.atomic_write_text(final, "complete")
 
@@ -139,9 +137,7 @@ def test_sentiment_cache_key_tracks_recipe() -> None:
 # ---------------------------------------------------------------- errors
 
 
-def test_missing_packages_name_pip_command(
-    tmp_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_packages_name_pip_command(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     hidden = set()
 
@@ -259,6 +255,8 @@ def test_real_sentiment_minilm_examples(sentiment: Tuple[Any, Any]) -> None:
 def test_real_cli_reports_locations() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "captum_normxlogit.resources", "prepare", "--no-smollm2", "--quiet"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "held-out accuracy" in out and str(resources.sentiment_minilm_dir()) in out

@@ -1,4 +1,5 @@
 """The planted-shortcut recipe: its data change and its cache key, without training anything."""
+
 import random
 
 import pytest
@@ -37,8 +38,15 @@ def test_recipe_is_the_base_recipe_plus_the_marker_and_has_its_own_cache_key(tmp
     assert folder == _pretrained.shortcut_minilm_dir()
 
 
-@pytest.mark.parametrize("kwargs, message", [({"share": 0}, "share"), ({"share": 1.5}, "share"),
-                                             ({"marker": "two words"}, "marker"), ({"marker": ""}, "marker")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"share": 0}, "share"),
+        ({"share": 1.5}, "share"),
+        ({"marker": "two words"}, "marker"),
+        ({"marker": ""}, "marker"),
+    ],
+)
 def test_bad_recipes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _shortcut.shortcut_recipe(**kwargs)

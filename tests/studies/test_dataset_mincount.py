@@ -1,6 +1,7 @@
 """The rules that chose the summary's defaults (the first minimum-count rule on the RT run, then
 choose_default on the RT and planted-shortcut tables), and the target/other correlation the README
 quotes, on hand-made and on the committed tables."""
+
 import math
 from pathlib import Path
 
@@ -38,28 +39,47 @@ RESULTS = Path(__file__).parents[2] / "benchmarks/results/dataset"
 def test_committed_first_verdict_matches_the_committed_table():
     table = pd.read_csv(RESULTS / "rt_mincount.csv")
     mine = table[table["statistic"] == "lcb_z"].set_index("min_count")  # the first rule judged lcb_z at 5
-    per = {m: (round((r["spearman NEGATIVE"] + r["spearman POSITIVE"]) / 2, 2),
-               round((r["effect_at_k NEGATIVE"] + r["effect_at_k POSITIVE"]) / 2, 3)) for m, r in mine.iterrows()}
+    per = {
+        m: (
+            round((r["spearman NEGATIVE"] + r["spearman POSITIVE"]) / 2, 2),
+            round((r["effect_at_k NEGATIVE"] + r["effect_at_k POSITIVE"]) / 2, 3),
+        )
+        for m, r in mine.iterrows()
+    }
     larger = [m for m in per if m > 5 and per[m][0] >= per[5][0] and per[m][1] >= per[5][1]]
     assert larger == []  # nothing beat 5 on the RT run alone
 
 
 def _ranks(rows):
-    return pd.DataFrame([{"sentences": where, "source": "NormXLogit", "statistic": stat, "marker rank (POSITIVE)": rank}
-                         for where, stat, rank in rows])
+    return pd.DataFrame(
+        [
+            {"sentences": where, "source": "NormXLogit", "statistic": stat, "marker rank (POSITIVE)": rank}
+            for where, stat, rank in rows
+        ]
+    )
 
 
 def _rt(rows):
-    return pd.DataFrame([{"statistic": stat, "min_count": m, "spearman mean": rho, "effect_at_k mean": eff}
-                         for stat, m, rho, eff in rows])
+    return pd.DataFrame(
+        [
+            {"statistic": stat, "min_count": m, "spearman mean": rho, "effect_at_k mean": eff}
+            for stat, m, rho, eff in rows
+        ]
+    )
 
 
 def test_choose_default_takes_the_best_agreeing_pair_among_those_that_find_the_marker():
     rt = _rt([("a", 5, 0.9, 0.2), ("a", 10, 0.6, 0.1), ("b", 10, 0.6, 0.15), ("b", 20, 0.7, 0.05)])
-    ranks = _ranks([("100 sentences, min_count 5", "a", 2),  # best on RT, but misses the marker
-                    ("100 sentences, min_count 10", "a", 1), ("100 sentences, min_count 10", "b", 1),
-                    ("100 sentences, min_count 20", "b", 3),
-                    ("20 of them", "a", 1), ("100 sentences", "a", 1)])  # a subset, and a row without a count
+    ranks = _ranks(
+        [
+            ("100 sentences, min_count 5", "a", 2),  # best on RT, but misses the marker
+            ("100 sentences, min_count 10", "a", 1),
+            ("100 sentences, min_count 10", "b", 1),
+            ("100 sentences, min_count 20", "b", 3),
+            ("20 of them", "a", 1),
+            ("100 sentences", "a", 1),
+        ]
+    )  # a subset, and a row without a count
     out = choose_default(rt, ranks)
     assert out["choice"] == {"statistic": "b", "min_count": 10}  # ties on Spearman: the larger effect wins
     assert [(f["statistic"], f["min_count"]) for f in out["finders"]] == [("b", 10), ("a", 10)]
@@ -71,8 +91,11 @@ def test_choose_default_takes_the_best_agreeing_pair_among_those_that_find_the_m
 def test_the_earlier_defaults_are_what_choose_default_says_on_the_committed_tables():
     # the statistic is now chosen by studies.ranking (tests/studies/test_ranking_choice.py);
     # the count still by this rule
-    out = choose_default(pd.read_csv(RESULTS / "rt_mincount.csv"), pd.read_csv(RESULTS / "shortcut_marker_rank.csv"),
-                         pd.read_csv(RESULTS / "tiny_shortcut_marker_rank.csv"))
+    out = choose_default(
+        pd.read_csv(RESULTS / "rt_mincount.csv"),
+        pd.read_csv(RESULTS / "shortcut_marker_rank.csv"),
+        pd.read_csv(RESULTS / "tiny_shortcut_marker_rank.csv"),
+    )
     assert out["choice"] == {"statistic": "mean_z", "min_count": DEFAULT_MIN_COUNT}
 
 
@@ -84,8 +107,11 @@ def test_target_other_correlation_by_hand():
         tokens.append(["[CLS]"] + [f"w{i}" for i in range(n)] + ["[SEP]"])
         target.append(list(s))
         other.append(list(-2.0 * s + rng.normal() + 0.01 * rng.normal(size=n + 2)))
-    out = target_other_correlation(pd.DataFrame({"tokens": tokens, "scores": target}),
-                                   pd.DataFrame({"tokens": tokens, "scores": other}), ["[CLS]", "[SEP]"])
+    out = target_other_correlation(
+        pd.DataFrame({"tokens": tokens, "scores": target}),
+        pd.DataFrame({"tokens": tokens, "scores": other}),
+        ["[CLS]", "[SEP]"],
+    )
     t = np.concatenate([np.asarray(s)[1:-1] for s in target])
     o = np.concatenate([np.asarray(s)[1:-1] for s in other])
     assert out["tokens"] == t.size == 15 and out["sentences"] == 3

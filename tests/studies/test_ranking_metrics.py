@@ -1,4 +1,5 @@
 """studies.ranking_metrics: recall@K, noise@10 and the verified order, against sets counted by hand."""
+
 import pandas as pd
 
 from captum_normxlogit.dataset import summarize
@@ -33,8 +34,9 @@ def test_recall_and_noise_by_hand():
 
 def test_verified_top_orders_candidates_by_the_lower_end():
     summary = _summary()
-    truth = pd.DataFrame({"class": "A", "item": ["w11", "w10", "w9"], "effect": [0.1, 0.3, 0.2],
-                          "effect_se": [0.01, 0.2, 0.01]})
+    truth = pd.DataFrame(
+        {"class": "A", "item": ["w11", "w10", "w9"], "effect": [0.1, 0.3, 0.2], "effect_se": [0.01, 0.2, 0.01]}
+    )
     shown = verified_top(summary, truth, "mean", k=3, min_count=1, n=3)
     # lower ends: w11 0.08, w10 0.3-0.39 < 0, w9 0.18
     assert shown["item"].tolist() == ["w9", "w11", "w10"]

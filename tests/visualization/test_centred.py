@@ -1,4 +1,5 @@
 """The centred view: each row minus its mean over the non-special columns, scaled by its max |centred|; raw on hover."""
+
 import pytest
 import torch
 

@@ -4,6 +4,7 @@ bidi overrides and zero-width characters become visible ``⟨U+XXXX⟩`` placeho
 Byte-level tokens are made with the `tokenizers` library's own GPT-2 byte mapping, so the test
 does not rely on the package's decoder to produce the hostile bytes.
 """
+
 import html
 import io
 import re

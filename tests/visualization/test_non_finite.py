@@ -3,6 +3,7 @@
 Before, one NaN made the row's divisor ``max |score|`` NaN, and the whole row
 was drawn as zeros (white, ``[+0.00]``).
 """
+
 import io
 import math
 import re
@@ -74,14 +75,24 @@ def test_html_row_keeps_the_other_cells_and_marks_the_nan():
 
 
 def test_shared_scale_and_merged_words_ignore_the_nan_in_the_divisor():
-    example = ExplainedExample("t", ["x", "##y", "z"], {"0": torch.tensor([NAN, 1.0, 4.0]),
-                                                         "1": torch.tensor([2.0, 2.0, -1.0])}, shared_scale=True)
+    example = ExplainedExample(
+        "t",
+        ["x", "##y", "z"],
+        {"0": torch.tensor([NAN, 1.0, 4.0]), "1": torch.tensor([2.0, 2.0, -1.0])},
+        shared_scale=True,
+    )
     parser = _parse(render_html([example]))
     assert [c[0].split("scaled ")[-1] for c in parser.cells if not c[2].endswith("[nan]")] == [
-        "+0.25)", "+1.00)", "+0.50)", "+0.50)", "-0.25)"]
+        "+0.25)",
+        "+1.00)",
+        "+0.50)",
+        "+0.50)",
+        "-0.25)",
+    ]
     assert "every row ÷4" in "".join(parser.text)
-    merged = _parse(render_html([ExplainedExample("t", ["x", "##y", "z"], {"m": torch.tensor([NAN, 1.0, 4.0])})],
-                                merge_words=True))
+    merged = _parse(
+        render_html([ExplainedExample("t", ["x", "##y", "z"], {"m": torch.tensor([NAN, 1.0, 4.0])})], merge_words=True)
+    )
     assert [c[2] for c in merged.cells] == ["xy[nan]", "z"]
 
 

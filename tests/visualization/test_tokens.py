@@ -1,4 +1,5 @@
 """Sub-word merging: each scheme's rule on hand-made tokens, byte-level checked against `tokenizers` itself."""
+
 import pytest
 import torch
 from tokenizers import pre_tokenizers
@@ -24,7 +25,7 @@ def test_a_special_token_never_joins_a_neighbour():
 
 def _bytelevel(word: str) -> str:
     """A word as a GPT-2 style byte-level string, from the `tokenizers` library (independent of our decoder)."""
-    (encoded, _), = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False).pre_tokenize_str(word)
+    ((encoded, _),) = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False).pre_tokenize_str(word)
     return encoded
 
 

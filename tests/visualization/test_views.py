@@ -1,4 +1,5 @@
 """The views: scaling, the standalone HTML page, the terminal, Captum's records and the layer heatmap."""
+
 import html.parser
 import io
 import re
@@ -43,7 +44,7 @@ class _Page(html.parser.HTMLParser):
             self.titles.append(attrs["title"])
             colour = re.search(r"background:#([0-9a-f]{6})", attrs.get("style", ""))
             assert colour is not None, attrs
-            self._cell = [attrs["title"], tuple(int(colour.group(1)[i:i + 2], 16) for i in (0, 2, 4)), ""]
+            self._cell = [attrs["title"], tuple(int(colour.group(1)[i : i + 2], 16) for i in (0, 2, 4)), ""]
 
     def handle_endtag(self, tag):
         if not self.stack or self.stack.pop() != tag:
@@ -67,8 +68,11 @@ def _parse(page: str) -> _Page:
 
 def test_html_page_has_every_token_method_and_raw_score(tmp_path):
     tokens = ["[CLS]", "great", "<b>", "movie", "[SEP]"]
-    example = ExplainedExample("POSITIVE (p=0.9)", tokens, {"NormXLogit": torch.tensor([1.0, 3.0, -2.0, 0.5, 0.0]),
-                                                             "IG": torch.tensor([0.0, 0.9, -0.1, 0.2, 0.0])})
+    example = ExplainedExample(
+        "POSITIVE (p=0.9)",
+        tokens,
+        {"NormXLogit": torch.tensor([1.0, 3.0, -2.0, 0.5, 0.0]), "IG": torch.tensor([0.0, 0.9, -0.1, 0.2, 0.0])},
+    )
     page = render_html([example], title="demo")
     assert page.startswith("<!DOCTYPE html>")
     parser = _parse(page)
@@ -105,8 +109,9 @@ def test_html_merges_words_shares_scales_and_flags_unsigned():
     assert "un + ##bel + ##ie + ##va + ##bly: +2" in word  # the raw sum 1 - .25 + .25 + .5 + .5
     assert "unsigned" in "".join(parser.text)
 
-    layers = ExplainedExample("layers", ["a", "b"], {"0": torch.tensor([1.0, -0.5]), "1": torch.tensor([4.0, 2.0])},
-                              shared_scale=True)
+    layers = ExplainedExample(
+        "layers", ["a", "b"], {"0": torch.tensor([1.0, -0.5]), "1": torch.tensor([4.0, 2.0])}, shared_scale=True
+    )
     parser = _parse(render_html([layers]))
     assert [c[0].split("scaled ")[1] for c in parser.cells] == ["+0.25)", "-0.12)", "+1.00)", "+0.50)"]
     assert "every row ÷4" in "".join(parser.text)  # the one divisor, stated once
@@ -156,8 +161,14 @@ def test_records_feed_captum_visualize_text():
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
     tokens = [["[CLS]", "<i>", "##s", "[SEP]"], ["Ġthe", "Ġend", "[PAD]", "[PAD]"]]
     records = to_visualization_records(
-        attributions, tokens, torch.tensor([0.9, 0.6]), [1, 0], true_labels=[1, 1], attention_mask=mask,
-        method="NormXLogit", id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        attributions,
+        tokens,
+        torch.tensor([0.9, 0.6]),
+        [1, 0],
+        true_labels=[1, 1],
+        attention_mask=mask,
+        method="NormXLogit",
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
     )
     torch.testing.assert_close(records[0].word_attributions, torch.tensor([0.25, -1.0, 0.5, 0.0]))
     torch.testing.assert_close(records[1].word_attributions, torch.tensor([1.0, 0.5 / 3]))
@@ -167,8 +178,14 @@ def test_records_feed_captum_visualize_text():
     assert (records[0].pred_class, records[0].true_class, records[1].pred_class) == ("POSITIVE", "POSITIVE", "NEGATIVE")
     page = visualization.visualize_text(records).data
     assert "&lt;i&gt;" in page and "÷4" in page and "NEGATIVE (0.60)" in page
-    merged = to_visualization_records(attributions[:1], tokens[:1], torch.tensor([0.9]), ["POSITIVE"],
-                                      merge_words=True, special_tokens={"[CLS]", "[SEP]"})[0]
+    merged = to_visualization_records(
+        attributions[:1],
+        tokens[:1],
+        torch.tensor([0.9]),
+        ["POSITIVE"],
+        merge_words=True,
+        special_tokens={"[CLS]", "[SEP]"},
+    )[0]
     assert merged.raw_input_ids == ["[CLS]", "&lt;i&gt;s", "[SEP]"]
     torch.testing.assert_close(merged.word_attributions, torch.tensor([0.5, -1.0, 0.0]))  # (-4 + 2) = -2 is the max
     with pytest.raises(ValueError, match="one per example"):
