@@ -20,6 +20,7 @@ Usage: OMP_NUM_THREADS=1 nice python benchmarks/bench_verify.py [--repeats 1] [-
 from __future__ import annotations
 
 import argparse
+import pickle
 import statistics
 import tempfile
 import time
@@ -120,6 +121,8 @@ def main() -> int:
     if args.report_dir:
         out = Path(args.report_dir)
         out.mkdir(parents=True, exist_ok=True)
+        with open(out / "rt_verified.pkl", "wb") as fh:  # to redraw the views without a rerun
+            pickle.dump(verified, fh)
         (out / "rt_verified.md").write_text(summary_markdown(verified, 20))
         verified.to_csv(str(out / "rt_verified.csv"))
         plot_top(verified, out / "rt_verified.png", n=20)

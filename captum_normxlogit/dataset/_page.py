@@ -145,8 +145,10 @@ def summary_page(
     title: str,
     settings: Optional[Dict[str, Any]] = None,
     centred: bool = True,
+    statistic_label: str = "",
 ) -> str:
-    r"""The page's HTML (see the module docstring); ``tops`` and ``examples`` come from the caller."""
+    r"""The page's HTML (see the module docstring); ``tops``, ``examples`` and ``statistic_label`` (what
+    the statistic is, ``report.AXIS_LABELS``) come from the caller."""
     verified = isinstance(summary, VerifiedSummary)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -157,7 +159,11 @@ def summary_page(
     facts = dict(settings or {})
     facts.setdefault("rows", f"{summary.n_rows:,} ({summary.n_skipped:,} skipped with an error)")
     facts.setdefault("classes", ", ".join(f"{c} ({k:,})" for c, k in sorted(summary.classes.items())))
-    facts.setdefault("ranked by", f"{statistic}, among {level}s in at least {summary.min_count} examples of the class")
+    facts.setdefault(
+        "ranked by",
+        f"{statistic} ({statistic_label or statistic}), among {level}s in at least {summary.min_count} "
+        "examples of the class",
+    )
     if isinstance(summary, VerifiedSummary):
         k, cap = summary.top_k, summary.max_examples
         facts.setdefault(
@@ -173,9 +179,15 @@ def summary_page(
         if centred
         else "each word coloured by its raw score ÷ the example's largest |score|"
     )
+    # centred colours compare a word with its sentence's average word, not with the class (docs/views.md)
+    colours = (
+        "Green: above the example's average word, red: below it (a red word can still push towards the class)"
+        if centred
+        else "Green pushes towards the explained class, red away"
+    )
     parts.append(
         f"<p class='note'>Examples (where the word scores highest) are folded under each class: {view}. "
-        "Green pushes towards the explained class, red away; the featured word is outlined.</p>"
+        f"{colours}; the featured word is outlined.</p>"
     )
     for cls, top in tops.items():
         parts.append(f"<h2 id='c-{_anchor(cls, '')}'>{_esc(cls)} · {summary.classes[cls]:,} examples</h2>")

@@ -153,7 +153,8 @@ class DatasetAttribution:
                 "verify=True needs the model: pass model= and tokenizer= (a handle from attribute_dataset() "
                 "keeps its own)."
             )
-        return verify_summary(summary, model, tokenizer, cache_dir=self.output_dir, **checks)
+        rows_weights = self.manifest.get("model", {}).get("weights_digest")  # reuse the stored prob if the same model
+        return verify_summary(summary, model, tokenizer, cache_dir=self.output_dir, rows_weights=rows_weights, **checks)
 
     def __repr__(self) -> str:
         c = self.counts()

@@ -41,6 +41,8 @@ AXIS_LABELS = {
     "mean_z": "mean score standardised within its example (z)",
     "lcb_z": "95 % lower bound of the within-example z",
     "top_share": "share of examples where it scores highest",
+    "contrast_z": "mean z minus its mean z in other classes",
+    "lcb_contrast_z": "95 % lower bound of z minus z in other classes",
 }
 
 
@@ -65,9 +67,11 @@ def summary_markdown(
     parts = [
         f"{summary.n_rows} rows, {summary.n_skipped} skipped with an error; classes: "
         + ", ".join(f"{c} ({k} examples)" for c, k in sorted(summary.classes.items()))
-        + f". Items are {level}s; ranked by `{statistic}` among items in at least {summary.min_count} "
-        "examples of the class. Scores summed per item and example; `mean_maxabs` divides by the example's "
-        "largest |score|, `mean_z` standardises within the example; `lcb*` is the one-sided 95 % lower bound.",
+        + f". Items are {level}s; ranked by `{statistic}` ({AXIS_LABELS.get(statistic, statistic)}) among items "
+        f"in at least {summary.min_count} examples of the class. An item's score in an example is the "
+        f"{'sum' if summary.unit == 'sum' else 'mean'} over its occurrences there; `mean_maxabs` divides by the "
+        "example's largest |score|, `mean_z` standardises within the example, `contrast_z` subtracts the item's "
+        "mean z in the other classes; `lcb*` is the one-sided 95 % lower bound.",
     ]
     verified = _is_verified(summary)
     if isinstance(summary, VerifiedSummary):
@@ -181,12 +185,12 @@ def plot_top(
         top = tops[cls]
         ys = np.arange(len(top))[::-1]
         ax = axes[0][columns * k]
-        labels = [f"{w} (n={c})" for w, c in zip(top["item"], top["count"])]
+        labels = [f"{w} ({c} ex.)" for w, c in zip(top["item"], top["count"])]  # n is the measured count
         ax.barh(ys, top[statistic], color="#5b7db1")
         ax.set_yticks(ys, labels, fontsize=8)
         ax.set_xlim(*stat_lim)
         ax.set_title(f"{cls} ({summary.classes[cls]} examples)", fontsize=10)
-        ax.set_xlabel(f"{statistic}: {AXIS_LABELS.get(statistic, statistic)}", fontsize=7)
+        ax.set_xlabel(f"{statistic}:\n{AXIS_LABELS.get(statistic, statistic)}", fontsize=7)  # 2 lines: fits
         if with_effect:
             ax2 = axes[0][columns * k + 1]
             effect = top["effect"].to_numpy(dtype=float)
@@ -263,6 +267,14 @@ def write_html_report(
         for cls, top in tops.items()
     }
     page = summary_page(
-        summary, tops, examples, statistic=statistic, level=level, title=title, settings=settings, centred=centred
+        summary,
+        tops,
+        examples,
+        statistic=statistic,
+        level=level,
+        title=title,
+        settings=settings,
+        centred=centred,
+        statistic_label=AXIS_LABELS.get(statistic, statistic),
     )
     atomic_write_text(Path(path), page)

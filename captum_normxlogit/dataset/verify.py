@@ -25,7 +25,9 @@ token without one), exactly as :mod:`~captum_normxlogit.dataset.ablation` does.
   its place and is marked (``verdict`` ``"≈0"`` or ``"against"``), never hidden.
   ``order="statistic"`` keeps the NormXLogit order.
 * **Cost.** One forward pass (no hooks, no gradient) per measured (example, item) plus one clean
-  pass per example involved, cut into length-aware batches by the attribution pass's own rule
+  pass per example involved (none when ``rows_weights`` says the rows were written by this very
+  model: their stored ``prob`` is P(class) already, for rows without a ``text_pair``), cut into
+  length-aware batches by the attribution pass's own rule
   (:func:`~captum_normxlogit.dataset._batching.token_budget_batches`), window by window over the
   summary's rows: the ``input_ids`` stored in the Parquet rows, no second read of the data.
 * **Ranks.** Under ``torchrun`` each rank measures the windows ``w`` with ``w % N == rank`` on its
@@ -262,6 +264,7 @@ def verify_summary(
     window: int = 1024,
     cache_dir: Union[None, str, Path] = None,
     items: Optional[Mapping[str, Sequence[str]]] = None,
+    rows_weights: Optional[str] = None,
 ) -> VerifiedSummary:
     r"""Measure the occlusion effect of each class's top ``top_k`` candidates (see the module docstring).
 
@@ -285,6 +288,12 @@ def verify_summary(
         cache_dir (str or Path, optional): Folder for the ``.verify-<key>.json`` cache. Default: None
         items (dict of str to sequence of str, optional): Class to the items to measure, instead
             of each class's top ``top_k`` (e.g. the words a contrast found). Default: None
+        rows_weights (str, optional): The weights fingerprint of the model that wrote the rows
+            (the manifest's ``model.weights_digest``, as :meth:`DatasetAttribution.summary` and the
+            ``summarize`` command pass it). When it equals ``model``'s, each row's stored ``prob``
+            is used as the clean P(class) instead of a clean forward pass (rows with a
+            ``text_pair`` are still measured: occlusion drops their ``token_type_ids``).
+            Default: None (every clean P(class) measured)
 
     Returns:
         VerifiedSummary
@@ -317,6 +326,8 @@ def verify_summary(
         }
     ctx = rank_context(model)
     move_to(model, ctx)
+    weights = weights_digest(model)
+    stored = _stored_probs(frame) if rows_weights is not None and rows_weights == weights else None
     key = _hash(
         {
             "version": _CACHE_VERSION,
@@ -327,7 +338,8 @@ def verify_summary(
             "replacement": replacement,
             "class_ids": class_ids,
             "data": _data_hash(frame, row_class),
-            "model": weights_digest(model),
+            "model": weights,
+            "clean": "stored" if stored is not None else "measured",
         }
     )
     cache = Path(cache_dir) / f".verify-{key}.json" if cache_dir is not None else None
@@ -364,7 +376,9 @@ def verify_summary(
             if max_examples is not None and len(found) > max_examples:
                 found = sorted(random.Random(f"{seed}:{cls}:{item}").sample(found, max_examples))
             measured.extend((cls, item, r) for r in found)
-    drops = _measure(model, frame, measured, positions, class_ids, replacement, pad, max_tokens_per_batch, window, ctx)
+    drops = _measure(
+        model, frame, measured, positions, class_ids, replacement, pad, max_tokens_per_batch, window, ctx, stored
+    )
     records = []
     for cls, listed in candidates.items():
         for rank, item in enumerate(listed, start=1):
@@ -393,6 +407,19 @@ def verify_summary(
     return VerifiedSummary(**base, effects=effects, verify_seconds=seconds, cached=False, **settings)
 
 
+def _stored_probs(frame: "pd.DataFrame") -> Optional[List[Optional[float]]]:
+    r"""Each row's stored P(target), None where absent or where the row has a ``text_pair`` (the
+    attribution pass saw its ``token_type_ids``, the occlusion does not); None without a column."""
+    if "prob" not in frame.columns:
+        return None
+    pairs = frame["text_pair"].notna().tolist() if "text_pair" in frame.columns else [False] * len(frame)
+    out: List[Optional[float]] = []
+    for p, pair in zip(frame["prob"].tolist(), pairs):
+        ok = p is not None and not pair and math.isfinite(float(p))
+        out.append(float(p) if ok else None)
+    return out
+
+
 def _effects_frame(records: List[Dict[str, Any]]) -> "pd.DataFrame":
     import pandas as pd
 
@@ -419,8 +446,10 @@ def _measure(
     max_tokens: int,
     window: int,
     ctx: Any,
+    stored: Optional[List[Optional[float]]] = None,
 ) -> Dict[Tuple[str, str], List[Tuple[float, float]]]:
-    r"""(class, item) -> [(drop, P before)] per measured row, in row order, over every rank."""
+    r"""(class, item) -> [(drop, P before)] per measured row, in row order, over every rank; the clean
+    P(class) of row ``r`` is ``stored[r]`` where that is not None, else measured."""
     device = ctx.device if ctx.device is not None else next(model.parameters()).device
     overhead = CPU_BATCH_OVERHEAD_TOKENS if device.type == "cpu" else None
     by_window: Dict[int, List[Tuple[str, str, int]]] = {}
@@ -436,7 +465,8 @@ def _measure(
             owners: List[Tuple[str, str, int]] = []
             for cls, item, r in by_window[w]:
                 ids = [int(v) for v in frame.at[r, "input_ids"]]
-                if (r, cls) not in clean:
+                known = stored[r] if stored is not None else None
+                if known is None and (r, cls) not in clean:
                     clean[(r, cls)] = len(jobs)
                     jobs.append((ids, class_ids[cls]))
                     owners.append(("", "", r))
@@ -446,7 +476,8 @@ def _measure(
             probs = class_probabilities(model, jobs, pad, batches, device)
             for j, (cls, item, r) in enumerate(owners):
                 if cls:
-                    before = probs[clean[(r, cls)]]
+                    known = stored[r] if stored is not None else None
+                    before = known if known is not None else probs[clean[(r, cls)]]
                     mine.append((cls, item, r, float(before - probs[j]), float(before)))
     everything = _gather(mine, ctx)
     out: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}

@@ -27,7 +27,11 @@ def test_verify_writes_effects_and_reuses_its_cache(run, tmp_path, capsys):
     assert main([*args, "--html", str(html), "--png", str(png), "--csv", str(csv)]) == 0  # model from the manifest
     first = capsys.readouterr().out
     model, tok, _ = load_model_folder(model_dir)
-    expected = verify_summary(open_attribution(out).summary(min_count=2), model, tok, top_k=3, max_examples=5)
+    handle = open_attribution(out)  # the CLI reads the rows' prob for the manifest's own model, as here
+    rows_weights = handle.manifest["model"]["weights_digest"]
+    expected = verify_summary(
+        handle.summary(min_count=2), model, tok, top_k=3, max_examples=5, rows_weights=rows_weights
+    )
     for cls in expected.classes:
         for row in expected.top(cls).itertuples():
             assert f"| {row.rank} | {row.item} |" in first and f"{row.effect:.4g}" in first

@@ -209,3 +209,46 @@ def test_two_processes_give_the_effects_of_one(setting, tmp_path):
     assert len(one) > 0 and one[["class", "item", "n"]].equals(two[["class", "item", "n"]])
     effects = ["effect", "effect_low", "effect_high"]
     np.testing.assert_allclose(one[effects], two[effects], atol=1e-6)
+
+
+def test_stored_prob_replaces_the_clean_pass_for_the_same_model(setting, monkeypatch):
+    tok, model, summary, _ = setting
+    sizes = []
+    real = V.class_probabilities
+
+    def counted(model_, rows, *a, **k):
+        sizes.append(len(rows))
+        return real(model_, rows, *a, **k)
+
+    monkeypatch.setattr(V, "class_probabilities", counted)
+    weights = V.weights_fingerprint(model)
+    same = V.verify_summary(summary, model, tok, top_k=6, max_examples=None, rows_weights=weights)
+    assert sum(sizes) == int(same.effects["n"].sum())  # occluded rows only: no clean pass
+    for row in same.effects.itertuples():  # the stored float32 prob gives the loop's effects
+        drops = _direct(model, tok, summary.frame, row[1], row.item)
+        assert row.n == len(drops) and row.effect == pytest.approx(np.mean(drops), abs=1e-5)
+    sizes.clear()
+    other = V.verify_summary(summary, model, tok, top_k=6, max_examples=None, rows_weights="0" * 16)
+    assert sum(sizes) > int(other.effects["n"].sum())  # rows of another model: clean P measured
+    np.testing.assert_allclose(same.effects["effect"], other.effects["effect"], atol=1e-5)
+
+
+def test_the_handle_passes_its_manifest_s_weights_so_no_clean_pass_runs(setting, monkeypatch, tmp_path):
+    from captum_normxlogit.dataset import open_attribution
+
+    tok, model, _, out = setting
+    sizes = []
+    real = V.class_probabilities
+
+    def counted(model_, rows, *a, **k):
+        sizes.append(len(rows))
+        return real(model_, rows, *a, **k)
+
+    monkeypatch.setattr(V, "class_probabilities", counted)
+    settings = {"tokenizer": tok, "min_count": 2, "top_k": 3, "max_examples": 4}
+    verified = open_attribution(out).summary(verify=True, model=model, **settings)
+    assert not verified.cached and sum(sizes) == int(verified.effects["n"].sum())
+    sizes.clear()  # another model than the manifest's: its clean P(class) is measured
+    other = S.classifier(seed=5)
+    verified = open_attribution(out).summary(verify=True, model=other, **settings)
+    assert sum(sizes) > int(verified.effects["n"].sum())

@@ -48,6 +48,7 @@ def verified_summary(handle: Any, summary: Any, args: argparse.Namespace) -> Any
         max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES,
         level=args.level,
         cache_dir=handle.output_dir,
+        rows_weights=handle.manifest.get("model", {}).get("weights_digest"),
     )
 
 
