@@ -106,3 +106,17 @@ def save(folder: pathlib.Path, model, tokenizer) -> str:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+# 36 rows: the sentences alone and with two endings (the dataset resume and integrity tests).
+DATASET_TEXTS = [f"{s} {extra}" for extra in ("", "good", "bad plot") for s in SENTENCES]
+
+
+def load_classifier(folder) -> tuple:
+    r"""``(model in eval mode, tokenizer)`` from a folder written by :func:`save`."""
+    return T.AutoModelForSequenceClassification.from_pretrained(folder).eval(), T.AutoTokenizer.from_pretrained(folder)
+
+
+def shard_names(out: pathlib.Path) -> list:
+    r"""The Parquet shard file names in a dataset output folder, sorted."""
+    return sorted(p.name for p in out.glob("part-*.parquet"))

@@ -27,7 +27,7 @@ from captum_normxlogit.dataset import (
 from tests._support import saved as S
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEXTS = [f"{s} {extra}" for extra in ("", "good", "bad plot") for s in S.SENTENCES]  # 36 rows
+TEXTS = S.DATASET_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +35,8 @@ def saved(tmp_path_factory):
     return S.save(tmp_path_factory.mktemp("models") / "cls", S.classifier(), S.wordpiece())
 
 
-def _load(folder):
-    import transformers as T
-
-    return (
-        T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
-        T.AutoTokenizer.from_pretrained(folder),
-    )
-
-
-def _shards(out):
-    return sorted(p.name for p in out.glob("part-*.parquet"))
+_load = S.load_classifier
+_shards = S.shard_names
 
 
 def _mtimes(out):

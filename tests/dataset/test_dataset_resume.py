@@ -15,7 +15,7 @@ from captum_normxlogit.dataset import MANIFEST_NAME, DatasetRowError, ResumeErro
 from tests._support import saved as S
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEXTS = [f"{s} {extra}" for extra in ("", "good", "bad plot") for s in S.SENTENCES]  # 36 rows
+TEXTS = S.DATASET_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +23,8 @@ def saved(tmp_path_factory):
     return S.save(tmp_path_factory.mktemp("models") / "cls", S.classifier(), S.wordpiece())
 
 
-def _load(folder):
-    import transformers as T
-
-    return (
-        T.AutoModelForSequenceClassification.from_pretrained(folder).eval(),
-        T.AutoTokenizer.from_pretrained(folder),
-    )
-
-
-def _shards(out: pathlib.Path):
-    return sorted(p.name for p in out.glob("part-*.parquet"))
+_load = S.load_classifier
+_shards = S.shard_names
 
 
 # The child runs attribute_dataset and SIGKILLs itself at a chosen point: `batch` = while computing the
