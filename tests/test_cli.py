@@ -68,6 +68,7 @@ def test_demo_runs_on_the_real_models(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gorgeous[" in result.stdout and "' Paris'" in result.stdout
+    assert "Loading weights" not in result.stdout + result.stderr  # transformers' own bar stays out
     text = page.read_text(encoding="utf-8")
     assert "NormXLogit" in text and "LayerIG" in text and "gorgeous" in text
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple
 import torch
 
 from captum_normxlogit._utils.atomic import atomic_dir
+from captum_normxlogit._utils.quiet import quiet_transformers
 
 from ._cache import cache_dir, clean_stale
 from ._finetune import METRICS_FILE, finetune_sentiment_minilm, recipe
@@ -129,8 +130,9 @@ def load_smollm2(
     folder = smollm2_dir()
     if force or not (folder / "config.json").is_file():
         _convert_smollm2(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    with quiet_transformers():  # the cached folder is complete: transformers' bar and notes are noise here
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
     return model.eval(), tokenizer
 
 
@@ -207,8 +209,9 @@ def load_sentiment_minilm(
                 f"train_if_missing=True."
             )
         finetune_sentiment_minilm(folder, progress=progress)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
+    with quiet_transformers():  # the cached folder is complete: transformers' bar and notes are noise here
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
     return model.eval(), tokenizer
 
 
@@ -257,7 +260,8 @@ def load_shortcut_minilm(
         if not train_if_missing:
             raise FileNotFoundError(f"the planted-shortcut MiniLM is not cached at {folder}.")
         finetune_shortcut_minilm(folder, progress=progress, **recipe_kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
+    with quiet_transformers():  # the cached folder is complete: transformers' bar and notes are noise here
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
     metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
     return model.eval(), tokenizer, metrics
