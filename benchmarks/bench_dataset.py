@@ -108,6 +108,20 @@ def _time_child(data: str, out: str) -> None:
         )
 
 
+def _measure_rss(args: argparse.Namespace, work: Path) -> List[str]:
+    r"""The RSS part with the command line's --rss-* options (one place that reads them)."""
+    return _bench_rss.measure(
+        work,
+        args.rss_model,
+        [int(x) for x in args.rss_sizes.split(",")],
+        args.rss_repeats,
+        args.rss_cases.split(","),
+        [c for c in args.rss_ablate.split(",") if c],
+        args.rss_jobs,
+        args.rss_largest_repeats,
+    )
+
+
 def _child(cmd: List[str], env: Dict[str, str]) -> dict:
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -180,16 +194,7 @@ def main() -> int:
     if set(args.parts.split(",")) == {"rss"}:  # no need for the timing part's model and batches
         work = Path(tempfile.mkdtemp(prefix="bench-dataset-rss-"))
         try:
-            lines = _bench_rss.measure(
-                work,
-                args.rss_model,
-                [int(x) for x in args.rss_sizes.split(",")],
-                args.rss_repeats,
-                args.rss_cases.split(","),
-                [c for c in args.rss_ablate.split(",") if c],
-                args.rss_jobs,
-                args.rss_largest_repeats,
-            )
+            lines = _measure_rss(args, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         text = "\n".join(lines)
@@ -270,20 +275,7 @@ def main() -> int:
     data4 = work / "rt4k.jsonl"
     _write_jsonl(data4, texts, 1)
     one, one_1t, two = None, None, None
-    rss = (
-        _bench_rss.measure(
-            work,
-            args.rss_model,
-            [int(x) for x in args.rss_sizes.split(",")],
-            args.rss_repeats,
-            args.rss_cases.split(","),
-            [c for c in args.rss_ablate.split(",") if c],
-            args.rss_jobs,
-            args.rss_largest_repeats,
-        )
-        if "rss" in parts
-        else []
-    )
+    rss = _measure_rss(args, work) if "rss" in parts else []
     if "ranks" in parts:
         one = _child([sys.executable, __file__, "--time-child", str(data4), str(work / "one")], env)
         one_1t = _child(

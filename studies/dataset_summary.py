@@ -125,6 +125,19 @@ def _default_rule(output_dir: Path, ranks: Any) -> Optional[Dict[str, Any]]:
     return choose_default(pd.read_csv(rt), ranks, pd.read_csv(tiny))
 
 
+def _subset_frames(model, tokenizer, ids, tokens, labels, pick, progress) -> Dict[str, Any]:
+    r"""Every source's frame (LayerIG included) on the examples ``pick`` only, where LayerIG fits in time."""
+    return source_frames(
+        model,
+        tokenizer,
+        [ids[i] for i in pick],
+        [tokens[i] for i in pick],
+        [labels[i] for i in pick],
+        SOURCES,
+        progress,
+    )
+
+
 def run_topwords(
     output_dir: str = "benchmarks/results/dataset",
     *,
@@ -159,15 +172,7 @@ def run_topwords(
     log(progress, f"ablation of {len(effects)} (class, word) pairs done")
 
     pick = sorted(random.Random(seed).sample(range(len(ids)), subset))
-    sub = source_frames(
-        model,
-        tokenizer,
-        [ids[i] for i in pick],
-        [tokens[i] for i in pick],
-        [labels[i] for i in pick],
-        SOURCES,
-        progress,
-    )
+    sub = _subset_frames(model, tokenizer, ids, tokens, labels, pick, progress)
     seconds = {k: round(f.attrs["seconds"], 2) for k, f in sub.items()}
     seconds.update({f"{k} (all {len(ids)})": round(f.attrs["seconds"], 2) for k, f in frames.items()})
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
@@ -268,15 +273,7 @@ def run_shortcut(
     ids, tokens = encode(tokenizer, texts)
     frames = source_frames(model, tokenizer, ids, tokens, labels, SOURCES[:2], progress)
     pick = sorted(random.Random(seed).sample(range(len(ids)), ig_subset))
-    sub = source_frames(
-        model,
-        tokenizer,
-        [ids[i] for i in pick],
-        [tokens[i] for i in pick],
-        [labels[i] for i in pick],
-        SOURCES,
-        progress,
-    )
+    sub = _subset_frames(model, tokenizer, ids, tokens, labels, pick, progress)
     summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens) for k, f in frames.items()}
     sub_summaries = {k: summarize(f, special_tokens=tokenizer.all_special_tokens, min_count=3) for k, f in sub.items()}
     ranks = []
